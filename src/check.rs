@@ -1,0 +1,193 @@
+//! The vocabulary every check speaks: metadata, outcome, fix, and the context it runs in.
+//! The engine only ever sees these types; it never names a particular check.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::resolve::Resolver;
+
+/// Phases run in this order; checks inside a phase run concurrently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Tools,
+    Node,
+    Network,
+    Cluster,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Tools, Phase::Node, Phase::Network, Phase::Cluster];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Tools => "tools",
+            Phase::Node => "node",
+            Phase::Network => "network",
+            Phase::Cluster => "cluster",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+    Error,
+}
+
+impl Status {
+    /// A prerequisite in this state lets its dependents run.
+    pub fn lets_dependents_run(self) -> bool {
+        matches!(self, Status::Pass | Status::Warn)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// ruff's applicability: `safe` fixes are reversible and touch only what the check owns;
+/// `unsafe` ones delete or overwrite and need `--unsafe-fixes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Safety {
+    Safe,
+    Unsafe,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub summary: String,
+    pub commands: Vec<String>,
+    /// `--fix` can apply it (otherwise the commands are for a person to run).
+    pub automatic: bool,
+    pub safety: Safety,
+}
+
+impl Fix {
+    /// A fix a person applies by running the commands shown.
+    pub fn manual(summary: impl Into<String>, commands: Vec<String>) -> Self {
+        Fix {
+            summary: summary.into(),
+            commands,
+            automatic: false,
+            safety: Safety::Safe,
+        }
+    }
+
+    pub fn unsafe_(mut self) -> Self {
+        self.safety = Safety::Unsafe;
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    pub message: String,
+    pub fix: Option<Fix>,
+}
+
+impl Outcome {
+    fn new(status: Status, message: impl Into<String>) -> Self {
+        Outcome {
+            status,
+            message: message.into(),
+            fix: None,
+        }
+    }
+    pub fn pass(message: impl Into<String>) -> Self {
+        Self::new(Status::Pass, message)
+    }
+    pub fn warn(message: impl Into<String>) -> Self {
+        Self::new(Status::Warn, message)
+    }
+    pub fn fail(message: impl Into<String>) -> Self {
+        Self::new(Status::Fail, message)
+    }
+    pub fn skip(message: impl Into<String>) -> Self {
+        Self::new(Status::Skip, message)
+    }
+    /// The check could not decide (permission denied, unreachable, timeout): never a pass.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Status::Error, message)
+    }
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fix = Some(fix);
+        self
+    }
+}
+
+/// What `preflight list` and `preflight explain` print, kept next to the check's code.
+pub struct Meta {
+    pub id: &'static str,
+    pub phase: Phase,
+    pub title: &'static str,
+    /// Why the check exists (quoting the field report), what it looks at, the fix.
+    pub explain: &'static str,
+    /// Checks that must pass (or warn) first; otherwise this one reports `skip` naming them.
+    /// Only earlier checks in the registry may be named, so there are no cycles.
+    pub requires: &'static [&'static str],
+}
+
+/// The release the install creates: objects carrying its Helm ownership count as "ours".
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// Everything a check may look at besides its own parameters.
+pub struct Ctx {
+    /// `/` normally; `/host` when running in a pod with the host mounted.
+    pub host_root: PathBuf,
+    /// Bound for one network probe (`--timeout`).
+    pub probe_timeout: Duration,
+    /// `PATH` as the installer script sees it.
+    pub path_env: Option<OsString>,
+    pub release: Option<Release>,
+    pub resolver: Resolver,
+}
+
+impl Ctx {
+    /// `path` as seen on the host (`/etc/hosts` → `<host-root>/etc/hosts`).
+    pub fn host_path(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        self.host_root.join(rel)
+    }
+
+    /// Bound for running a local binary such as `helm version`.
+    pub fn exec_timeout(&self) -> Duration {
+        Duration::from_secs(20).max(self.probe_timeout)
+    }
+}
+
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// A configured check: the value deserialised from its profile entry, ready to run.
+pub trait Check: Send + Sync {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a>;
+}
+
+/// One entry of the registry. Parameters are deserialised by the typed `checks:` section
+/// that `checks::registry!` generates, so profile errors carry exact lines.
+pub struct CheckDef {
+    pub meta: Meta,
+}

@@ -1,0 +1,115 @@
+//! The one list of checks, in run order. Adding a check = one file + one line here.
+
+pub mod node;
+pub mod tools;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::check::{Check, CheckDef};
+
+/// Generates, from one list: the registry in run order, the typed `checks:` section of a
+/// profile (one optional field per check, unknown ids rejected with their line), and
+/// default construction for `--only` naming a check the profile lacks.
+macro_rules! registry {
+    ($($id:literal => $phase:ident::$module:ident::$ty:ident),* $(,)?) => {
+        static REGISTRY: &[&CheckDef] = &[$(&$phase::$module::DEF),*];
+
+        #[cfg(test)]
+        const IDS: &[&str] = &[$($id),*];
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ChecksSection {
+            $(
+                #[serde(rename = $id, default, deserialize_with = "present")]
+                $module: Option<$phase::$module::$ty>,
+            )*
+        }
+
+        impl ChecksSection {
+            pub fn into_checks(self) -> Vec<(&'static CheckDef, Box<dyn Check>)> {
+                let mut out: Vec<(&'static CheckDef, Box<dyn Check>)> = Vec::new();
+                $(
+                    if let Some(c) = self.$module {
+                        out.push((&$phase::$module::DEF, Box::new(c)));
+                    }
+                )*
+                out
+            }
+        }
+
+        /// The check with its default parameters; `None` for an unknown id.
+        pub fn build_default(id: &str) -> Option<Result<Box<dyn Check>, String>> {
+            match id {
+                $($id => Some(defaults::<$phase::$module::$ty>().map(|c| Box::new(c) as Box<dyn Check>)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+registry! {
+    "tools.helmfile-on-path" => tools::helmfile_on_path::HelmfileOnPath,
+    "tools.helm-version" => tools::helm_version::HelmVersion,
+    "tools.helm-plugins" => tools::helm_plugins::HelmPlugins,
+    "node.conntrack" => node::conntrack::Conntrack,
+    "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
+    "node.hosts" => node::hosts::Hosts,
+}
+
+/// A check listed with an empty value (`node.conntrack:`) runs with its defaults.
+fn present<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(t) => Ok(Some(t)),
+        None => defaults::<T>().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn defaults<T: DeserializeOwned>() -> Result<T, String> {
+    serde_yaml_ng::from_str("{}").map_err(|e| e.to_string())
+}
+
+pub fn registry() -> &'static [&'static CheckDef] {
+    REGISTRY
+}
+
+pub fn find(id: &str) -> Option<&'static CheckDef> {
+    REGISTRY.iter().copied().find(|d| d.meta.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Phase;
+
+    #[test]
+    fn registry_is_in_phase_order_with_unique_ids_and_backward_requires() {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut last_phase = Phase::Tools;
+        for def in registry() {
+            let m = &def.meta;
+            assert!(m.phase >= last_phase, "{} is out of phase order", m.id);
+            last_phase = m.phase;
+            assert!(m.id.starts_with(&format!("{}.", m.phase.name())), "{} not prefixed by its phase", m.id);
+            assert!(!seen.contains(&m.id), "duplicate id {}", m.id);
+            for r in m.requires {
+                assert!(seen.contains(r), "{} requires {r}, which is not an earlier check", m.id);
+            }
+            assert!(m.explain.contains("Why:") && m.explain.contains("Fix"), "{} explain lacks Why/Fix", m.id);
+            seen.push(m.id);
+        }
+    }
+
+    #[test]
+    fn every_check_builds_with_default_parameters_and_ids_match() {
+        assert_eq!(IDS.len(), registry().len());
+        for (id, def) in IDS.iter().zip(registry()) {
+            assert_eq!(*id, def.meta.id);
+            match build_default(id) {
+                Some(Ok(_)) => {}
+                other => panic!("{id}: {:?}", other.map(|r| r.err())),
+            }
+        }
+    }
+}

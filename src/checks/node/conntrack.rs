@@ -1,0 +1,132 @@
+use std::io::ErrorKind;
+
+use serde::Deserialize;
+
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "node.conntrack",
+        phase: Phase::Node,
+        title: "the conntrack kernel module is available",
+        requires: &[],
+        explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
+had cluster creation fail with kernel tuning enabled (seed 001); the diagnosis was
+
+    lsmod | grep conntrack
+
+printing nothing, and the fix `modprobe ip_conntrack`. The same report warns that
+upgrading kernel modules under a running kernel also breaks cluster creation: the
+running kernel's /lib/modules/$(uname -r) is gone, so no module can be loaded.
+
+What it looks at (under --host-root): /proc/modules for nf_conntrack (or the old
+ip_conntrack); /lib/modules/<release>/modules.builtin for a built-in
+kernel/net/netfilter/nf_conntrack.ko; /proc/sys/net/netfilter/nf_conntrack_max. Any of
+these passes. <release> is /proc/sys/kernel/osrelease. It warns when
+/lib/modules/<release> is missing even though conntrack is there now.
+
+Fix (safe): `modprobe nf_conntrack` (older kernels: `modprobe ip_conntrack`), and persist
+it with `echo nf_conntrack > /etc/modules-load.d/preflight-conntrack.conf`. When the
+running kernel's modules are missing: reboot into the installed kernel."#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conntrack {}
+
+const MODULES: [&str; 2] = ["nf_conntrack", "ip_conntrack"];
+
+/// How the kernel provides conntrack, if it does.
+fn provided_by(ctx: &Ctx, release: Option<&str>) -> Result<Option<String>, String> {
+    let proc_modules = ctx.host_path("/proc/modules");
+    let mut read_error = None;
+    match std::fs::read_to_string(&proc_modules) {
+        Ok(text) => {
+            if let Some(m) = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .find(|m| MODULES.contains(m))
+            {
+                return Ok(Some(format!("module {m} is loaded (/proc/modules)")));
+            }
+        }
+        Err(e) => read_error = Some(format!("cannot read {}: {e}", proc_modules.display())),
+    }
+    if let Some(release) = release {
+        let builtin = ctx.host_path(format!("/lib/modules/{release}/modules.builtin"));
+        if let Ok(text) = std::fs::read_to_string(&builtin) {
+            if text.lines().any(|l| {
+                let file = l.rsplit('/').next().unwrap_or("");
+                MODULES.iter().any(|m| file == format!("{m}.ko"))
+            }) {
+                return Ok(Some(format!("built into kernel {release} (modules.builtin)")));
+            }
+        }
+    }
+    if ctx.host_path("/proc/sys/net/netfilter/nf_conntrack_max").exists() {
+        return Ok(Some("/proc/sys/net/netfilter/nf_conntrack_max exists".to_string()));
+    }
+    match read_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+fn load_fix() -> Fix {
+    Fix::manual(
+        "load the conntrack module now and at every boot",
+        vec![
+            "modprobe nf_conntrack || modprobe ip_conntrack".to_string(),
+            "echo nf_conntrack > /etc/modules-load.d/preflight-conntrack.conf".to_string(),
+        ],
+    )
+}
+
+fn reboot_fix(release: &str) -> Fix {
+    Fix::manual(
+        format!(
+            "/lib/modules/{release} is gone when the kernel was upgraded without a reboot: reboot into the installed kernel (in a container, run with --host-root pointing at the host's / instead)"
+        ),
+        vec!["ls /lib/modules".to_string(), "reboot".to_string()],
+    )
+}
+
+impl Check for Conntrack {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let osrelease = ctx.host_path("/proc/sys/kernel/osrelease");
+            let release = match std::fs::read_to_string(&osrelease) {
+                Ok(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+                Err(_) => None,
+            };
+            let modules_dir_missing = match &release {
+                Some(r) => {
+                    let dir = ctx.host_path(format!("/lib/modules/{r}"));
+                    matches!(std::fs::metadata(&dir), Err(e) if e.kind() == ErrorKind::NotFound)
+                }
+                None => false,
+            };
+            let provided = match provided_by(ctx, release.as_deref()) {
+                Ok(p) => p,
+                Err(e) => return Outcome::error(e),
+            };
+            match (provided, release) {
+                (Some(how), Some(r)) if modules_dir_missing => Outcome::warn(format!(
+                    "conntrack is available ({how}), but /lib/modules/{r} is missing: the running kernel cannot load any other module"
+                ))
+                .with_fix(reboot_fix(&r)),
+                (Some(how), _) => Outcome::pass(how),
+                (None, Some(r)) if modules_dir_missing => Outcome::fail(format!(
+                    "conntrack is not loaded and cannot be: /lib/modules/{r} of the running kernel is missing"
+                ))
+                .with_fix(reboot_fix(&r)),
+                (None, release) => Outcome::fail(format!(
+                    "conntrack is not loaded (no nf_conntrack or ip_conntrack in /proc/modules{}, no /proc/sys/net/netfilter/nf_conntrack_max)",
+                    if release.is_some() { ", not built in" } else { "" }
+                ))
+                .with_fix(load_fix()),
+            }
+        })
+    }
+}

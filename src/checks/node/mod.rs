@@ -1,0 +1,5 @@
+//! This host, read under --host-root: no network, no cluster.
+
+pub mod conntrack;
+pub mod hosts;
+pub mod localpv_disk;

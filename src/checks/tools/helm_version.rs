@@ -1,0 +1,158 @@
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::exec;
+use crate::values::Version;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "tools.helm-version",
+        phase: Phase::Tools,
+        title: "helm is recent enough",
+        requires: &[],
+        explain: r#"Why: charts written for current helm fail to render on older helm, with errors
+that do not mention the version at all. BlueKing CE 7 users saw (seed 004), on
+`helmfile -f 03-bcs.yaml.gotmpl sync`:
+
+    Error: template: bcs-services-stack/charts/bcs-project-manager/templates/variable-migration-job.yaml:51:20:
+    ... at <index . "localStorage" "mongodb">: error calling index: index of nil pointer
+
+The cause was helm older than 3.12. Helm 2 (Tiller) is a different program altogether:
+`helm version` prints `Client: &version.Version{SemVer:"v2.17.0", ...}` and then
+`Error: could not find tiller`.
+
+What it looks at: `helm` on PATH, then `helm version --short` (and plain `helm version`
+if that prints nothing usable), reading the version from whatever form this helm
+prints (v3.12.0+gc9f554d, version.BuildInfo{Version:"v3.12.0", ...}, or helm 2's
+Client: line). Passes when the version is at least `min` (default 3.12.0); helm 4
+passes; helm 2 fails.
+
+Fix: install helm 3.12.0 or newer into /usr/local/bin (offline: the helm binary shipped
+with the installer).
+
+Parameters: min: "3.12.0", search_dirs: [dir, ...]"#,
+    },
+};
+
+fn default_min() -> Version {
+    Version(semver::Version::new(3, 12, 0))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmVersion {
+    #[serde(default = "default_min")]
+    min: Version,
+    #[serde(default = "default_search_dirs")]
+    search_dirs: Vec<String>,
+}
+
+/// Read helm's version out of any of the forms helm 2, 3 and 4 print.
+pub fn parse_helm_version(text: &str) -> Option<semver::Version> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-')))
+        .filter_map(|token| token.strip_prefix('v').or(Some(token)))
+        .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+        .find_map(|t| semver::Version::parse(t).ok())
+}
+
+impl HelmVersion {
+    fn install_fix(&self) -> Fix {
+        Fix::manual(
+            format!(
+                "install helm {} or newer into /usr/local/bin (offline: the helm binary shipped with the installer; online: get.helm.sh/helm-v3.x.y-linux-amd64.tar.gz)",
+                self.min
+            ),
+            vec!["install -m 0755 ./helm /usr/local/bin/helm".to_string()],
+        )
+    }
+
+    async fn read_version(&self, ctx: &Ctx, helm: &Path) -> Result<semver::Version, String> {
+        let mut last = String::new();
+        for args in [&["version", "--short"][..], &["version"][..]] {
+            match exec::run(helm, args, ctx.path_env.as_deref(), ctx.exec_timeout()).await {
+                // helm 2 exits 1 ("could not find tiller") after printing the client version.
+                Ok(out) => match parse_helm_version(&out.stdout) {
+                    Some(v) => return Ok(v),
+                    None => {
+                        last = format!(
+                            "`helm {}` printed no version (exit {}): {}",
+                            args.join(" "),
+                            out.code.map_or("by signal".to_string(), |c| c.to_string()),
+                            out.stderr_line()
+                        )
+                    }
+                },
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+impl Check for HelmVersion {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let helm = match locate(ctx, "helm", &self.search_dirs) {
+                Located::OnPath(p) => p,
+                Located::OffPath { dir, executable } => {
+                    let (message, fix) = off_path_problem(ctx, "helm", &dir, executable);
+                    return Outcome::fail(message).with_fix(fix);
+                }
+                Located::Missing => {
+                    return Outcome::fail(format!("helm is not on PATH ({})", path_display(ctx)))
+                        .with_fix(self.install_fix())
+                }
+            };
+            let version = match self.read_version(ctx, &helm).await {
+                Ok(v) => v,
+                Err(e) => return Outcome::error(format!("cannot tell the version of {}: {e}", helm.display())),
+            };
+            if version.major < 3 {
+                return Outcome::fail(format!(
+                    "helm v{version} at {} is helm 2 (Tiller); the installer needs helm {} or newer",
+                    helm.display(),
+                    self.min
+                ))
+                .with_fix(self.install_fix());
+            }
+            if version < self.min.0 {
+                return Outcome::fail(format!(
+                    "helm v{version} at {} is older than {}; charts fail to render on it (\"index of nil pointer\")",
+                    helm.display(),
+                    self.min
+                ))
+                .with_fix(self.install_fix());
+            }
+            Outcome::pass(format!("helm v{version} at {} (need ≥ {})", helm.display(), self.min))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_helm_version;
+
+    fn v(s: &str) -> Option<String> {
+        parse_helm_version(s).map(|v| v.to_string())
+    }
+
+    #[test]
+    fn every_form_helm_prints() {
+        assert_eq!(v("v3.12.0+gc9f554d\n").as_deref(), Some("3.12.0+gc9f554d"));
+        assert_eq!(v("v3.12.0").as_deref(), Some("3.12.0"));
+        assert_eq!(
+            v(r#"version.BuildInfo{Version:"v3.12.0", GitCommit:"c9f554d75773799f72ceef38c51210f1842a1dea", GitTreeState:"clean", GoVersion:"go1.20.4"}"#).as_deref(),
+            Some("3.12.0")
+        );
+        assert_eq!(
+            v(r#"Client: &version.Version{SemVer:"v2.17.0", GitCommit:"a690bad98af45b015bd3da1a41f6218b1a451dbe", GitTreeState:"clean"}"#).as_deref(),
+            Some("2.17.0")
+        );
+        assert_eq!(v("Client: v2.17.0+ga690bad").as_deref(), Some("2.17.0+ga690bad"));
+        assert_eq!(v("v4.1.4+g05fa379").as_deref(), Some("4.1.4+g05fa379"));
+        assert_eq!(v("Error: unknown flag: --template"), None);
+    }
+}

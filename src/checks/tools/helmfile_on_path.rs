@@ -1,0 +1,86 @@
+use serde::Deserialize;
+
+use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::exec;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "tools.helmfile-on-path",
+        phase: Phase::Tools,
+        title: "helmfile is on PATH",
+        requires: &[],
+        explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find
+helmfile the install stops at once. BlueKing CE 7 users saw (seed 004):
+
+    scripts/setup_bkce7.sh: line 568: helmfile: command not found
+    [ERROR] fail to install local-pv
+
+The installer had copied helmfile to /usr/local/bin, but the user's PATH had
+/usr/local/sbin and not /usr/local/bin, so `command -v helmfile` failed.
+
+What it looks at: `helmfile` on PATH (as the installer's shell resolves it), then
+runs `helmfile --version`. When it is not on PATH it looks in the usual install
+directories (`search_dirs`, default /usr/local/bin, /usr/bin, /bin, /usr/local/sbin,
+/usr/sbin, /opt/bin, /snap/bin, under --host-root) and says exactly which directory
+PATH lacks.
+
+Fix: add that directory to PATH (`export PATH="$PATH:/usr/local/bin"`, and the same line
+in ~/.bashrc), or install helmfile into a directory on PATH.
+
+Parameters: search_dirs: [dir, ...]"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmfileOnPath {
+    #[serde(default = "default_search_dirs")]
+    search_dirs: Vec<String>,
+}
+
+impl Check for HelmfileOnPath {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            match locate(ctx, "helmfile", &self.search_dirs) {
+                Located::OnPath(path) => {
+                    let out = exec::run(&path, ["--version"], ctx.path_env.as_deref(), ctx.exec_timeout()).await;
+                    match out {
+                        Ok(o) if o.success => {
+                            let version = o.stdout.lines().next().unwrap_or("").trim().to_string();
+                            Outcome::pass(format!("{version} at {}", path.display()))
+                        }
+                        Ok(o) => Outcome::fail(format!(
+                            "helmfile at {} does not run: `helmfile --version` exited with {} {}",
+                            path.display(),
+                            o.code.map_or("a signal".to_string(), |c| c.to_string()),
+                            o.stderr_line()
+                        ))
+                        .with_fix(Fix::manual(
+                            format!("replace {} with a working linux-amd64 helmfile", path.display()),
+                            vec![format!("file {}", path.display())],
+                        )),
+                        Err(e) => Outcome::fail(format!("helmfile at {} does not run: {e}", path.display()))
+                            .with_fix(Fix::manual(
+                                format!("replace {} with a working linux-amd64 helmfile", path.display()),
+                                vec![format!("file {}", path.display())],
+                            )),
+                    }
+                }
+                Located::OffPath { dir, executable } => {
+                    let (message, fix) = off_path_problem(ctx, "helmfile", &dir, executable);
+                    Outcome::fail(message).with_fix(fix)
+                }
+                Located::Missing => Outcome::fail(format!(
+                    "helmfile is not on PATH ({}) nor in {}",
+                    path_display(ctx),
+                    self.search_dirs.join(", ")
+                ))
+                .with_fix(Fix::manual(
+                    "install helmfile into /usr/local/bin (offline: copy the helmfile binary shipped with the installer; online: the linux_amd64 tarball from github.com/helmfile/helmfile/releases)",
+                    vec!["install -m 0755 ./helmfile /usr/local/bin/helmfile".to_string()],
+                )),
+            }
+        })
+    }
+}

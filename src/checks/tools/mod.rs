@@ -1,0 +1,105 @@
+//! Local binaries the installer runs: helm, helmfile, helm plugins.
+
+pub mod helm_plugins;
+pub mod helm_version;
+pub mod helmfile_on_path;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use crate::check::{Ctx, Fix};
+
+/// Where installers usually put binaries; seed 004's script copies helmfile to /usr/local/bin.
+pub fn default_search_dirs() -> Vec<String> {
+    [
+        "/usr/local/bin",
+        "/usr/bin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/sbin",
+        "/opt/bin",
+        "/snap/bin",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+pub enum Located {
+    OnPath(PathBuf),
+    /// Not on PATH, but present in a usual directory (the host path, e.g. /usr/local/bin).
+    OffPath { dir: String, executable: bool },
+    Missing,
+}
+
+/// Find `name` as the installer's shell would (PATH), and if that fails, say where it is.
+pub fn locate(ctx: &Ctx, name: &str, search_dirs: &[String]) -> Located {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    if let Ok(found) = which::which_in(name, ctx.path_env.as_ref(), cwd) {
+        return Located::OnPath(found);
+    }
+    for dir in search_dirs {
+        let candidate = ctx.host_path(dir).join(name);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() {
+                return Located::OffPath {
+                    dir: dir.clone(),
+                    executable: meta.permissions().mode() & 0o111 != 0,
+                };
+            }
+        }
+    }
+    Located::Missing
+}
+
+/// `PATH` for messages (`<unset>` when the variable is missing).
+pub fn path_display(ctx: &Ctx) -> String {
+    ctx.path_env
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "<unset>".to_string())
+}
+
+pub fn is_on_path(ctx: &Ctx, dir: &str) -> bool {
+    ctx.path_env
+        .as_ref()
+        .map(|p| std::env::split_paths(p).any(|d| d == std::path::Path::new(dir)))
+        .unwrap_or(false)
+}
+
+/// The diagnosis and fix for a binary that exists but the shell cannot find or run.
+pub fn off_path_problem(ctx: &Ctx, name: &str, dir: &str, executable: bool) -> (String, Fix) {
+    let file = format!("{}/{name}", dir.trim_end_matches('/'));
+    if !executable {
+        return (
+            format!("{name} is in {dir} but is not executable ({file})"),
+            Fix::manual(
+                format!("make {file} executable"),
+                vec![format!("chmod 0755 {file}")],
+            ),
+        );
+    }
+    if is_on_path(ctx, dir) {
+        // which() skipped it although the directory is on PATH: it is not a runnable file.
+        return (
+            format!("{name} is in {dir} (which is on PATH) but cannot be run as a program"),
+            Fix::manual(
+                format!("replace {file} with the linux-amd64 build of {name}"),
+                vec![format!("file {file}")],
+            ),
+        );
+    }
+    let export = format!("export PATH=\"$PATH:{dir}\"");
+    (
+        format!(
+            "{name} is in {dir} but {dir} is not on PATH (PATH={})",
+            path_display(ctx)
+        ),
+        Fix::manual(
+            format!(
+                "add {dir} to PATH for this shell, and to the shell profile (e.g. ~/.bashrc) so it stays"
+            ),
+            vec![export.clone(), format!("echo '{export}' >> ~/.bashrc")],
+        ),
+    )
+}

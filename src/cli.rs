@@ -1,0 +1,256 @@
+//! The command line: the contract setup scripts rely on (see README "Command line").
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::check::Ctx;
+use crate::engine::{self, Planned};
+use crate::profile::{self, Profile};
+use crate::report::{self, Human, Progress};
+use crate::resolve::Resolver;
+
+/// Exit code for usage and profile errors: nothing ran.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "preflight",
+    version,
+    about = "Checks a host, its network and its Kubernetes cluster before helm install / helmfile sync, with the exact fix for each problem.",
+    after_help = "Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 usage or profile error (nothing ran), 3 a check could not be evaluated and none failed."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    opts: RunOpts,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the checks of the profile (the default command).
+    Check,
+    /// The checks, in run order: id, phase, title (all checks, or those of --profile).
+    List,
+    /// Why a check exists, what it looks at, and the fix.
+    Explain {
+        /// A check id, e.g. node.conntrack
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Human,
+    Json,
+    Junit,
+}
+
+#[derive(Args, Debug)]
+struct RunOpts {
+    /// Embedded profile name (default, bkce7, kubevela) or a YAML file.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    profile: Option<String>,
+    /// Run only these checks (comma-separated ids).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID[,ID..]")]
+    only: Vec<String>,
+    /// Do not run these checks (comma-separated ids).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID[,ID..]")]
+    skip: Vec<String>,
+    /// Output format; json and junit print one document on stdout and nothing else.
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "human")]
+    output: Output,
+    /// Apply the safe fixes.
+    #[arg(long, global = true)]
+    fix: bool,
+    /// Also apply unsafe (destructive) fixes.
+    #[arg(long, global = true)]
+    unsafe_fixes: bool,
+    /// With --fix: print the plan, change nothing.
+    #[arg(long, global = true, requires = "fix")]
+    dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, global = true)]
+    yes: bool,
+    /// Read /proc, /etc, /lib/modules and disk paths under this directory (the host mounted in a pod).
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    host_root: PathBuf,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    context: Option<String>,
+    /// Bound for one network probe, e.g. 5s, 500ms.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// No progress spinner on stderr.
+    #[arg(long, global = true)]
+    no_progress: bool,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    crate::values::parse_duration(s)
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("preflight: error: {msg}");
+    EXIT_USAGE
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Some(Command::List) => list(&cli.opts),
+        Some(Command::Explain { ref id }) => explain(id),
+        Some(Command::Check) | None => check(&cli.opts),
+    }
+}
+
+fn list(opts: &RunOpts) -> i32 {
+    let defs: Vec<&'static crate::check::CheckDef> = match &opts.profile {
+        None => crate::checks::registry().to_vec(),
+        Some(p) => match profile::load(p) {
+            Ok(profile) => {
+                let mut defs: Vec<_> = profile.checks.iter().map(|(d, _)| *d).collect();
+                let order = |id: &str| crate::checks::registry().iter().position(|d| d.meta.id == id);
+                defs.sort_by_key(|d| (d.meta.phase, order(d.meta.id)));
+                defs
+            }
+            Err(e) => return usage_error(e),
+        },
+    };
+    let mut out = String::new();
+    match opts.output {
+        Output::Json => {
+            let rows: Vec<serde_json::Value> = defs
+                .iter()
+                .map(|d| serde_json::json!({"id": d.meta.id, "phase": d.meta.phase, "title": d.meta.title}))
+                .collect();
+            out = serde_json::to_string_pretty(&rows).unwrap_or_default();
+            out.push('\n');
+        }
+        _ => {
+            let width = defs.iter().map(|d| d.meta.id.len()).max().unwrap_or(2).max(2);
+            out.push_str(&format!("{:width$}  {:7}  TITLE\n", "ID", "PHASE"));
+            for d in defs {
+                out.push_str(&format!("{:width$}  {:7}  {}\n", d.meta.id, d.meta.phase.name(), d.meta.title));
+            }
+        }
+    }
+    print!("{out}");
+    0
+}
+
+fn explain(id: &str) -> i32 {
+    match crate::checks::find(id) {
+        Some(def) => {
+            let m = &def.meta;
+            println!("{} ({} phase)\n{}\n\n{}", m.id, m.phase.name(), m.title, m.explain);
+            if !m.requires.is_empty() {
+                println!("\nRequires: {}", m.requires.join(", "));
+            }
+            0
+        }
+        None => usage_error(profile::unknown_id_message(id)),
+    }
+}
+
+/// The checks to run: the profile's, narrowed by --only / --skip.
+fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
+    for id in opts.only.iter().chain(&opts.skip) {
+        if crate::checks::find(id).is_none() {
+            return Err(profile::unknown_id_message(id));
+        }
+    }
+    let mut plan: Vec<Planned> = profile
+        .checks
+        .into_iter()
+        .filter(|(d, _)| opts.only.is_empty() || opts.only.iter().any(|o| o == d.meta.id))
+        .filter(|(d, _)| !opts.skip.iter().any(|s| s == d.meta.id))
+        .map(|(def, check)| Planned { def, check: Arc::from(check) })
+        .collect();
+    // --only may name a check the profile lacks: run it with its default parameters.
+    for id in &opts.only {
+        if plan.iter().any(|p| p.def.meta.id == id) || opts.skip.contains(id) {
+            continue;
+        }
+        if let (Some(def), Some(built)) = (crate::checks::find(id), crate::checks::build_default(id)) {
+            let check = built.map_err(|e| format!("{id}: {e}"))?;
+            plan.push(Planned { def, check: Arc::from(check) });
+        }
+    }
+    Ok(plan)
+}
+
+fn check(opts: &RunOpts) -> i32 {
+    let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
+    let profile = match profile::load(&profile_name) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let release = profile.release.clone();
+    let plan = match plan(profile, opts) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    if opts.fix || opts.unsafe_fixes || opts.dry_run || opts.yes {
+        eprintln!("preflight: --fix is not available in this version yet: nothing will be changed; the report shows each fix to apply by hand");
+    }
+
+    let ctx = Arc::new(Ctx {
+        host_root: opts.host_root.clone(),
+        probe_timeout: opts.timeout,
+        path_env: std::env::var_os("PATH"),
+        release,
+        resolver: Resolver::new(&opts.host_root, opts.timeout),
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("preflight: error: cannot start the async runtime: {e}");
+            return 3;
+        }
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let human = Human::new(color);
+    let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
+    let output = opts.output;
+    let reports = runtime.block_on(engine::run(
+        plan,
+        ctx,
+        |phase, reports| {
+            if output == Output::Human {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(human.phase(phase, reports).as_bytes());
+                let _ = stdout.flush();
+            }
+        },
+        &progress,
+    ));
+    let rendered = match output {
+        Output::Human => human.summary(&reports),
+        Output::Json => report::json(&profile_name, &reports) + "\n",
+        Output::Junit => match report::junit(&profile_name, &reports) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("preflight: error: cannot render JUnit: {e}");
+                return 3;
+            }
+        },
+    };
+    print!("{rendered}");
+    let _ = std::io::stdout().flush();
+    engine::exit_code(&reports)
+}

@@ -1,0 +1,145 @@
+//! Runs the planned checks phase by phase; inside a phase, concurrently, each under its own
+//! deadline. Knows no check by name: ordering and prerequisites come from each check's Meta.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::check::{Check, CheckDef, Ctx, Fix, Outcome, Phase, Status};
+
+/// One check's line in the report.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    pub id: &'static str,
+    pub phase: Phase,
+    pub title: &'static str,
+    pub status: Status,
+    pub message: String,
+    pub fix: Option<Fix>,
+    pub fixed: bool,
+    pub duration_ms: u64,
+}
+
+pub struct Planned {
+    pub def: &'static CheckDef,
+    pub check: Arc<dyn Check>,
+}
+
+/// A check's deadline: generous next to one probe, so only a hung check hits it.
+pub fn check_deadline(probe_timeout: Duration) -> Duration {
+    probe_timeout * 2 + Duration::from_secs(20)
+}
+
+/// Run everything; `on_phase` sees each phase's reports as soon as that phase is done.
+pub async fn run(
+    mut plan: Vec<Planned>,
+    ctx: Arc<Ctx>,
+    mut on_phase: impl FnMut(Phase, &[CheckReport]),
+    progress: &crate::report::Progress,
+) -> Vec<CheckReport> {
+    // Registry order is run order.
+    let order = |id: &str| crate::checks::registry().iter().position(|d| d.meta.id == id);
+    plan.sort_by_key(|p| (p.def.meta.phase, order(p.def.meta.id)));
+
+    let mut senders: HashMap<&'static str, watch::Sender<Option<Status>>> = HashMap::new();
+    for p in &plan {
+        senders.insert(p.def.meta.id, watch::channel(None).0);
+    }
+    let deadline = check_deadline(ctx.probe_timeout);
+    let mut all = Vec::with_capacity(plan.len());
+
+    for phase in Phase::ALL {
+        let in_phase: Vec<&Planned> = plan.iter().filter(|p| p.def.meta.phase == phase).collect();
+        if in_phase.is_empty() {
+            continue;
+        }
+        progress.start_phase(phase, in_phase.len());
+        let mut handles = Vec::new();
+        for p in in_phase {
+            let def = p.def;
+            let check = Arc::clone(&p.check);
+            let ctx = Arc::clone(&ctx);
+            let prereqs: Vec<(&'static str, watch::Receiver<Option<Status>>)> = def
+                .meta
+                .requires
+                .iter()
+                .filter_map(|r| senders.get(r).map(|s| (*r, s.subscribe())))
+                .collect();
+            let done = senders.get(def.meta.id).cloned();
+            let progress = progress.clone();
+            handles.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let outcome = match blocked_by(prereqs).await {
+                    Some(why) => Outcome::skip(why),
+                    None => match tokio::time::timeout(deadline, check.run(&ctx)).await {
+                        Ok(o) => o,
+                        Err(_) => Outcome::error(format!(
+                            "the check did not finish within {}",
+                            humantime::format_duration(deadline)
+                        )),
+                    },
+                };
+                if let Some(tx) = done {
+                    tx.send_replace(Some(outcome.status));
+                }
+                progress.check_done(def.meta.id);
+                CheckReport {
+                    id: def.meta.id,
+                    phase: def.meta.phase,
+                    title: def.meta.title,
+                    status: outcome.status,
+                    message: outcome.message,
+                    fix: outcome.fix,
+                    fixed: false,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                }
+            }));
+        }
+        let mut reports = Vec::with_capacity(handles.len());
+        for (h, def) in handles.into_iter().zip(plan.iter().filter(|p| p.def.meta.phase == phase)) {
+            reports.push(h.await.unwrap_or_else(|e| CheckReport {
+                id: def.def.meta.id,
+                phase,
+                title: def.def.meta.title,
+                status: Status::Error,
+                message: format!("the check crashed: {e}"),
+                fix: None,
+                fixed: false,
+                duration_ms: 0,
+            }));
+        }
+        progress.finish_phase();
+        on_phase(phase, &reports);
+        all.extend(reports);
+    }
+    all
+}
+
+/// `Some(reason)` when a prerequisite did not pass; waits for prerequisites still running.
+async fn blocked_by(prereqs: Vec<(&'static str, watch::Receiver<Option<Status>>)>) -> Option<String> {
+    for (id, mut rx) in prereqs {
+        let status = match rx.wait_for(Option::is_some).await {
+            Ok(s) => *s,
+            Err(_) => None,
+        };
+        match status {
+            Some(s) if s.lets_dependents_run() => {}
+            Some(s) => return Some(format!("skipped: prerequisite {id} did not pass ({})", s.name())),
+            None => return Some(format!("skipped: prerequisite {id} did not report")),
+        }
+    }
+    None
+}
+
+/// 0 nothing failed; 1 something failed; 3 something could not be decided and nothing failed.
+pub fn exit_code(reports: &[CheckReport]) -> i32 {
+    if reports.iter().any(|r| r.status == Status::Fail) {
+        1
+    } else if reports.iter().any(|r| r.status == Status::Error) {
+        3
+    } else {
+        0
+    }
+}

@@ -1,0 +1,13 @@
+//! preflight: checks a host, its network and its Kubernetes cluster before `helm install`
+//! / `helmfile sync`, and says the exact fix for each problem.
+
+pub mod check;
+pub mod checks;
+pub mod cli;
+pub mod engine;
+pub mod exec;
+pub mod profile;
+pub mod quantity;
+pub mod report;
+pub mod resolve;
+pub mod values;

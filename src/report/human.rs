@@ -1,0 +1,97 @@
+use console::Style;
+
+use super::{fixable, Summary};
+use crate::check::{Phase, Safety, Status};
+use crate::engine::CheckReport;
+
+/// linkerd-check style: grouped by phase, one line per check, reason and fix indented.
+pub struct Human {
+    color: bool,
+}
+
+impl Human {
+    pub fn new(color: bool) -> Self {
+        Human { color }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            style.force_styling(true).apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn symbol(&self, status: Status) -> String {
+        let (sym, style) = match status {
+            Status::Pass => ("✓", Style::new().green()),
+            Status::Warn => ("‼", Style::new().yellow()),
+            Status::Fail => ("×", Style::new().red()),
+            Status::Skip => ("–", Style::new().dim()),
+            Status::Error => ("?", Style::new().magenta()),
+        };
+        self.paint(style, sym)
+    }
+
+    pub fn phase(&self, phase: Phase, reports: &[CheckReport]) -> String {
+        let name = phase.name();
+        let mut out = format!("{name}\n{}\n", "-".repeat(name.len()));
+        for r in reports {
+            out.push_str(&format!(
+                "{} {} {}\n",
+                self.symbol(r.status),
+                r.title,
+                self.paint(Style::new().dim(), &format!("[{}]", r.id))
+            ));
+            if r.status == Status::Pass {
+                continue;
+            }
+            for line in r.message.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+            if let Some(fix) = &r.fix {
+                let tag = match (fix.automatic, fix.safety) {
+                    (true, Safety::Safe) => " [--fix]",
+                    (true, Safety::Unsafe) => " [--unsafe-fixes]",
+                    (false, _) => "",
+                };
+                out.push_str(&format!("    {}{tag}: {}\n", self.paint(Style::new().cyan(), "fix"), fix.summary));
+                for cmd in &fix.commands {
+                    out.push_str(&format!("        $ {cmd}\n"));
+                }
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    pub fn summary(&self, reports: &[CheckReport]) -> String {
+        let s = Summary::of(reports);
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let verdict = if s.fail > 0 {
+            self.paint(Style::new().red().bold(), "preflight failed")
+        } else if s.error > 0 {
+            self.paint(Style::new().magenta().bold(), "preflight could not decide every check")
+        } else {
+            self.paint(Style::new().green().bold(), "preflight passed")
+        };
+        let mut out = format!(
+            "{verdict}: {}, {}, {}, {}, {}\n",
+            plural(s.pass, "passed", "passed"),
+            plural(s.warn, "warning", "warnings"),
+            plural(s.fail, "failed", "failed"),
+            plural(s.skip, "skipped", "skipped"),
+            plural(s.error, "error", "errors"),
+        );
+        let (safe, unsafe_) = fixable(reports);
+        if safe > 0 || unsafe_ > 0 {
+            let mut line = format!("[*] {safe} fixable with --fix");
+            if unsafe_ > 0 {
+                line.push_str(&format!(" ({unsafe_} more with --unsafe-fixes)"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+}
