@@ -42,7 +42,7 @@ impl fmt::Display for Source {
                 let lines: Vec<String> = entries.iter().map(|e| e.line.to_string()).collect();
                 write!(f, "{path} line {}", lines.join(", "))
             }
-            Source::Dns { servers } => write!(f, "DNS ({})", join_ips(servers)),
+            Source::Dns { servers } => write!(f, "DNS server {}", join_ips(servers)),
         }
     }
 }

@@ -1,0 +1,258 @@
+//! node phase: a host tree under --host-root, real statvfs, real DNS over loopback.
+
+mod common;
+
+use common::*;
+
+const RELEASE: &str = "5.15.0-91-generic";
+
+const PROC_MODULES_WITH: &str = "nf_nat 49152 2 xt_MASQUERADE,iptable_nat, Live 0x0000000000000000\nnf_conntrack 172032 4 xt_conntrack,nf_nat,xt_MASQUERADE, Live 0x0000000000000000\nnf_defrag_ipv6 24576 1 nf_conntrack, Live 0x0000000000000000\n";
+const PROC_MODULES_WITHOUT: &str = "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\n";
+
+fn kernel(s: &Scenario, modules_dir: bool) {
+    s.host_file("proc/sys/kernel/osrelease", &format!("{RELEASE}\n"));
+    if modules_dir {
+        s.host_file(&format!("lib/modules/{RELEASE}/modules.dep"), "");
+    }
+}
+
+#[test]
+fn conntrack_loaded_passes() {
+    let s = Scenario::new();
+    kernel(&s, true);
+    s.host_file("proc/modules", PROC_MODULES_WITH);
+    let (run, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(run.code(), 0);
+    assert_eq!(status(&doc, "node.conntrack"), "pass");
+    assert_eq!(message(&doc, "node.conntrack"), "module nf_conntrack is loaded (/proc/modules)");
+}
+
+#[test]
+fn old_ip_conntrack_name_passes() {
+    let s = Scenario::new();
+    kernel(&s, true);
+    s.host_file("proc/modules", "ip_conntrack 54000 1 - Live 0x0\n");
+    let (_, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(message(&doc, "node.conntrack"), "module ip_conntrack is loaded (/proc/modules)");
+}
+
+#[test]
+fn seed001_lsmod_grep_conntrack_is_empty() {
+    let s = Scenario::new();
+    kernel(&s, true);
+    s.host_file("proc/modules", PROC_MODULES_WITHOUT);
+    let (run, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(status(&doc, "node.conntrack"), "fail");
+    assert!(message(&doc, "node.conntrack").starts_with("conntrack is not loaded"));
+    assert_eq!(
+        fix_commands(&doc, "node.conntrack"),
+        vec![
+            "modprobe nf_conntrack || modprobe ip_conntrack".to_string(),
+            "echo nf_conntrack > /etc/modules-load.d/preflight-conntrack.conf".to_string()
+        ]
+    );
+    assert_eq!(entry(&doc, "node.conntrack")["fix"]["safety"], "safe");
+}
+
+#[test]
+fn conntrack_built_into_the_kernel_passes() {
+    let s = Scenario::new();
+    kernel(&s, true);
+    s.host_file("proc/modules", PROC_MODULES_WITHOUT);
+    s.host_file(
+        &format!("lib/modules/{RELEASE}/modules.builtin"),
+        "kernel/net/ipv4/tcp_cubic.ko\nkernel/net/netfilter/nf_conntrack.ko\n",
+    );
+    let (_, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(status(&doc, "node.conntrack"), "pass");
+    assert_eq!(message(&doc, "node.conntrack"), format!("built into kernel {RELEASE} (modules.builtin)"));
+}
+
+#[test]
+fn nf_conntrack_max_present_passes() {
+    let s = Scenario::new();
+    kernel(&s, true);
+    s.host_file("proc/modules", PROC_MODULES_WITHOUT);
+    s.host_file("proc/sys/net/netfilter/nf_conntrack_max", "262144\n");
+    let (_, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(status(&doc, "node.conntrack"), "pass");
+}
+
+#[test]
+fn seed001_modules_upgraded_under_the_running_kernel_warns() {
+    let s = Scenario::new();
+    kernel(&s, false);
+    s.host_file("proc/modules", PROC_MODULES_WITH);
+    let (run, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(run.code(), 0, "warnings do not fail the run");
+    assert_eq!(status(&doc, "node.conntrack"), "warn");
+    assert!(message(&doc, "node.conntrack").contains(&format!("/lib/modules/{RELEASE} is missing")));
+    assert!(fix_commands(&doc, "node.conntrack").contains(&"reboot".to_string()));
+}
+
+#[test]
+fn not_loaded_and_modules_missing_fails_with_reboot() {
+    let s = Scenario::new();
+    kernel(&s, false);
+    s.host_file("proc/modules", PROC_MODULES_WITHOUT);
+    let (_, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(status(&doc, "node.conntrack"), "fail");
+    assert!(message(&doc, "node.conntrack").contains("cannot be"));
+    assert!(fix_commands(&doc, "node.conntrack").contains(&"reboot".to_string()));
+}
+
+#[test]
+fn unreadable_proc_modules_is_an_error_not_a_pass() {
+    let s = Scenario::new();
+    kernel(&s, true);
+    let (run, doc) = s.json(&["--only", "node.conntrack"]);
+    assert_eq!(run.code(), 3);
+    assert_eq!(status(&doc, "node.conntrack"), "error");
+    assert!(message(&doc, "node.conntrack").contains("proc/modules"));
+}
+
+fn disk_profile(s: &Scenario, entries: &str) -> String {
+    s.profile(&format!("checks:\n  node.localpv-disk:\n    paths:\n{entries}"))
+}
+
+#[test]
+fn localpv_dir_with_room_passes() {
+    let s = Scenario::new();
+    s.host_dir("mnt/blueking");
+    let profile = disk_profile(&s, "      - {path: /mnt/blueking, need: 1Mi}\n");
+    let (run, doc) = s.json(&["--profile", &profile]);
+    assert_eq!(run.code(), 0);
+    let msg = message(&doc, "node.localpv-disk");
+    assert!(msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 0.0 GiB needed"), "{msg}");
+}
+
+#[test]
+fn seed004_localpv_dir_too_small_for_bkrepo() {
+    let s = Scenario::new();
+    s.host_dir("mnt/blueking");
+    // More than any test machine's disk: the real statvfs answer is short of it.
+    let profile = disk_profile(&s, "      - {path: /mnt/blueking, need: 900Ti}\n");
+    let (run, doc) = s.json(&["--profile", &profile]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(status(&doc, "node.localpv-disk"), "fail");
+    let msg = message(&doc, "node.localpv-disk");
+    assert!(msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 921600.0 GiB needed"), "{msg}");
+    assert_eq!(fix_commands(&doc, "node.localpv-disk")[0], "df -h /mnt/blueking");
+}
+
+#[test]
+fn missing_localpv_dir_fails_with_mkdir() {
+    let s = Scenario::new();
+    let profile = disk_profile(&s, "      - {path: /mnt/blueking, need: 90Gi}\n");
+    let (_, doc) = s.json(&["--profile", &profile]);
+    assert_eq!(status(&doc, "node.localpv-disk"), "fail");
+    assert_eq!(message(&doc, "node.localpv-disk"), "/mnt/blueking: does not exist (90.0 GiB needed)");
+    assert_eq!(fix_commands(&doc, "node.localpv-disk")[0], "mkdir -p /mnt/blueking");
+}
+
+#[test]
+fn claims_sharing_one_disk_are_summed() {
+    let s = Scenario::new();
+    s.host_dir("data");
+    let largest = disk_profile(&s, "      - {path: /data, claims: [50Gi, 90Gi]}\n");
+    let (_, doc) = s.json(&["--profile", &largest]);
+    assert!(message(&doc, "node.localpv-disk").contains(", 90.0 GiB needed"));
+    let shared = disk_profile(&s, "      - {path: /data, claims: [50Gi, 90Gi], shared: true}\n");
+    let (_, doc) = s.json(&["--profile", &shared]);
+    assert!(message(&doc, "node.localpv-disk").contains(", 140.0 GiB needed"));
+}
+
+const BK_PROFILE: &str = "checks:\n  node.hosts:\n    pins: {hub.bktencent.com: [\"49.234.165.79\"]}\n";
+
+#[test]
+fn hosts_pin_right_in_etc_hosts_passes() {
+    let s = Scenario::new();
+    s.host_file("etc/hosts", "127.0.0.1 localhost\n49.234.165.79 hub.bktencent.com\n");
+    let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
+    assert_eq!(run.code(), 0);
+    let msg = message(&doc, "node.hosts");
+    assert!(msg.starts_with("hub.bktencent.com → 49.234.165.79 (") && msg.ends_with("/etc/hosts line 2)"), "{msg}");
+}
+
+#[test]
+fn seed004_hosts_file_pins_the_wrong_node() {
+    let s = Scenario::new();
+    s.host_file("etc/hosts", "127.0.0.1 localhost\n# mirror\n43.135.100.7 hub.bktencent.com\n");
+    let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
+    assert_eq!(run.code(), 1);
+    let msg = message(&doc, "node.hosts");
+    assert!(msg.starts_with("hub.bktencent.com resolves to 43.135.100.7 via "), "{msg}");
+    assert!(msg.ends_with("/etc/hosts line 3, expected 49.234.165.79"), "{msg}");
+    assert_eq!(
+        fix_commands(&doc, "node.hosts"),
+        vec![
+            "sed -i '3s/^/# /' /etc/hosts".to_string(),
+            "printf '%s\\n' '# BEGIN preflight' '49.234.165.79 hub.bktencent.com' '# END preflight' >> /etc/hosts".to_string()
+        ]
+    );
+}
+
+#[test]
+fn seed004_dns_answers_the_singapore_node() {
+    let _dns = DnsServer::start("127.53.0.2", Dns::Answers(vec![("hub.bktencent.com", "43.135.100.7")]));
+    let s = Scenario::new();
+    s.host_file("etc/hosts", "127.0.0.1 localhost\n").host_file("etc/resolv.conf", "nameserver 127.53.0.2\n");
+    let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "node.hosts"),
+        "hub.bktencent.com resolves to 43.135.100.7 via DNS server 127.53.0.2, expected 49.234.165.79"
+    );
+    assert_eq!(fix_commands(&doc, "node.hosts").len(), 1, "no hosts line to comment out");
+}
+
+#[test]
+fn dns_answering_the_pinned_ip_passes() {
+    let _dns = DnsServer::start("127.53.0.3", Dns::Answers(vec![("hub.bktencent.com", "49.234.165.79")]));
+    let s = Scenario::new();
+    s.host_file("etc/resolv.conf", "nameserver 127.53.0.3\noptions timeout:1\n");
+    let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(message(&doc, "node.hosts"), "hub.bktencent.com → 49.234.165.79 (DNS server 127.53.0.3)");
+}
+
+#[test]
+fn seed002_no_such_host() {
+    let _dns = DnsServer::start("127.53.0.4", Dns::Answers(vec![]));
+    let s = Scenario::new();
+    s.host_file("etc/resolv.conf", "nameserver 127.53.0.4\n");
+    let profile = s.profile("checks:\n  node.hosts:\n    pins: {defult.registry.tke.com: [\"10.0.0.5\"]}\n");
+    let (run, doc) = s.json(&["--profile", &profile]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "node.hosts"),
+        "defult.registry.tke.com does not resolve: no such host (DNS 127.53.0.4); expected 10.0.0.5"
+    );
+    assert_eq!(
+        fix_commands(&doc, "node.hosts"),
+        vec!["printf '%s\\n' '# BEGIN preflight' '10.0.0.5 defult.registry.tke.com' '# END preflight' >> /etc/hosts".to_string()]
+    );
+}
+
+#[test]
+fn silent_nameserver_is_cut_off_by_timeout() {
+    let _dns = DnsServer::start("127.53.0.5", Dns::Silent);
+    let s = Scenario::new();
+    s.host_file("etc/resolv.conf", "nameserver 127.53.0.5\n");
+    let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE), "--timeout", "1s"]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "node.hosts"),
+        "hub.bktencent.com does not resolve: DNS lookup timed out after 1s (nameservers 127.53.0.5 did not answer); expected 49.234.165.79"
+    );
+}
+
+#[test]
+fn no_pins_is_a_skip_saying_so() {
+    let s = Scenario::new();
+    let (run, doc) = s.json(&["--only", "node.hosts"]);
+    assert_eq!(run.code(), 0);
+    assert_eq!(status(&doc, "node.hosts"), "skip");
+    assert_eq!(message(&doc, "node.hosts"), "the profile pins no names");
+}

@@ -1,0 +1,167 @@
+//! tools phase against the REAL helm v3.11.1 / v3.17.2 / v4.1.4 and helmfile v0.166.0.
+
+mod common;
+
+use common::*;
+
+fn tools_only(s: &Scenario) -> (Run, serde_json::Value) {
+    s.json(&["--only", "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins"])
+}
+
+#[test]
+fn seed004_helmfile_in_usr_local_bin_but_path_lacks_it() {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    // The installer copied helmfile to /usr/local/bin; PATH has only the scenario's bin dir.
+    std::os::unix::fs::symlink(real_tool("helmfile-0.166.0/helmfile"), s.host_dir("usr/local/bin").join("helmfile")).unwrap();
+    let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(status(&doc, "tools.helmfile-on-path"), "fail");
+    let msg = message(&doc, "tools.helmfile-on-path");
+    assert!(
+        msg.starts_with("helmfile is in /usr/local/bin but /usr/local/bin is not on PATH"),
+        "{msg}"
+    );
+    assert_eq!(
+        fix_commands(&doc, "tools.helmfile-on-path"),
+        vec![
+            "export PATH=\"$PATH:/usr/local/bin\"".to_string(),
+            "echo 'export PATH=\"$PATH:/usr/local/bin\"' >> ~/.bashrc".to_string()
+        ]
+    );
+}
+
+#[test]
+fn helmfile_on_path_reports_its_version() {
+    let s = Scenario::new();
+    s.on_path("helmfile", &real_tool("helmfile-0.166.0/helmfile"));
+    let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(status(&doc, "tools.helmfile-on-path"), "pass");
+    let msg = message(&doc, "tools.helmfile-on-path");
+    assert!(msg.contains("helmfile version 0.166.0 at"), "{msg}");
+}
+
+#[test]
+fn helmfile_nowhere_says_install_it() {
+    let s = Scenario::new();
+    let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
+    assert_eq!(run.code(), 1);
+    assert!(message(&doc, "tools.helmfile-on-path").starts_with("helmfile is not on PATH"));
+    assert_eq!(
+        fix_commands(&doc, "tools.helmfile-on-path"),
+        vec!["install -m 0755 ./helmfile /usr/local/bin/helmfile".to_string()]
+    );
+}
+
+#[test]
+fn helmfile_not_executable_says_chmod() {
+    let s = Scenario::new();
+    s.host_file("usr/local/bin/helmfile", "not executable");
+    let (_, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
+    assert_eq!(status(&doc, "tools.helmfile-on-path"), "fail");
+    assert_eq!(
+        message(&doc, "tools.helmfile-on-path"),
+        "helmfile is in /usr/local/bin but is not executable (/usr/local/bin/helmfile)"
+    );
+    assert_eq!(fix_commands(&doc, "tools.helmfile-on-path"), vec!["chmod 0755 /usr/local/bin/helmfile".to_string()]);
+}
+
+#[test]
+fn seed004_helm_3_11_is_too_old_for_the_charts() {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.11.1/helm"));
+    let (run, doc) = tools_only(&s);
+    assert_eq!(run.code(), 1);
+    assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    let msg = message(&doc, "tools.helm-version");
+    assert!(msg.starts_with("helm v3.11.1+g293b50c at "), "{msg}");
+    assert!(msg.contains("is older than 3.12.0") && msg.contains("index of nil pointer"), "{msg}");
+    assert!(fix_summary(&doc, "tools.helm-version").starts_with("install helm 3.12.0 or newer"));
+}
+
+#[test]
+fn helm_3_17_passes() {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    let (_, doc) = tools_only(&s);
+    assert_eq!(status(&doc, "tools.helm-version"), "pass");
+    assert!(message(&doc, "tools.helm-version").starts_with("helm v3.17.2+gcc0bbbd at "));
+    assert_eq!(entry(&doc, "tools.helm-version")["fix"], serde_json::Value::Null);
+}
+
+#[test]
+fn helm_4_passes() {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-4.1.4/helm"));
+    let (_, doc) = tools_only(&s);
+    assert_eq!(status(&doc, "tools.helm-version"), "pass");
+    assert!(message(&doc, "tools.helm-version").starts_with("helm v4.1.4+g05fa379 at "));
+}
+
+#[test]
+fn helm_2_is_a_failure_not_an_error() {
+    let s = Scenario::new();
+    s.script_on_path("helm", HELM2_STANDIN);
+    let (run, doc) = tools_only(&s);
+    assert_eq!(run.code(), 1);
+    assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    let msg = message(&doc, "tools.helm-version");
+    assert!(msg.starts_with("helm v2.17.0+ga690bad at ") && msg.contains("is helm 2 (Tiller)"), "{msg}");
+    // helm-plugins depends on a usable helm
+    assert_eq!(status(&doc, "tools.helm-plugins"), "skip");
+    assert!(message(&doc, "tools.helm-plugins").contains("tools.helm-version"));
+}
+
+#[test]
+fn profile_min_version_is_honoured() {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    let profile = s.profile("checks:\n  tools.helm-version: {min: \"3.18\"}\n");
+    let (run, doc) = s.json(&["--profile", &profile]);
+    assert_eq!(run.code(), 1);
+    assert!(message(&doc, "tools.helm-version").contains("is older than 3.18.0"));
+}
+
+#[test]
+fn no_helm_fails_and_plugins_skip_naming_the_prerequisite() {
+    let s = Scenario::new();
+    let (_, doc) = tools_only(&s);
+    assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    assert!(message(&doc, "tools.helm-version").starts_with("helm is not on PATH"));
+    assert_eq!(status(&doc, "tools.helm-plugins"), "skip");
+    assert_eq!(
+        message(&doc, "tools.helm-plugins"),
+        "skipped: prerequisite tools.helm-version did not pass (fail)"
+    );
+}
+
+#[test]
+fn helm_diff_plugin_found_by_helm_3_and_helm_4() {
+    for helm in ["helm-3.17.2/helm", "helm-4.1.4/helm"] {
+        let s = Scenario::new();
+        s.on_path("helm", &real_tool(helm)).helm_plugin("diff", "3.9.4");
+        let (_, doc) = tools_only(&s);
+        assert_eq!(status(&doc, "tools.helm-plugins"), "pass", "{helm}");
+        assert_eq!(message(&doc, "tools.helm-plugins"), "installed: diff 3.9.4", "{helm}");
+    }
+}
+
+#[test]
+fn missing_helm_diff_plugin_fails_with_install_command() {
+    for helm in ["helm-3.17.2/helm", "helm-4.1.4/helm"] {
+        let s = Scenario::new();
+        s.on_path("helm", &real_tool(helm)).helm_plugin("secrets", "4.6.0");
+        let (run, doc) = tools_only(&s);
+        assert_eq!(run.code(), 1, "{helm}");
+        assert_eq!(status(&doc, "tools.helm-plugins"), "fail", "{helm}");
+        assert_eq!(
+            message(&doc, "tools.helm-plugins"),
+            "helm plugin not installed: diff (`helmfile apply` and `helmfile diff` need diff)"
+        );
+        assert_eq!(
+            fix_commands(&doc, "tools.helm-plugins"),
+            vec!["helm plugin install https://github.com/databus23/helm-diff".to_string()]
+        );
+    }
+}
