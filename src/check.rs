@@ -173,9 +173,10 @@ impl Ctx {
         self.host_root.join(rel)
     }
 
-    /// Bound for running a local binary such as `helm version`.
+    /// Bound for running a local binary such as `helm version` (20s with the default
+    /// `--timeout 5s`): a cold helm on a slow disk takes seconds, a hung one forever.
     pub fn exec_timeout(&self) -> Duration {
-        Duration::from_secs(20).max(self.probe_timeout)
+        self.probe_timeout * 4
     }
 }
 

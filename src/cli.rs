@@ -145,7 +145,12 @@ fn list(opts: &RunOpts) -> i32 {
             let width = defs.iter().map(|d| d.meta.id.len()).max().unwrap_or(2).max(2);
             out.push_str(&format!("{:width$}  {:7}  TITLE\n", "ID", "PHASE"));
             for d in defs {
-                out.push_str(&format!("{:width$}  {:7}  {}\n", d.meta.id, d.meta.phase.name(), d.meta.title));
+                out.push_str(&format!(
+                    "{:width$}  {:7}  {}\n",
+                    d.meta.id,
+                    d.meta.phase.name(),
+                    d.meta.title
+                ));
             }
         }
     }
@@ -157,7 +162,13 @@ fn explain(id: &str) -> i32 {
     match crate::checks::find(id) {
         Some(def) => {
             let m = &def.meta;
-            println!("{} ({} phase)\n{}\n\n{}", m.id, m.phase.name(), m.title, m.explain);
+            println!(
+                "{} ({} phase)\n{}\n\n{}",
+                m.id,
+                m.phase.name(),
+                m.title,
+                m.explain
+            );
             if !m.requires.is_empty() {
                 println!("\nRequires: {}", m.requires.join(", "));
             }
@@ -179,7 +190,10 @@ fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
         .into_iter()
         .filter(|(d, _)| opts.only.is_empty() || opts.only.iter().any(|o| o == d.meta.id))
         .filter(|(d, _)| !opts.skip.iter().any(|s| s == d.meta.id))
-        .map(|(def, check)| Planned { def, check: Arc::from(check) })
+        .map(|(def, check)| Planned {
+            def,
+            check: Arc::from(check),
+        })
         .collect();
     // --only may name a check the profile lacks: run it with its default parameters.
     for id in &opts.only {
@@ -188,7 +202,10 @@ fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
         }
         if let (Some(def), Some(built)) = (crate::checks::find(id), crate::checks::build_default(id)) {
             let check = built.map_err(|e| format!("{id}: {e}"))?;
-            plan.push(Planned { def, check: Arc::from(check) });
+            plan.push(Planned {
+                def,
+                check: Arc::from(check),
+            });
         }
     }
     Ok(plan)

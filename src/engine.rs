@@ -98,7 +98,10 @@ pub async fn run(
             }));
         }
         let mut reports = Vec::with_capacity(handles.len());
-        for (h, def) in handles.into_iter().zip(plan.iter().filter(|p| p.def.meta.phase == phase)) {
+        for (h, def) in handles
+            .into_iter()
+            .zip(plan.iter().filter(|p| p.def.meta.phase == phase))
+        {
             reports.push(h.await.unwrap_or_else(|e| CheckReport {
                 id: def.def.meta.id,
                 phase,

@@ -15,7 +15,11 @@ pub struct Output {
 impl Output {
     /// The first non-empty stderr line, for messages ("Error: could not find tiller").
     pub fn stderr_line(&self) -> &str {
-        self.stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+        self.stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
     }
 }
 

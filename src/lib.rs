@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! preflight: checks a host, its network and its Kubernetes cluster before `helm install`
 //! / `helmfile sync`, and says the exact fix for each problem.
 

@@ -32,7 +32,9 @@ pub fn parse_milli(s: &str) -> Result<u128, String> {
         .unwrap_or(s.len());
     let (num, suffix) = s.split_at(split);
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1 {
-        return Err(format!("{s:?} is not a quantity (expected e.g. 90Gi, 500M, 250m)"));
+        return Err(format!(
+            "{s:?} is not a quantity (expected e.g. 90Gi, 500M, 250m)"
+        ));
     }
     let multiplier_milli: u128 = match suffix {
         "m" => 1,

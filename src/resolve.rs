@@ -56,12 +56,22 @@ pub struct Resolved {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResolveError {
     /// NXDOMAIN or no A/AAAA records: Go's `no such host`.
-    NoSuchHost { servers: Vec<IpAddr> },
+    NoSuchHost {
+        servers: Vec<IpAddr>,
+    },
     /// No nameserver answered within the timeout.
-    Timeout { servers: Vec<IpAddr>, after: Duration },
+    Timeout {
+        servers: Vec<IpAddr>,
+        after: Duration,
+    },
     /// resolv.conf missing or naming no nameserver.
-    NoNameservers { detail: String },
-    Other { servers: Vec<IpAddr>, detail: String },
+    NoNameservers {
+        detail: String,
+    },
+    Other {
+        servers: Vec<IpAddr>,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ResolveError {
@@ -155,15 +165,20 @@ impl Resolver {
         opts.attempts = 1;
         // The hosts file was consulted above, under --host-root, not the container's own.
         opts.use_hosts_file = ResolveHosts::Never;
-        let resolver = hickory_resolver::Resolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(opts)
-            .build()
-            .map_err(|e| ResolveError::Other {
-                servers: servers.clone(),
-                detail: e.to_string(),
-            })?;
+        let resolver =
+            hickory_resolver::Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(opts)
+                .build()
+                .map_err(|e| ResolveError::Other {
+                    servers: servers.clone(),
+                    detail: e.to_string(),
+                })?;
         // hickory bounds each query; this bounds the whole lookup (search list included).
-        let lookup = tokio::time::timeout(self.timeout + Duration::from_millis(250), resolver.lookup_ip(name)).await;
+        let lookup = tokio::time::timeout(
+            self.timeout + Duration::from_millis(250),
+            resolver.lookup_ip(name),
+        )
+        .await;
         match lookup {
             Err(_) => Err(ResolveError::Timeout {
                 servers,

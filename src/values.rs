@@ -17,7 +17,11 @@ impl<'de> Deserialize<'de> for Version {
 
 /// Deserialise a scalar (string or number) through `parse`. Parsing happens inside the
 /// visitor so the YAML deserializer pins any error to the scalar's own line.
-pub fn parse_scalar<'de, D, T>(d: D, expecting: &'static str, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+pub fn parse_scalar<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {

@@ -7,7 +7,8 @@ use common::*;
 const RELEASE: &str = "5.15.0-91-generic";
 
 const PROC_MODULES_WITH: &str = "nf_nat 49152 2 xt_MASQUERADE,iptable_nat, Live 0x0000000000000000\nnf_conntrack 172032 4 xt_conntrack,nf_nat,xt_MASQUERADE, Live 0x0000000000000000\nnf_defrag_ipv6 24576 1 nf_conntrack, Live 0x0000000000000000\n";
-const PROC_MODULES_WITHOUT: &str = "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\n";
+const PROC_MODULES_WITHOUT: &str =
+    "overlay 151552 0 - Live 0x0000000000000000\nbr_netfilter 32768 0 - Live 0x0000000000000000\n";
 
 fn kernel(s: &Scenario, modules_dir: bool) {
     s.host_file("proc/sys/kernel/osrelease", &format!("{RELEASE}\n"));
@@ -24,7 +25,10 @@ fn conntrack_loaded_passes() {
     let (run, doc) = s.json(&["--only", "node.conntrack"]);
     assert_eq!(run.code(), 0);
     assert_eq!(status(&doc, "node.conntrack"), "pass");
-    assert_eq!(message(&doc, "node.conntrack"), "module nf_conntrack is loaded (/proc/modules)");
+    assert_eq!(
+        message(&doc, "node.conntrack"),
+        "module nf_conntrack is loaded (/proc/modules)"
+    );
 }
 
 #[test]
@@ -33,7 +37,10 @@ fn old_ip_conntrack_name_passes() {
     kernel(&s, true);
     s.host_file("proc/modules", "ip_conntrack 54000 1 - Live 0x0\n");
     let (_, doc) = s.json(&["--only", "node.conntrack"]);
-    assert_eq!(message(&doc, "node.conntrack"), "module ip_conntrack is loaded (/proc/modules)");
+    assert_eq!(
+        message(&doc, "node.conntrack"),
+        "module ip_conntrack is loaded (/proc/modules)"
+    );
 }
 
 #[test]
@@ -66,7 +73,10 @@ fn conntrack_built_into_the_kernel_passes() {
     );
     let (_, doc) = s.json(&["--only", "node.conntrack"]);
     assert_eq!(status(&doc, "node.conntrack"), "pass");
-    assert_eq!(message(&doc, "node.conntrack"), format!("built into kernel {RELEASE} (modules.builtin)"));
+    assert_eq!(
+        message(&doc, "node.conntrack"),
+        format!("built into kernel {RELEASE} (modules.builtin)")
+    );
 }
 
 #[test]
@@ -124,7 +134,10 @@ fn localpv_dir_with_room_passes() {
     let (run, doc) = s.json(&["--profile", &profile]);
     assert_eq!(run.code(), 0);
     let msg = message(&doc, "node.localpv-disk");
-    assert!(msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 0.0 GiB needed"), "{msg}");
+    assert!(
+        msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 0.0 GiB needed"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -137,7 +150,10 @@ fn seed004_localpv_dir_too_small_for_bkrepo() {
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "node.localpv-disk"), "fail");
     let msg = message(&doc, "node.localpv-disk");
-    assert!(msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 921600.0 GiB needed"), "{msg}");
+    assert!(
+        msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 921600.0 GiB needed"),
+        "{msg}"
+    );
     assert_eq!(fix_commands(&doc, "node.localpv-disk")[0], "df -h /mnt/blueking");
 }
 
@@ -147,8 +163,14 @@ fn missing_localpv_dir_fails_with_mkdir() {
     let profile = disk_profile(&s, "      - {path: /mnt/blueking, need: 90Gi}\n");
     let (_, doc) = s.json(&["--profile", &profile]);
     assert_eq!(status(&doc, "node.localpv-disk"), "fail");
-    assert_eq!(message(&doc, "node.localpv-disk"), "/mnt/blueking: does not exist (90.0 GiB needed)");
-    assert_eq!(fix_commands(&doc, "node.localpv-disk")[0], "mkdir -p /mnt/blueking");
+    assert_eq!(
+        message(&doc, "node.localpv-disk"),
+        "/mnt/blueking: does not exist (90.0 GiB needed)"
+    );
+    assert_eq!(
+        fix_commands(&doc, "node.localpv-disk")[0],
+        "mkdir -p /mnt/blueking"
+    );
 }
 
 #[test]
@@ -168,22 +190,37 @@ const BK_PROFILE: &str = "checks:\n  node.hosts:\n    pins: {hub.bktencent.com: 
 #[test]
 fn hosts_pin_right_in_etc_hosts_passes() {
     let s = Scenario::new();
-    s.host_file("etc/hosts", "127.0.0.1 localhost\n49.234.165.79 hub.bktencent.com\n");
+    s.host_file(
+        "etc/hosts",
+        "127.0.0.1 localhost\n49.234.165.79 hub.bktencent.com\n",
+    );
     let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
     assert_eq!(run.code(), 0);
     let msg = message(&doc, "node.hosts");
-    assert!(msg.starts_with("hub.bktencent.com → 49.234.165.79 (") && msg.ends_with("/etc/hosts line 2)"), "{msg}");
+    assert!(
+        msg.starts_with("hub.bktencent.com → 49.234.165.79 (") && msg.ends_with("/etc/hosts line 2)"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn seed004_hosts_file_pins_the_wrong_node() {
     let s = Scenario::new();
-    s.host_file("etc/hosts", "127.0.0.1 localhost\n# mirror\n43.135.100.7 hub.bktencent.com\n");
+    s.host_file(
+        "etc/hosts",
+        "127.0.0.1 localhost\n# mirror\n43.135.100.7 hub.bktencent.com\n",
+    );
     let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
     assert_eq!(run.code(), 1);
     let msg = message(&doc, "node.hosts");
-    assert!(msg.starts_with("hub.bktencent.com resolves to 43.135.100.7 via "), "{msg}");
-    assert!(msg.ends_with("/etc/hosts line 3, expected 49.234.165.79"), "{msg}");
+    assert!(
+        msg.starts_with("hub.bktencent.com resolves to 43.135.100.7 via "),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with("/etc/hosts line 3, expected 49.234.165.79"),
+        "{msg}"
+    );
     assert_eq!(
         fix_commands(&doc, "node.hosts"),
         vec![
@@ -195,26 +232,40 @@ fn seed004_hosts_file_pins_the_wrong_node() {
 
 #[test]
 fn seed004_dns_answers_the_singapore_node() {
-    let _dns = DnsServer::start("127.53.0.2", Dns::Answers(vec![("hub.bktencent.com", "43.135.100.7")]));
+    let _dns = DnsServer::start(
+        "127.53.0.2",
+        Dns::Answers(vec![("hub.bktencent.com", "43.135.100.7")]),
+    );
     let s = Scenario::new();
-    s.host_file("etc/hosts", "127.0.0.1 localhost\n").host_file("etc/resolv.conf", "nameserver 127.53.0.2\n");
+    s.host_file("etc/hosts", "127.0.0.1 localhost\n")
+        .host_file("etc/resolv.conf", "nameserver 127.53.0.2\n");
     let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
     assert_eq!(run.code(), 1);
     assert_eq!(
         message(&doc, "node.hosts"),
         "hub.bktencent.com resolves to 43.135.100.7 via DNS server 127.53.0.2, expected 49.234.165.79"
     );
-    assert_eq!(fix_commands(&doc, "node.hosts").len(), 1, "no hosts line to comment out");
+    assert_eq!(
+        fix_commands(&doc, "node.hosts").len(),
+        1,
+        "no hosts line to comment out"
+    );
 }
 
 #[test]
 fn dns_answering_the_pinned_ip_passes() {
-    let _dns = DnsServer::start("127.53.0.3", Dns::Answers(vec![("hub.bktencent.com", "49.234.165.79")]));
+    let _dns = DnsServer::start(
+        "127.53.0.3",
+        Dns::Answers(vec![("hub.bktencent.com", "49.234.165.79")]),
+    );
     let s = Scenario::new();
     s.host_file("etc/resolv.conf", "nameserver 127.53.0.3\noptions timeout:1\n");
     let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(message(&doc, "node.hosts"), "hub.bktencent.com → 49.234.165.79 (DNS server 127.53.0.3)");
+    assert_eq!(
+        message(&doc, "node.hosts"),
+        "hub.bktencent.com → 49.234.165.79 (DNS server 127.53.0.3)"
+    );
 }
 
 #[test]

@@ -5,7 +5,10 @@ mod common;
 use common::*;
 
 fn tools_only(s: &Scenario) -> (Run, serde_json::Value) {
-    s.json(&["--only", "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins"])
+    s.json(&[
+        "--only",
+        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins",
+    ])
 }
 
 #[test]
@@ -13,7 +16,11 @@ fn seed004_helmfile_in_usr_local_bin_but_path_lacks_it() {
     let s = Scenario::new();
     s.on_path("helm", &real_tool("helm-3.17.2/helm"));
     // The installer copied helmfile to /usr/local/bin; PATH has only the scenario's bin dir.
-    std::os::unix::fs::symlink(real_tool("helmfile-0.166.0/helmfile"), s.host_dir("usr/local/bin").join("helmfile")).unwrap();
+    std::os::unix::fs::symlink(
+        real_tool("helmfile-0.166.0/helmfile"),
+        s.host_dir("usr/local/bin").join("helmfile"),
+    )
+    .unwrap();
     let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "tools.helmfile-on-path"), "fail");
@@ -64,7 +71,10 @@ fn helmfile_not_executable_says_chmod() {
         message(&doc, "tools.helmfile-on-path"),
         "helmfile is in /usr/local/bin but is not executable (/usr/local/bin/helmfile)"
     );
-    assert_eq!(fix_commands(&doc, "tools.helmfile-on-path"), vec!["chmod 0755 /usr/local/bin/helmfile".to_string()]);
+    assert_eq!(
+        fix_commands(&doc, "tools.helmfile-on-path"),
+        vec!["chmod 0755 /usr/local/bin/helmfile".to_string()]
+    );
 }
 
 #[test]
@@ -76,7 +86,10 @@ fn seed004_helm_3_11_is_too_old_for_the_charts() {
     assert_eq!(status(&doc, "tools.helm-version"), "fail");
     let msg = message(&doc, "tools.helm-version");
     assert!(msg.starts_with("helm v3.11.1+g293b50c at "), "{msg}");
-    assert!(msg.contains("is older than 3.12.0") && msg.contains("index of nil pointer"), "{msg}");
+    assert!(
+        msg.contains("is older than 3.12.0") && msg.contains("index of nil pointer"),
+        "{msg}"
+    );
     assert!(fix_summary(&doc, "tools.helm-version").starts_with("install helm 3.12.0 or newer"));
 }
 
@@ -107,7 +120,10 @@ fn helm_2_is_a_failure_not_an_error() {
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "tools.helm-version"), "fail");
     let msg = message(&doc, "tools.helm-version");
-    assert!(msg.starts_with("helm v2.17.0+ga690bad at ") && msg.contains("is helm 2 (Tiller)"), "{msg}");
+    assert!(
+        msg.starts_with("helm v2.17.0+ga690bad at ") && msg.contains("is helm 2 (Tiller)"),
+        "{msg}"
+    );
     // helm-plugins depends on a usable helm
     assert_eq!(status(&doc, "tools.helm-plugins"), "skip");
     assert!(message(&doc, "tools.helm-plugins").contains("tools.helm-version"));
@@ -143,7 +159,11 @@ fn helm_diff_plugin_found_by_helm_3_and_helm_4() {
         s.on_path("helm", &real_tool(helm)).helm_plugin("diff", "3.9.4");
         let (_, doc) = tools_only(&s);
         assert_eq!(status(&doc, "tools.helm-plugins"), "pass", "{helm}");
-        assert_eq!(message(&doc, "tools.helm-plugins"), "installed: diff 3.9.4", "{helm}");
+        assert_eq!(
+            message(&doc, "tools.helm-plugins"),
+            "installed: diff 3.9.4",
+            "{helm}"
+        );
     }
 }
 
@@ -151,7 +171,8 @@ fn helm_diff_plugin_found_by_helm_3_and_helm_4() {
 fn missing_helm_diff_plugin_fails_with_install_command() {
     for helm in ["helm-3.17.2/helm", "helm-4.1.4/helm"] {
         let s = Scenario::new();
-        s.on_path("helm", &real_tool(helm)).helm_plugin("secrets", "4.6.0");
+        s.on_path("helm", &real_tool(helm))
+            .helm_plugin("secrets", "4.6.0");
         let (run, doc) = tools_only(&s);
         assert_eq!(run.code(), 1, "{helm}");
         assert_eq!(status(&doc, "tools.helm-plugins"), "fail", "{helm}");
@@ -164,4 +185,15 @@ fn missing_helm_diff_plugin_fails_with_install_command() {
             vec!["helm plugin install https://github.com/databus23/helm-diff".to_string()]
         );
     }
+}
+
+#[test]
+fn hung_helm_is_an_error_bounded_by_the_timeout() {
+    let s = Scenario::new();
+    s.script_on_path("helm", "#!/bin/sh\nexec /bin/sleep 30\n");
+    let (run, doc) = s.json(&["--only", "tools.helm-version", "--timeout", "250ms"]);
+    assert_eq!(run.code(), 3, "cannot decide: exit 3, not a pass");
+    assert_eq!(status(&doc, "tools.helm-version"), "error");
+    let msg = message(&doc, "tools.helm-version");
+    assert!(msg.starts_with("cannot tell the version of ") && msg.ends_with("did not finish within 1s"), "{msg}");
 }

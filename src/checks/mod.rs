@@ -91,12 +91,24 @@ mod tests {
             let m = &def.meta;
             assert!(m.phase >= last_phase, "{} is out of phase order", m.id);
             last_phase = m.phase;
-            assert!(m.id.starts_with(&format!("{}.", m.phase.name())), "{} not prefixed by its phase", m.id);
+            assert!(
+                m.id.starts_with(&format!("{}.", m.phase.name())),
+                "{} not prefixed by its phase",
+                m.id
+            );
             assert!(!seen.contains(&m.id), "duplicate id {}", m.id);
             for r in m.requires {
-                assert!(seen.contains(r), "{} requires {r}, which is not an earlier check", m.id);
+                assert!(
+                    seen.contains(r),
+                    "{} requires {r}, which is not an earlier check",
+                    m.id
+                );
             }
-            assert!(m.explain.contains("Why:") && m.explain.contains("Fix"), "{} explain lacks Why/Fix", m.id);
+            assert!(
+                m.explain.contains("Why:") && m.explain.contains("Fix"),
+                "{} explain lacks Why/Fix",
+                m.id
+            );
             seen.push(m.id);
         }
     }

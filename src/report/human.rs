@@ -55,7 +55,11 @@ impl Human {
                     (true, Safety::Unsafe) => " [--unsafe-fixes]",
                     (false, _) => "",
                 };
-                out.push_str(&format!("    {}{tag}: {}\n", self.paint(Style::new().cyan(), "fix"), fix.summary));
+                out.push_str(&format!(
+                    "    {}{tag}: {}\n",
+                    self.paint(Style::new().cyan(), "fix"),
+                    fix.summary
+                ));
                 for cmd in &fix.commands {
                     out.push_str(&format!("        $ {cmd}\n"));
                 }
@@ -71,7 +75,10 @@ impl Human {
         let verdict = if s.fail > 0 {
             self.paint(Style::new().red().bold(), "preflight failed")
         } else if s.error > 0 {
-            self.paint(Style::new().magenta().bold(), "preflight could not decide every check")
+            self.paint(
+                Style::new().magenta().bold(),
+                "preflight could not decide every check",
+            )
         } else {
             self.paint(Style::new().green().bold(), "preflight passed")
         };

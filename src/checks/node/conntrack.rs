@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
 had cluster creation fail with kernel tuning enabled (seed 001); the diagnosis was
 
-    lsmod | grep conntrack
+    lsmod |grep conntrack
 
 printing nothing, and the fix `modprobe ip_conntrack`. The same report warns that
 upgrading kernel modules under a running kernel also breaks cluster creation: the
@@ -65,7 +65,9 @@ fn provided_by(ctx: &Ctx, release: Option<&str>) -> Result<Option<String>, Strin
         }
     }
     if ctx.host_path("/proc/sys/net/netfilter/nf_conntrack_max").exists() {
-        return Ok(Some("/proc/sys/net/netfilter/nf_conntrack_max exists".to_string()));
+        return Ok(Some(
+            "/proc/sys/net/netfilter/nf_conntrack_max exists".to_string(),
+        ));
     }
     match read_error {
         Some(e) => Err(e),

@@ -49,7 +49,10 @@ pub struct Hosts {
 enum Finding {
     Right(String),
     /// Wrong or unresolvable; hosts-file lines that pin it elsewhere.
-    Wrong { line: String, bad_lines: Vec<usize> },
+    Wrong {
+        line: String,
+        bad_lines: Vec<usize>,
+    },
     Undecided(String),
 }
 
@@ -60,7 +63,12 @@ fn ips(v: &[IpAddr]) -> String {
 async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Finding {
     match ctx.resolver.resolve(name).await {
         Ok(r) => {
-            let unexpected: Vec<IpAddr> = r.addrs.iter().copied().filter(|a| !expected.contains(a)).collect();
+            let unexpected: Vec<IpAddr> = r
+                .addrs
+                .iter()
+                .copied()
+                .filter(|a| !expected.contains(a))
+                .collect();
             if unexpected.is_empty() {
                 return Finding::Right(format!("{name} → {} ({})", ips(&r.addrs), r.source));
             }
@@ -82,7 +90,9 @@ async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Finding {
                 bad_lines,
             }
         }
-        Err(ResolveError::Other { servers, detail }) if servers.is_empty() => Finding::Undecided(format!("{name}: {detail}")),
+        Err(ResolveError::Other { servers, detail }) if servers.is_empty() => {
+            Finding::Undecided(format!("{name}: {detail}"))
+        }
         // Unresolvable here means unresolvable for the installer too: a pin fixes it.
         Err(e) => Finding::Wrong {
             line: format!("{name} does not resolve: {e}; expected {}", ips(expected)),

@@ -95,16 +95,24 @@ impl LocalPvDisk {
         let need = req.needed();
         let host = ctx.host_path(&req.path);
         match free_bytes(host.clone(), ctx.exec_timeout()).await {
-            Ok(free) if free >= need.0 => Finding::Enough(format!("{}: {} free, {} needed", req.path, Bytes(free), need)),
+            Ok(free) if free >= need.0 => {
+                Finding::Enough(format!("{}: {} free, {} needed", req.path, Bytes(free), need))
+            }
             Ok(free) => Finding::Short {
                 line: format!("{}: {} free, {} needed", req.path, Bytes(free), need),
-                fix: vec![format!("df -h {}", req.path), format!("du -xsh {}/* | sort -h | tail", req.path)],
+                fix: vec![
+                    format!("df -h {}", req.path),
+                    format!("du -xsh {}/* | sort -h | tail", req.path),
+                ],
             },
             Err(e) if e.kind() == ErrorKind::NotFound => Finding::Short {
                 line: format!("{}: does not exist ({} needed)", req.path, need),
                 fix: vec![
                     format!("mkdir -p {}", req.path),
-                    format!("mount /dev/<disk> {}   # a filesystem with at least {} free", req.path, need),
+                    format!(
+                        "mount /dev/<disk> {}   # a filesystem with at least {} free",
+                        req.path, need
+                    ),
                 ],
             },
             Err(e) => Finding::Undecided(format!("{}: cannot statvfs {}: {e}", req.path, host.display())),

@@ -48,7 +48,8 @@ pub fn parse_plugin_list(text: &str) -> Result<BTreeMap<String, String>, String>
         .map(|c| c.trim().to_ascii_uppercase())
         .collect();
     let col = |name: &str| header.iter().position(|h| h == name);
-    let name_col = col("NAME").ok_or_else(|| format!("no NAME column in `helm plugin list` header {header:?}"))?;
+    let name_col =
+        col("NAME").ok_or_else(|| format!("no NAME column in `helm plugin list` header {header:?}"))?;
     let version_col = col("VERSION");
     Ok(lines
         .filter_map(|line| {
@@ -81,7 +82,14 @@ impl Check for HelmPlugins {
                 Ok(p) => p,
                 Err(_) => return Outcome::skip("helm is not on PATH (see tools.helm-version)"),
             };
-            let out = match exec::run(&helm, ["plugin", "list"], ctx.path_env.as_deref(), ctx.exec_timeout()).await {
+            let out = match exec::run(
+                &helm,
+                ["plugin", "list"],
+                ctx.path_env.as_deref(),
+                ctx.exec_timeout(),
+            )
+            .await
+            {
                 Ok(o) if o.success => o,
                 Ok(o) => return Outcome::error(format!("`helm plugin list` failed: {}", o.stderr_line())),
                 Err(e) => return Outcome::error(e),
@@ -90,12 +98,20 @@ impl Check for HelmPlugins {
                 Ok(m) => m,
                 Err(e) => return Outcome::error(e),
             };
-            let missing: Vec<&String> = self.required.iter().filter(|p| !installed.contains_key(*p)).collect();
+            let missing: Vec<&String> = self
+                .required
+                .iter()
+                .filter(|p| !installed.contains_key(*p))
+                .collect();
             if missing.is_empty() {
                 let found: Vec<String> = self
                     .required
                     .iter()
-                    .map(|p| format!("{p} {}", installed.get(p).map(String::as_str).unwrap_or("")).trim().to_string())
+                    .map(|p| {
+                        format!("{p} {}", installed.get(p).map(String::as_str).unwrap_or(""))
+                            .trim()
+                            .to_string()
+                    })
                     .collect();
                 return Outcome::pass(format!("installed: {}", found.join(", ")));
             }
@@ -126,7 +142,9 @@ mod tests {
             assert_eq!(m.get("diff").map(String::as_str), Some("3.9.4"));
             assert_eq!(m.len(), 1);
         }
-        assert!(parse_plugin_list("NAME\tVERSION\tDESCRIPTION\n").unwrap().is_empty());
+        assert!(parse_plugin_list("NAME\tVERSION\tDESCRIPTION\n")
+            .unwrap()
+            .is_empty());
         assert!(parse_plugin_list("").is_err());
     }
 }

@@ -108,7 +108,9 @@ impl Check for HelmVersion {
             };
             let version = match self.read_version(ctx, &helm).await {
                 Ok(v) => v,
-                Err(e) => return Outcome::error(format!("cannot tell the version of {}: {e}", helm.display())),
+                Err(e) => {
+                    return Outcome::error(format!("cannot tell the version of {}: {e}", helm.display()))
+                }
             };
             if version.major < 3 {
                 return Outcome::fail(format!(
@@ -126,7 +128,11 @@ impl Check for HelmVersion {
                 ))
                 .with_fix(self.install_fix());
             }
-            Outcome::pass(format!("helm v{version} at {} (need ≥ {})", helm.display(), self.min))
+            Outcome::pass(format!(
+                "helm v{version} at {} (need ≥ {})",
+                helm.display(),
+                self.min
+            ))
         })
     }
 }

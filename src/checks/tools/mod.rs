@@ -28,7 +28,10 @@ pub fn default_search_dirs() -> Vec<String> {
 pub enum Located {
     OnPath(PathBuf),
     /// Not on PATH, but present in a usual directory (the host path, e.g. /usr/local/bin).
-    OffPath { dir: String, executable: bool },
+    OffPath {
+        dir: String,
+        executable: bool,
+    },
     Missing,
 }
 

@@ -1,0 +1,361 @@
+//! The command-line contract setup scripts rely on: commands, exit codes, profile errors,
+//! and the shape of every output format.
+
+mod common;
+
+use common::*;
+
+fn good_host(s: &Scenario) {
+    s.host_file("proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
+    s.host_file("lib/modules/6.1.0-18-amd64/modules.dep", "");
+    s.host_file("proc/modules", "nf_conntrack 172032 4 - Live 0x0\n");
+}
+
+#[test]
+fn list_prints_every_check_in_run_order() {
+    let s = Scenario::new();
+    let run = s.run(&["list"]);
+    assert_eq!(run.code(), 0);
+    let ids: Vec<String> = run
+        .stdout()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "tools.helmfile-on-path",
+            "tools.helm-version",
+            "tools.helm-plugins",
+            "node.conntrack",
+            "node.localpv-disk",
+            "node.hosts"
+        ]
+    );
+    assert!(run.stdout().starts_with("ID "));
+    assert!(run
+        .stdout()
+        .contains("node.conntrack          node     the conntrack kernel module is available"));
+}
+
+#[test]
+fn list_of_a_profile_is_in_phase_order_whatever_the_file_order() {
+    let s = Scenario::new();
+    let p = s.profile("checks:\n  node.hosts: {}\n  tools.helm-version: {}\n");
+    let run = s.run(&["list", "--profile", &p, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(v[0]["id"], "tools.helm-version");
+    assert_eq!(v[1]["id"], "node.hosts");
+    assert_eq!(v[1]["phase"], "node");
+}
+
+#[test]
+fn explain_quotes_the_field_report() {
+    let s = Scenario::new();
+    let cases = [
+        ("tools.helmfile-on-path", "helmfile: command not found"),
+        ("tools.helm-version", "error calling index: index of nil pointer"),
+        ("tools.helm-plugins", "helm plugin list"),
+        ("node.conntrack", "lsmod |grep conntrack"),
+        (
+            "node.localpv-disk",
+            "didn't find available persistent volumes to bind",
+        ),
+        ("node.hosts", "failed to download"),
+        ("node.hosts", "no such host"),
+    ];
+    for (id, quote) in cases {
+        let run = s.run(&["explain", id]);
+        assert_eq!(run.code(), 0);
+        assert!(run.stdout().starts_with(id), "{id}");
+        assert!(run.stdout().contains(quote), "{id} explain lacks {quote:?}");
+    }
+}
+
+#[test]
+fn explain_unknown_id_is_a_usage_error_with_a_suggestion() {
+    let s = Scenario::new();
+    let run = s.run(&["explain", "node.conntrak"]);
+    assert_eq!(run.code(), 2);
+    assert_eq!(
+        run.stderr().trim(),
+        "preflight: error: unknown check id `node.conntrak` (did you mean `node.conntrack`?)"
+    );
+}
+
+#[test]
+fn bad_profiles_exit_2_naming_file_line_and_key() {
+    let s = Scenario::new();
+    let cases = [
+        (
+            "checks:\n  node.conntrack: {}\n  tools.helm-verison: {}\n",
+            ":3: checks: unknown check id `tools.helm-verison` (did you mean `tools.helm-version`?)",
+        ),
+        (
+            "checks:\n  node.localpv-disk:\n    paths:\n      - path: /mnt/blueking\n        need: 90GB\n",
+            ":5: checks.node.localpv-disk.paths[0].need: \"90GB\" is not a quantity: unknown suffix \"GB\"",
+        ),
+        (
+            "checks:\n  tools.helm-version:\n    minimum: \"3.12.0\"\n",
+            ":3: checks.tools.helm-version: unknown field `minimum`, expected `min` or `search_dirs`",
+        ),
+        (
+            "relase: {name: a, namespace: b}\nchecks: {}\n",
+            ":1: unknown field `relase`, expected `release` or `checks`",
+        ),
+        (
+            "checks:\n  tools.helm-version: {min: \"three\"}\n",
+            ":2: checks.tools.helm-version.min: \"three\" is not a version like 3.12.0",
+        ),
+        (
+            "checks:\n  node.hosts:\n    pins:\n      hub.bktencent.com: [\"49.234.165.799\"]\n",
+            ":4: checks.node.hosts.pins.hub.bktencent.com[0]: invalid IP address syntax",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let p = s.profile(yaml);
+        let run = s.run(&["--profile", &p]);
+        assert_eq!(run.code(), 2, "{yaml}");
+        assert!(run.stdout().is_empty(), "nothing ran, nothing on stdout");
+        let want = format!("preflight: error: {p}{expected}");
+        assert!(
+            run.stderr().starts_with(&want),
+            "got:  {}\nwant: {want}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn unknown_profile_name_and_unknown_ids_in_flags_exit_2() {
+    let s = Scenario::new();
+    let run = s.run(&["--profile", "no-such-profile"]);
+    assert_eq!(run.code(), 2);
+    assert!(run
+        .stderr()
+        .contains("no embedded profile of that name (default, bkce7, kubevela)"));
+    for flag in ["--only", "--skip"] {
+        let run = s.run(&[flag, "node.nope"]);
+        assert_eq!(run.code(), 2);
+        assert!(run.stderr().contains("unknown check id `node.nope`"));
+    }
+    assert_eq!(s.run(&["--timeout", "soon"]).code(), 2);
+    assert_eq!(s.run(&["-o", "yaml"]).code(), 2);
+    assert_eq!(s.run(&["--dry-run"]).code(), 2, "--dry-run goes with --fix");
+}
+
+#[test]
+fn embedded_profiles_all_load() {
+    let s = Scenario::new();
+    for p in ["default", "bkce7", "kubevela"] {
+        let run = s.run(&["list", "--profile", p]);
+        assert_eq!(run.code(), 0, "{p}: {}", run.stderr());
+    }
+    let run = s.run(&["list", "--profile", "bkce7"]);
+    assert!(run.stdout().contains("node.hosts") && run.stdout().contains("node.localpv-disk"));
+}
+
+#[test]
+fn exit_codes_0_1_3() {
+    let s = Scenario::new();
+    good_host(&s);
+    assert_eq!(s.json(&["--only", "node.conntrack"]).0.code(), 0);
+    // a failure wins over an error
+    let s2 = Scenario::new();
+    s2.host_file("proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
+    assert_eq!(
+        s2.json(&["--only", "node.conntrack,tools.helm-version"]).0.code(),
+        1
+    );
+    // only an error
+    assert_eq!(s2.json(&["--only", "node.conntrack"]).0.code(), 3);
+}
+
+#[test]
+fn skip_removes_a_check_and_only_narrows() {
+    let s = Scenario::new();
+    good_host(&s);
+    let (_, doc) = s.json(&[
+        "--skip",
+        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins",
+    ]);
+    let ids: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["node.conntrack"]);
+    // --only may name a check the profile lacks: it runs with its default parameters
+    let (_, doc) = s.json(&["--only", "node.localpv-disk"]);
+    assert_eq!(
+        message(&doc, "node.localpv-disk"),
+        "/mnt/blueking: does not exist (90.0 GiB needed)"
+    );
+}
+
+#[test]
+fn json_is_one_document_matching_the_schema() {
+    let s = Scenario::new();
+    good_host(&s);
+    s.on_path("helm", &real_tool("helm-3.11.1/helm"));
+    let (run, doc) = s.json(&["--profile", "bkce7"]);
+    assert_eq!(run.code(), 1);
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["profile"], "bkce7");
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 6);
+    let statuses: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    let count = |st: &str| statuses.iter().filter(|s| **s == st).count();
+    for st in ["pass", "warn", "fail", "skip", "error"] {
+        assert_eq!(doc["summary"][st], count(st), "{st}");
+    }
+    // the schema is strict enough to catch a broken document
+    let mut broken = doc.clone();
+    broken["checks"][0]["status"] = "ok".into();
+    assert!(!validator.is_valid(&broken));
+}
+
+#[test]
+fn junit_has_a_suite_per_phase_and_a_case_per_check() {
+    let s = Scenario::new();
+    good_host(&s);
+    let host = s.host().display().to_string();
+    let run = s.run(&["--host-root", &host, "-o", "junit", "--profile", "bkce7"]);
+    let xml = run.stdout();
+    assert!(xml.starts_with("<?xml"));
+    assert_eq!(xml.matches("<testsuite ").count(), 2);
+    assert_eq!(xml.matches("<testcase ").count(), 6);
+    assert!(xml.contains("<testsuite name=\"tools\"") && xml.contains("<testsuite name=\"node\""));
+    assert!(xml.contains("<testcase name=\"tools.helm-version\" classname=\"tools\""));
+    assert!(xml.contains("<failure message=\"helm is not on PATH"));
+    assert!(xml.contains("<skipped message=\"skipped: prerequisite tools.helm-version did not pass (fail)\""));
+}
+
+#[test]
+fn human_report_groups_by_phase_with_message_fix_and_summary() {
+    let s = Scenario::new();
+    good_host(&s);
+    s.on_path("helm", &real_tool("helm-3.11.1/helm"));
+    let host = s.host().display().to_string();
+    let run = s.run(&["--host-root", &host]);
+    assert_eq!(run.code(), 1);
+    let out = run.stdout();
+    assert!(!out.contains('\u{1b}'), "no colour when stdout is not a terminal");
+    assert!(
+        run.stderr().is_empty(),
+        "no spinner when stderr is not a terminal: {}",
+        run.stderr()
+    );
+    assert!(out.starts_with("tools\n-----\n"), "{out}");
+    assert!(out.contains("\nnode\n----\n✓ the conntrack kernel module is available [node.conntrack]\n"));
+    assert!(out.contains("× helm is recent enough [tools.helm-version]\n    helm v3.11.1+g293b50c at "));
+    assert!(out.contains("    fix: install helm 3.12.0 or newer"));
+    assert!(out.contains("        $ install -m 0755 ./helm /usr/local/bin/helm\n"));
+    assert!(out.contains("– helm plugins the installer needs are installed [tools.helm-plugins]\n    skipped: prerequisite tools.helm-version did not pass (fail)\n"));
+    assert!(
+        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 2 failed, 1 skipped, 0 errors\n"),
+        "{out}"
+    );
+}
+
+/// Run under a pseudo-terminal (util-linux `script`), as an operator would.
+fn on_tty(s: &Scenario, args: &str, no_color: bool) -> String {
+    let host = s.host().display().to_string();
+    let cmd = format!("{} --host-root {host} --only node.conntrack {args}", bin().display());
+    let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("script"))
+        .find(|p| p.exists())
+        .expect("script(1) from util-linux (bsdutils)");
+    let mut c = std::process::Command::new(script);
+    c.env_clear()
+        .envs(&s.env)
+        .env("TERM", "xterm")
+        .args(["-qec", &cmd, "/dev/null"]);
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let out = c.output().expect("script(1) from util-linux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let s = Scenario::new();
+    good_host(&s);
+    assert!(
+        on_tty(&s, "--no-progress", false).contains("\u{1b}[32m✓"),
+        "green tick on a TTY"
+    );
+    assert!(
+        !on_tty(&s, "--no-progress", true).contains("\u{1b}["),
+        "NO_COLOR disables colour"
+    );
+    let json = on_tty(&s, "-o json --no-progress", false);
+    assert!(!json.contains("\u{1b}["));
+}
+
+#[test]
+fn fix_flags_parse_and_change_nothing_yet() {
+    let s = Scenario::new();
+    good_host(&s);
+    s.host_file("etc/hosts", "43.135.100.7 hub.bktencent.com\n");
+    let p = s.profile("checks:\n  node.hosts:\n    pins: {hub.bktencent.com: [\"49.234.165.79\"]}\n");
+    let host = s.host().display().to_string();
+    let run = s.run(&[
+        "--host-root",
+        &host,
+        "--profile",
+        &p,
+        "--fix",
+        "--unsafe-fixes",
+        "--dry-run",
+        "--yes",
+    ]);
+    assert_eq!(run.code(), 1);
+    assert!(run
+        .stderr()
+        .contains("--fix is not available in this version yet"));
+    assert_eq!(
+        std::fs::read_to_string(s.host().join("etc/hosts")).unwrap(),
+        "43.135.100.7 hub.bktencent.com\n"
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let s = Scenario::new();
+    let run = s.run(&["--version"]);
+    assert_eq!(run.code(), 0);
+    assert_eq!(
+        run.stdout().trim(),
+        format!("preflight {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = s.run(&["--help"]).stdout();
+    for flag in [
+        "--profile",
+        "--only",
+        "--skip",
+        "--output",
+        "--fix",
+        "--unsafe-fixes",
+        "--dry-run",
+        "--yes",
+        "--host-root",
+        "--kubeconfig",
+        "--context",
+        "--timeout",
+        "--no-progress",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
