@@ -271,7 +271,10 @@ fn human_report_groups_by_phase_with_message_fix_and_summary() {
 /// Run under a pseudo-terminal (util-linux `script`), as an operator would.
 fn on_tty(s: &Scenario, args: &str, no_color: bool) -> String {
     let host = s.host().display().to_string();
-    let cmd = format!("{} --host-root {host} --only node.conntrack {args}", bin().display());
+    let cmd = format!(
+        "{} --host-root {host} --only node.conntrack {args}",
+        bin().display()
+    );
     let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join("script"))
         .find(|p| p.exists())

@@ -195,5 +195,8 @@ fn hung_helm_is_an_error_bounded_by_the_timeout() {
     assert_eq!(run.code(), 3, "cannot decide: exit 3, not a pass");
     assert_eq!(status(&doc, "tools.helm-version"), "error");
     let msg = message(&doc, "tools.helm-version");
-    assert!(msg.starts_with("cannot tell the version of ") && msg.ends_with("did not finish within 1s"), "{msg}");
+    assert!(
+        msg.starts_with("cannot tell the version of ") && msg.ends_with("did not finish within 1s"),
+        "{msg}"
+    );
 }
