@@ -7,9 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=x86_64-unknown-linux-gnu
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+# Unstripped first, so the symbol check below can see what glibc pulled in.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=false \
   cargo build --release --locked --target "$TARGET"
 BIN="target/$TARGET/release/preflight"
+# getaddrinfo in a static glibc binary dlopens the node's NSS modules: it must not be linked.
+if nm "$BIN" | grep -qE ' [TtWw] getaddrinfo$'; then
+  echo "error: $BIN links getaddrinfo; resolve names through src/resolve.rs" >&2; exit 1
+fi
+strip "$BIN"
 desc=$(file -b "$BIN")
 echo "$BIN: $desc"
 case "$desc" in

@@ -163,6 +163,8 @@ pub struct Ctx {
     pub path_env: Option<OsString>,
     pub release: Option<Release>,
     pub resolver: Resolver,
+    /// The cluster, connected on first use and shared by every cluster check.
+    pub kube: crate::kube::KubeAccess,
 }
 
 impl Ctx {

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::Ctx;
 use crate::engine::{self, Planned};
+use crate::kube::KubeAccess;
 use crate::profile::{self, Profile};
 use crate::report::{self, Human, Progress};
 use crate::resolve::Resolver;
@@ -55,10 +56,10 @@ struct RunOpts {
     /// Embedded profile name (default, bkce7, kubevela) or a YAML file.
     #[arg(long, global = true, value_name = "NAME|PATH")]
     profile: Option<String>,
-    /// Run only these checks (comma-separated ids).
+    /// Run only these checks (comma-separated ids, or phase names: tools, node, network, cluster).
     #[arg(long, global = true, value_delimiter = ',', value_name = "ID[,ID..]")]
     only: Vec<String>,
-    /// Do not run these checks (comma-separated ids).
+    /// Do not run these checks (ids or phase names; `--skip cluster` on a node without cluster access).
     #[arg(long, global = true, value_delimiter = ',', value_name = "ID[,ID..]")]
     skip: Vec<String>,
     /// Output format; json and junit print one document on stdout and nothing else.
@@ -94,7 +95,10 @@ struct RunOpts {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::values::parse_duration(s)
+    match crate::values::parse_duration(s)? {
+        d if d.is_zero() => Err("the timeout must be more than zero".to_string()),
+        d => Ok(d),
+    }
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> i32 {
@@ -178,18 +182,27 @@ fn explain(id: &str) -> i32 {
     }
 }
 
+/// `--only` / `--skip` entries: a check id, or a phase name for all of its checks.
+fn selects(entry: &str, def: &crate::check::CheckDef) -> bool {
+    entry == def.meta.id || entry == def.meta.phase.name()
+}
+
+fn is_phase(entry: &str) -> bool {
+    crate::check::Phase::ALL.iter().any(|p| p.name() == entry)
+}
+
 /// The checks to run: the profile's, narrowed by --only / --skip.
 fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
     for id in opts.only.iter().chain(&opts.skip) {
-        if crate::checks::find(id).is_none() {
+        if crate::checks::find(id).is_none() && !is_phase(id) {
             return Err(profile::unknown_id_message(id));
         }
     }
     let mut plan: Vec<Planned> = profile
         .checks
         .into_iter()
-        .filter(|(d, _)| opts.only.is_empty() || opts.only.iter().any(|o| o == d.meta.id))
-        .filter(|(d, _)| !opts.skip.iter().any(|s| s == d.meta.id))
+        .filter(|(d, _)| opts.only.is_empty() || opts.only.iter().any(|o| selects(o, d)))
+        .filter(|(d, _)| !opts.skip.iter().any(|s| selects(s, d)))
         .map(|(def, check)| Planned {
             def,
             check: Arc::from(check),
@@ -232,6 +245,12 @@ fn check(opts: &RunOpts) -> i32 {
         path_env: std::env::var_os("PATH"),
         release,
         resolver: Resolver::new(&opts.host_root, opts.timeout),
+        kube: KubeAccess::new(
+            opts.kubeconfig.clone(),
+            opts.context.clone(),
+            opts.timeout,
+            Resolver::new(&opts.host_root, opts.timeout),
+        ),
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -244,6 +263,7 @@ fn check(opts: &RunOpts) -> i32 {
     let human = Human::new(color);
     let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     let output = opts.output;
+    let stats_ctx = Arc::clone(&ctx);
     let reports = runtime.block_on(engine::run(
         plan,
         ctx,
@@ -256,6 +276,7 @@ fn check(opts: &RunOpts) -> i32 {
         },
         &progress,
     ));
+    let stats_requests = stats_ctx.kube.requests();
     let rendered = match output {
         Output::Human => human.summary(&reports),
         Output::Json => report::json(&profile_name, &reports) + "\n",
@@ -269,5 +290,8 @@ fn check(opts: &RunOpts) -> i32 {
     };
     print!("{rendered}");
     let _ = std::io::stdout().flush();
+    if std::env::var_os("PREFLIGHT_STATS").is_some() {
+        eprintln!("preflight: {} Kubernetes API requests", stats_requests);
+    }
     engine::exit_code(&reports)
 }

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cli;
 pub mod engine;
 pub mod exec;
+pub mod kube;
 pub mod profile;
 pub mod quantity;
 pub mod report;

@@ -23,6 +23,16 @@ impl fmt::Display for Bytes {
     }
 }
 
+impl Bytes {
+    /// A quantity from the API (`8Gi`, `16318532Ki`); fractional bytes round down.
+    pub fn parse_lossy(s: &str) -> Result<Bytes, String> {
+        let milli = parse_milli(s)?;
+        u64::try_from(milli / 1000)
+            .map(Bytes)
+            .map_err(|_| format!("{s:?} is too large"))
+    }
+}
+
 /// Parse a quantity into its value in base units (bytes, or cores for CPU).
 /// Returns milli-units so `250m` CPU stays exact.
 pub fn parse_milli(s: &str) -> Result<u128, String> {
@@ -89,6 +99,32 @@ impl Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         crate::values::parse_scalar(d, "a size such as 90Gi", Bytes::parse)
+    }
+}
+
+/// CPU in millicores (`4`, `500m`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cpu(pub u128);
+
+impl Cpu {
+    pub fn parse(s: &str) -> Result<Cpu, String> {
+        parse_milli(s).map(Cpu)
+    }
+}
+
+impl fmt::Display for Cpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_multiple_of(1000) {
+            write!(f, "{}", self.0 / 1000)
+        } else {
+            write!(f, "{}m", self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cpu {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::values::parse_scalar(d, "a CPU quantity such as 4 or 500m", Cpu::parse)
     }
 }
 

@@ -78,10 +78,5 @@ impl<'de> Deserialize<'de> for Dur {
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration like 5s or 1m30s: {e}"))?;
-    if d.is_zero() {
-        return Err(format!("{s:?}: the duration must be more than zero"));
-    }
-    Ok(d)
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration like 5s or 1m30s: {e}"))
 }

@@ -30,13 +30,22 @@ fn list_prints_every_check_in_run_order() {
             "tools.helm-plugins",
             "node.conntrack",
             "node.localpv-disk",
-            "node.hosts"
+            "node.hosts",
+            "cluster.api",
+            "cluster.leftover-cert-manager",
+            "cluster.leftover-scopedefinition",
+            "cluster.helm-ownership",
+            "cluster.terminating-namespaces",
+            "cluster.webhooks",
+            "cluster.csr-controllers",
+            "cluster.storageclass",
+            "cluster.schedulable",
         ]
     );
     assert!(run.stdout().starts_with("ID "));
     assert!(run
         .stdout()
-        .contains("node.conntrack          node     the conntrack kernel module is available"));
+        .contains("\nnode.conntrack                    node     the conntrack kernel module is available\n"));
 }
 
 #[test]
@@ -176,17 +185,23 @@ fn exit_codes_0_1_3() {
 fn skip_removes_a_check_and_only_narrows() {
     let s = Scenario::new();
     good_host(&s);
+    let ids = |doc: &serde_json::Value| -> Vec<String> {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
     let (_, doc) = s.json(&[
         "--skip",
-        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins",
+        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins,cluster",
     ]);
-    let ids: Vec<&str> = doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["node.conntrack"]);
+    assert_eq!(ids(&doc), ["node.conntrack"]);
+    // a phase name selects the whole phase: an air-gapped node runs `--skip cluster` or `--only node`
+    let (run, doc) = s.json(&["--only", "node"]);
+    assert_eq!(ids(&doc), ["node.conntrack"]);
+    assert_eq!(run.code(), 0);
     // --only may name a check the profile lacks: it runs with its default parameters
     let (_, doc) = s.json(&["--only", "node.localpv-disk"]);
     assert_eq!(
@@ -208,7 +223,7 @@ fn json_is_one_document_matching_the_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["profile"], "bkce7");
-    assert_eq!(doc["checks"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 11);
     let statuses: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()
@@ -233,9 +248,11 @@ fn junit_has_a_suite_per_phase_and_a_case_per_check() {
     let run = s.run(&["--host-root", &host, "-o", "junit", "--profile", "bkce7"]);
     let xml = run.stdout();
     assert!(xml.starts_with("<?xml"));
-    assert_eq!(xml.matches("<testsuite ").count(), 2);
-    assert_eq!(xml.matches("<testcase ").count(), 6);
-    assert!(xml.contains("<testsuite name=\"tools\"") && xml.contains("<testsuite name=\"node\""));
+    assert_eq!(xml.matches("<testsuite ").count(), 3);
+    assert_eq!(xml.matches("<testcase ").count(), 11);
+    for phase in ["tools", "node", "cluster"] {
+        assert!(xml.contains(&format!("<testsuite name=\"{phase}\"")), "{phase}");
+    }
     assert!(xml.contains("<testcase name=\"tools.helm-version\" classname=\"tools\""));
     assert!(xml.contains("<failure message=\"helm is not on PATH"));
     assert!(xml.contains("<skipped message=\"skipped: prerequisite tools.helm-version did not pass (fail)\""));
@@ -263,7 +280,11 @@ fn human_report_groups_by_phase_with_message_fix_and_summary() {
     assert!(out.contains("        $ install -m 0755 ./helm /usr/local/bin/helm\n"));
     assert!(out.contains("– helm plugins the installer needs are installed [tools.helm-plugins]\n    skipped: prerequisite tools.helm-version did not pass (fail)\n"));
     assert!(
-        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 2 failed, 1 skipped, 0 errors\n"),
+        out.contains("\ncluster\n-------\n× the Kubernetes API answers and allows the install [cluster.api]\n    no kubeconfig: "),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 3 failed, 5 skipped, 0 errors\n"),
         "{out}"
     );
 }

@@ -1,5 +1,6 @@
 //! The one list of checks, in run order. Adding a check = one file + one line here.
 
+pub mod cluster;
 pub mod node;
 pub mod tools;
 
@@ -56,6 +57,15 @@ registry! {
     "node.conntrack" => node::conntrack::Conntrack,
     "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
     "node.hosts" => node::hosts::Hosts,
+    "cluster.api" => cluster::api::ClusterApi,
+    "cluster.leftover-cert-manager" => cluster::leftover_cert_manager::LeftoverCertManager,
+    "cluster.leftover-scopedefinition" => cluster::leftover_scopedefinition::LeftoverScopeDefinition,
+    "cluster.helm-ownership" => cluster::helm_ownership::HelmOwnership,
+    "cluster.terminating-namespaces" => cluster::terminating_namespaces::TerminatingNamespaces,
+    "cluster.webhooks" => cluster::webhooks::Webhooks,
+    "cluster.csr-controllers" => cluster::csr_controllers::CsrControllers,
+    "cluster.storageclass" => cluster::storageclass::StorageClassCheck,
+    "cluster.schedulable" => cluster::schedulable::Schedulable,
 }
 
 /// A check listed with an empty value (`node.conntrack:`) runs with its defaults.

@@ -306,3 +306,4 @@ fn serve(socket: UdpSocket, behaviour: Dns, stop: Arc<AtomicBool>) {
         }
     }
 }
+pub mod cluster;

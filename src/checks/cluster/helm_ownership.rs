@@ -1,0 +1,273 @@
+use std::collections::BTreeSet;
+
+use kube::api::DynamicObject;
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, release, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase, Release};
+use crate::exec;
+use crate::kube::{cannot_import, ownership_problem, owning_release};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.helm-ownership",
+        phase: Phase::Cluster,
+        title: "objects the release will create are free or already its own",
+        requires: &["cluster.api"],
+        explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership
+metadata, after it has already started the install. KubeVela users saw it for a
+namespace, a ScopeDefinition and a webhook configuration (seed 000):
+
+    Error: rendered manifests contain a resource that already exists. Unable to continue with install:
+    MutatingWebhookConfiguration "mutating-webhook-configuration" in namespace "" exists and cannot be
+    imported into the current release: invalid ownership metadata; label validation error: missing key
+    "app.kubernetes.io/managed-by": must be set to "Helm"; ...
+
+TKEStack users hit the same object-of-the-same-name problem as "field is immutable"
+(seed 002).
+
+What it looks at: every object the release will create — listed in the profile
+(`objects`), and/or rendered with the real `helm template <release> <chart>` or
+`helmfile -f <file> template` (`render`) — resolved through API discovery, then one
+targeted GET each. Passes when each object is absent or carries this release's Helm
+ownership (label app.kubernetes.io/managed-by=Helm, annotations meta.helm.sh/release-name
+and -namespace); otherwise fails with helm's own sentence, before helm says it.
+
+Fix (unsafe, deletes): delete the objects of the other release; or, with helm ≥ 3.17,
+let helm adopt them with `helm install/upgrade --take-ownership`.
+
+Parameters: objects: [{kind: Namespace, name: cert-manager, apiVersion: v1, namespace: ...}],
+            render: {chart: ./chart, values: [values.yaml]} or {helmfile: ./helmfile.yaml}"#,
+    },
+};
+
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+struct ObjRef {
+    kind: String,
+    name: String,
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Render {
+    #[serde(default)]
+    chart: Option<String>,
+    #[serde(default)]
+    values: Vec<String>,
+    #[serde(default)]
+    helmfile: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmOwnership {
+    #[serde(default)]
+    objects: Vec<ObjRef>,
+    #[serde(default)]
+    render: Option<Render>,
+}
+
+/// Every object in a rendered multi-document manifest (helm template / helmfile template).
+fn parse_manifests(text: &str) -> Result<Vec<ObjRef>, String> {
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v = serde_yaml_ng::Value::deserialize(doc).map_err(|e| format!("rendered YAML: {e}"))?;
+        collect(&v, &mut out);
+    }
+    Ok(out)
+}
+
+fn collect(v: &serde_yaml_ng::Value, out: &mut Vec<ObjRef>) {
+    let s = |key: &str| v.get(key).and_then(|x| x.as_str()).map(String::from);
+    let Some(kind) = s("kind") else { return };
+    if kind.ends_with("List") {
+        if let Some(items) = v.get("items").and_then(|i| i.as_sequence()) {
+            items.iter().for_each(|i| collect(i, out));
+        }
+        return;
+    }
+    let meta = v.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(|n| n.as_str());
+    if let Some(name) = name {
+        out.push(ObjRef {
+            kind,
+            name: name.to_string(),
+            api_version: s("apiVersion"),
+            namespace: meta
+                .and_then(|m| m.get("namespace"))
+                .and_then(|n| n.as_str())
+                .map(String::from),
+        });
+    }
+}
+
+impl HelmOwnership {
+    async fn rendered(&self, ctx: &Ctx, release: &Release) -> Result<Vec<ObjRef>, String> {
+        let Some(render) = &self.render else {
+            return Ok(Vec::new());
+        };
+        let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+        let (program, args): (&str, Vec<String>) = match (&render.chart, &render.helmfile) {
+            (Some(chart), None) => {
+                let mut a = vec![
+                    "template".to_string(),
+                    release.name.clone(),
+                    chart.clone(),
+                    "--namespace".to_string(),
+                    release.namespace.clone(),
+                ];
+                for v in &render.values {
+                    a.push("--values".to_string());
+                    a.push(v.clone());
+                }
+                ("helm", a)
+            }
+            (None, Some(file)) => (
+                "helmfile",
+                vec!["--file".to_string(), file.clone(), "template".to_string()],
+            ),
+            _ => return Err("render: give either chart or helmfile".to_string()),
+        };
+        let bin = which::which_in(program, ctx.path_env.as_ref(), cwd)
+            .map_err(|_| format!("cannot render: {program} is not on PATH"))?;
+        let out = exec::run(&bin, &args, ctx.path_env.as_deref(), ctx.exec_timeout()).await?;
+        if !out.success {
+            return Err(format!(
+                "`{program} {}` failed: {}",
+                args.join(" "),
+                out.stderr.trim()
+            ));
+        }
+        parse_manifests(&out.stdout)
+    }
+}
+
+impl Check for HelmOwnership {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let release = match release(ctx) {
+                Ok(r) => r,
+                Err(o) => return o,
+            };
+            let mut objects: Vec<ObjRef> = self.objects.clone();
+            match self.rendered(ctx, release).await {
+                Ok(r) => objects.extend(r),
+                Err(e) => return Outcome::error(e),
+            }
+            objects.sort();
+            objects.dedup();
+            if objects.is_empty() {
+                return Outcome::skip("the profile lists no objects and renders no chart");
+            }
+            let client = match client(ctx).await {
+                Ok(c) => c,
+                Err(o) => return o,
+            };
+            // Discover only the groups the objects name (plus core, for kind-only entries).
+            let mut groups: BTreeSet<String> = BTreeSet::from([String::new()]);
+            for o in &objects {
+                if let Some(av) = &o.api_version {
+                    groups.insert(av.split_once('/').map(|(g, _)| g.to_string()).unwrap_or_default());
+                }
+            }
+            let filter: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let discovery = match ctx
+                .kube
+                .call(
+                    "API discovery",
+                    Discovery::new(client.clone()).filter(&filter).run(),
+                )
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => return undecided(e),
+            };
+            let mut foreign = Vec::new();
+            let mut checked = 0;
+            for o in &objects {
+                let found = match &o.api_version {
+                    Some(av) => {
+                        let (g, v) = av.split_once('/').unwrap_or(("", av.as_str()));
+                        discovery.resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
+                    }
+                    None => discovery.groups().find_map(|g| g.recommended_kind(&o.kind)),
+                };
+                // A kind the API does not serve yet (its CRD comes with the chart) cannot clash.
+                let Some((ar, caps)) = found else { continue };
+                let ns = match caps.scope {
+                    Scope::Cluster => None,
+                    Scope::Namespaced => {
+                        Some(o.namespace.clone().unwrap_or_else(|| release.namespace.clone()))
+                    }
+                };
+                let api: Api<DynamicObject> = match &ns {
+                    Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                    None => Api::all_with(client.clone(), &ar),
+                };
+                let what = format!("GET {} {}", o.kind, o.name);
+                checked += 1;
+                let meta = match ctx.kube.call(&what, api.get_metadata_opt(&o.name)).await {
+                    Ok(Some(m)) => m.metadata,
+                    Ok(None) => continue,
+                    Err(e) => return undecided(e),
+                };
+                let labels = meta.labels.clone().unwrap_or_default();
+                let annotations = meta.annotations.clone().unwrap_or_default();
+                if let Some(problem) = ownership_problem(&labels, &annotations, release) {
+                    let resource = if ar.group.is_empty() {
+                        ar.plural.clone()
+                    } else {
+                        format!("{}.{}", ar.plural, ar.group)
+                    };
+                    let delete = match &ns {
+                        Some(ns) => format!("kubectl delete {resource} {} -n {ns}", o.name),
+                        None => format!("kubectl delete {resource} {}", o.name),
+                    };
+                    let owner = owning_release(&annotations)
+                        .map(|(r, n)| format!(" (owned by release {n}/{r})"))
+                        .unwrap_or_default();
+                    foreign.push((
+                        cannot_import(&o.kind, &o.name, ns.as_deref(), &problem) + &owner,
+                        delete,
+                    ));
+                }
+            }
+            if foreign.is_empty() {
+                return Outcome::pass(format!(
+                    "{} object(s) checked, {checked} served by the API: none belongs to another release",
+                    objects.len()
+                ));
+            }
+            let msg: Vec<String> = foreign.iter().map(|f| f.0.clone()).collect();
+            Outcome::fail(msg.join("\n")).with_fix(
+                Fix::manual(
+                    "delete the objects of the other release (or, with helm ≥ 3.17, install with --take-ownership to adopt them)",
+                    foreign.into_iter().map(|f| f.1).collect(),
+                )
+                .unsafe_(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_object_of_a_rendered_manifest() {
+        let text = "---\n# Source: x/templates/ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: cert-manager\n---\n# empty\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a, namespace: b}\n";
+        let objs = parse_manifests(text).unwrap();
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[0].kind, "Namespace");
+        assert_eq!(objs[1].namespace.as_deref(), Some("b"));
+    }
+}

@@ -1,0 +1,152 @@
+use kube::api::{DynamicObject, ListParams};
+use kube::discovery::Scope;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, release, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::kube::{cannot_import, ownership_problem, ApiError};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.leftover-scopedefinition",
+        phase: Phase::Cluster,
+        title: "no ScopeDefinitions owned by another release",
+        requires: &["cluster.api"],
+        explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition
+objects behind, and installing KubeVela over them fails. Users saw (seed 000):
+
+    Error: rendered manifests contain a resource that already exists. Unable to continue with install:
+    ScopeDefinition "healthscopes.core.oam.dev" in namespace "" exists and cannot be imported into the
+    current release: invalid ownership metadata; annotation validation error: key
+    "meta.helm.sh/release-name" must equal "kubevela": current value is "oam"; annotation validation
+    error: key "meta.helm.sh/release-namespace" must equal "vela-system": current value is "oam-system"
+
+What it looks at: whether the core.oam.dev API exists at all (no API means no leftovers:
+pass), then one list of ScopeDefinition metadata, each held to Helm's ownership rule
+against the profile's release. Skipped when the profile names no release.
+
+Fix (unsafe, deletes): `kubectl delete scopedefinition.core.oam.dev <name>` for each one
+listed, as the KubeVela FAQ says.
+
+Parameters: group: core.oam.dev, kind: ScopeDefinition"#,
+    },
+};
+
+fn default_group() -> String {
+    "core.oam.dev".to_string()
+}
+
+fn default_kind() -> String {
+    "ScopeDefinition".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeftoverScopeDefinition {
+    #[serde(default = "default_group")]
+    group: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+}
+
+impl Check for LeftoverScopeDefinition {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let release = match release(ctx) {
+                Ok(r) => r,
+                Err(o) => return o,
+            };
+            let client = match client(ctx).await {
+                Ok(c) => c,
+                Err(o) => return o,
+            };
+            let what = format!("discover API group {}", self.group);
+            let group = match ctx
+                .kube
+                .call(&what, kube::discovery::group(&client, &self.group))
+                .await
+            {
+                Ok(g) => g,
+                Err(ApiError::NotFound(_)) => {
+                    return Outcome::pass(format!(
+                        "no {} API in the cluster: no {} objects",
+                        self.group, self.kind
+                    ))
+                }
+                Err(e) => return undecided(e),
+            };
+            let Some((resource, caps)) = group.recommended_kind(&self.kind) else {
+                return Outcome::pass(format!("the {} API has no {} kind", self.group, self.kind));
+            };
+            let api: Api<DynamicObject> = Api::all_with(client, &resource);
+            // One request whatever the count: no paging, metadata only.
+            let what = format!("list {}.{}", resource.plural, self.group);
+            let list = match ctx
+                .kube
+                .call(&what, api.list_metadata(&ListParams::default()))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return undecided(e),
+            };
+            let mut foreign = Vec::new();
+            for obj in &list.items {
+                let m = &obj.metadata;
+                let labels = m.labels.clone().unwrap_or_default();
+                let annotations = m.annotations.clone().unwrap_or_default();
+                if let Some(problem) = ownership_problem(&labels, &annotations, release) {
+                    let ns = match caps.scope {
+                        Scope::Cluster => None,
+                        Scope::Namespaced => m.namespace.as_deref(),
+                    };
+                    foreign.push((
+                        m.name.clone().unwrap_or_default(),
+                        m.namespace.clone(),
+                        cannot_import(&self.kind, m.name.as_deref().unwrap_or(""), ns, &problem),
+                    ));
+                }
+            }
+            if foreign.is_empty() {
+                return Outcome::pass(format!(
+                    "{} {} object(s), none owned by another release",
+                    list.items.len(),
+                    self.kind
+                ));
+            }
+            let mut msg = foreign[0].2.clone();
+            if foreign.len() > 1 {
+                let others: Vec<&str> = foreign[1..].iter().take(10).map(|f| f.0.as_str()).collect();
+                let more = foreign.len().saturating_sub(11);
+                msg.push_str(&format!(
+                    "\n{} more {} objects are not this release's: {}{}",
+                    foreign.len() - 1,
+                    self.kind,
+                    others.join(", "),
+                    if more > 0 {
+                        format!(", … ({more} more)")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            let full = format!("{}.{}", resource.plural, self.group);
+            let commands = foreign
+                .iter()
+                .map(|(name, ns, _)| match ns {
+                    Some(ns) if caps.scope == Scope::Namespaced => {
+                        format!("kubectl delete {full} {name} -n {ns}")
+                    }
+                    _ => format!("kubectl delete {full} {name}"),
+                })
+                .collect();
+            Outcome::fail(msg).with_fix(
+                Fix::manual(
+                    format!("delete the {} objects left by the other release", self.kind),
+                    commands,
+                )
+                .unsafe_(),
+            )
+        })
+    }
+}

@@ -1,0 +1,107 @@
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::ListParams;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.storageclass",
+        phase: Phase::Cluster,
+        title: "the StorageClass the charts use exists",
+        requires: &["cluster.api"],
+        explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never
+binds, and its pods stay Pending. BlueKing CE 7 users saw (seed 004):
+
+    Normal  FailedBinding  persistentvolume-controller  no persistent volumes available for this
+    claim and no storage class is set
+
+What it looks at: the StorageClass named in the profile (`name`), or else a default one
+(annotation storageclass.kubernetes.io/is-default-class=true).
+
+Fix: install the provisioner (BlueKing: `helmfile -f 00-localpv.yaml.gotmpl sync`), or mark
+a class default: `kubectl patch storageclass <name> -p '{"metadata":{"annotations":
+{"storageclass.kubernetes.io/is-default-class":"true"}}}'`.
+
+Parameters: name: local-storage"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageClassCheck {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+const DEFAULT_ANNOTATIONS: [&str; 2] = [
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+];
+
+impl Check for StorageClassCheck {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let client = match client(ctx).await {
+                Ok(c) => c,
+                Err(o) => return o,
+            };
+            let api: Api<StorageClass> = Api::all(client);
+            let list = match ctx
+                .kube
+                .call("list storageclasses", api.list(&ListParams::default()))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return undecided(e),
+            };
+            let names: Vec<String> = list
+                .items
+                .iter()
+                .filter_map(|s| s.metadata.name.clone())
+                .collect();
+            let existing = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            };
+            if let Some(want) = &self.name {
+                return match list.items.iter().find(|s| s.metadata.name.as_deref() == Some(want)) {
+                    Some(sc) => Outcome::pass(format!("StorageClass {want} exists (provisioner {})", sc.provisioner)),
+                    None => Outcome::fail(format!("StorageClass {want} does not exist (existing: {existing}); claims that name it never bind"))
+                        .with_fix(Fix::manual(
+                            format!("install the provisioner that creates StorageClass {want}, or set the charts' storageClass to an existing one"),
+                            vec!["kubectl get storageclass".to_string()],
+                        )),
+                };
+            }
+            let default = list.items.iter().find(|s| {
+                s.metadata.annotations.as_ref().is_some_and(|a| {
+                    DEFAULT_ANNOTATIONS
+                        .iter()
+                        .any(|k| a.get(*k).map(String::as_str) == Some("true"))
+                })
+            });
+            match default {
+                Some(sc) => Outcome::pass(format!(
+                    "default StorageClass {}",
+                    sc.metadata.name.clone().unwrap_or_default()
+                )),
+                None => Outcome::fail(format!(
+                    "no default StorageClass (existing: {existing}): claims without storageClassName never bind (\"no storage class is set\")"
+                ))
+                .with_fix(Fix::manual(
+                    "install a provisioner, or mark an existing StorageClass as the default",
+                    match names.first() {
+                        Some(n) => vec![format!(
+                            "kubectl patch storageclass {n} -p '{{\"metadata\":{{\"annotations\":{{\"storageclass.kubernetes.io/is-default-class\":\"true\"}}}}}}'"
+                        )],
+                        None => vec!["kubectl get storageclass".to_string()],
+                    },
+                )),
+            }
+        })
+    }
+}

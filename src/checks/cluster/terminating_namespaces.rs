@@ -1,0 +1,186 @@
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::api::ListParams;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::values::Dur;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.terminating-namespaces",
+        phase: Phase::Cluster,
+        title: "no namespace is stuck Terminating",
+        requires: &["cluster.api"],
+        explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an
+unavailable aggregated APIService is the usual reason: the namespace controller cannot
+list that API's resources, so it never empties the namespace. DaoCloud users saw the
+kpanda-system namespace stay Terminating after detaching a cluster (seed 001); the fix was
+
+    kubectl get apiservices
+
+and repairing or deleting the APIService whose status was False. KubeVela users saw the
+install itself fail (seed 000): "unable to create new content in namespace cert-manager
+because it is being terminated".
+
+What it looks at: one list of namespace metadata (deletionTimestamp), one list of
+APIServices (condition Available=False, with its reason). Fails for namespaces Terminating
+longer than `stuck_after` (default 60s), naming the unavailable APIServices that block them;
+warns for namespaces being deleted right now, and for unavailable APIServices alone (the
+next namespace deletion will hang).
+
+Fix: bring the APIService's backing service back, or delete the APIService
+(`kubectl delete apiservice <name>`) if its add-on was removed.
+
+Parameters: stuck_after: 60s, namespaces: [only these; default all]"#,
+    },
+};
+
+fn default_stuck() -> Dur {
+    Dur(std::time::Duration::from_secs(60))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminatingNamespaces {
+    #[serde(default = "default_stuck")]
+    stuck_after: Dur,
+    /// Only these namespaces (the install's own); empty = every namespace.
+    #[serde(default)]
+    namespaces: Vec<String>,
+}
+
+fn unavailable(svc: &APIService) -> Option<String> {
+    let cond = svc
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Available" && c.status == "False")?;
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    let why = [cond.reason.as_deref(), cond.message.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    Some(if why.is_empty() {
+        name
+    } else {
+        format!("{name} ({why})")
+    })
+}
+
+impl Check for TerminatingNamespaces {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let client = match client(ctx).await {
+                Ok(c) => c,
+                Err(o) => return o,
+            };
+            let namespaces: Api<Namespace> = Api::all(client.clone());
+            let list = match ctx
+                .kube
+                .call(
+                    "list namespaces",
+                    namespaces.list_metadata(&ListParams::default()),
+                )
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return undecided(e),
+            };
+            let services: Api<APIService> = Api::all(client);
+            let apiservices = match ctx
+                .kube
+                .call("list apiservices", services.list(&ListParams::default()))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return undecided(e),
+            };
+            let broken: Vec<String> = apiservices.items.iter().filter_map(unavailable).collect();
+            let now = Timestamp::now();
+            let mut stuck = Vec::new();
+            let mut deleting = Vec::new();
+            let watched = list
+                .items
+                .iter()
+                .filter(|ns| {
+                    self.namespaces.is_empty()
+                        || self
+                            .namespaces
+                            .iter()
+                            .any(|n| Some(n) == ns.metadata.name.as_ref())
+                })
+                .collect::<Vec<_>>();
+            for ns in &watched {
+                let Some(ts) = &ns.metadata.deletion_timestamp else {
+                    continue;
+                };
+                let name = ns.metadata.name.clone().unwrap_or_default();
+                let age = now.duration_since(ts.0).unsigned_abs();
+                let finalizers = ns.metadata.finalizers.clone().unwrap_or_default();
+                let extra = if finalizers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", finalizers {}", finalizers.join(", "))
+                };
+                let line = format!("{name} (Terminating for {}s{extra})", age.as_secs());
+                if age >= self.stuck_after.0 {
+                    stuck.push(line);
+                } else {
+                    deleting.push(line);
+                }
+            }
+            let apiservice_fix = |names: &[String]| {
+                let mut cmds = vec!["kubectl get apiservices".to_string()];
+                for b in names {
+                    let name = b.split(' ').next().unwrap_or(b);
+                    cmds.push(format!("kubectl delete apiservice {name}   # only if its add-on was removed; else repair its service"));
+                }
+                Fix::manual("repair or delete the unavailable APIServices; the namespace controller then finishes the deletion", cmds)
+            };
+            if !stuck.is_empty() {
+                let mut msg = format!("namespaces stuck Terminating: {}", stuck.join(", "));
+                if broken.is_empty() {
+                    msg.push_str("\nno APIService is unavailable: look at the namespaces' finalizers and status conditions");
+                    return Outcome::fail(msg).with_fix(Fix::manual(
+                        "find what holds the deletion",
+                        stuck
+                            .iter()
+                            .map(|s| {
+                                format!(
+                                    "kubectl get namespace {} -o jsonpath='{{.status.conditions}}'",
+                                    s.split(' ').next().unwrap_or(s)
+                                )
+                            })
+                            .collect(),
+                    ));
+                }
+                msg.push_str(&format!(
+                    "\nunavailable APIServices block their deletion: {}",
+                    broken.join(", ")
+                ));
+                return Outcome::fail(msg).with_fix(apiservice_fix(&broken));
+            }
+            if !broken.is_empty() {
+                let mut msg = format!(
+                    "unavailable APIServices will keep any deleted namespace Terminating: {}",
+                    broken.join(", ")
+                );
+                if !deleting.is_empty() {
+                    msg.push_str(&format!("\nbeing deleted now: {}", deleting.join(", ")));
+                }
+                return Outcome::warn(msg).with_fix(apiservice_fix(&broken));
+            }
+            if !deleting.is_empty() {
+                return Outcome::warn(format!("namespaces being deleted: {}", deleting.join(", ")));
+            }
+            Outcome::pass(format!("{} namespaces, none Terminating", watched.len()))
+        })
+    }
+}

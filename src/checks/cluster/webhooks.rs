@@ -1,0 +1,208 @@
+use std::collections::HashMap;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ServiceReference, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use kube::api::ListParams;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::kube::ApiError;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.webhooks",
+        phase: Phase::Cluster,
+        title: "admission webhooks that must answer have a ready backend",
+        requires: &["cluster.api"],
+        explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
+every request it matches, so every create of the install fails. OpenKruise users saw
+(seed 003):
+
+    Error from server (InternalError): Internal error occurred: failed calling webhook
+    "vpod.kb.io": failed to call webhook: Post
+    "https://kruise-webhook-service.kruise-system.svc:443/validate-pod?timeout=10s":
+    no endpoints available for service "kruise-webhook-service"
+
+What it looks at: every Validating- and MutatingWebhookConfiguration; for each webhook
+with failurePolicy Fail (the default in admissionregistration/v1) that calls an in-cluster
+service: the Service exists and its Endpoints have at least one ready address. Webhooks
+with failurePolicy Ignore, or calling a URL, are not judged.
+
+Fix (manual; deleting a webhook configuration is the operator's call): bring the
+webhook's pods back (`kubectl -n <ns> get pods`, `kubectl -n <ns> get endpoints <svc>`),
+or, if its operator was uninstalled, delete the configuration it left behind.
+
+Parameters: none"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {}
+
+struct Hook {
+    config_kind: &'static str,
+    config: String,
+    webhook: String,
+    service: ServiceReference,
+}
+
+enum Backend {
+    Ready,
+    NoEndpoints,
+    NoService,
+}
+
+impl Webhooks {
+    async fn backend(
+        &self,
+        ctx: &Ctx,
+        client: &kube::Client,
+        svc: &ServiceReference,
+    ) -> Result<Backend, ApiError> {
+        let services: Api<Service> = Api::namespaced(client.clone(), &svc.namespace);
+        let what = format!("GET service {}/{}", svc.namespace, svc.name);
+        if ctx.kube.call(&what, services.get_opt(&svc.name)).await?.is_none() {
+            return Ok(Backend::NoService);
+        }
+        let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), &svc.namespace);
+        let what = format!("GET endpoints {}/{}", svc.namespace, svc.name);
+        let ready = ctx
+            .kube
+            .call(&what, endpoints.get_opt(&svc.name))
+            .await?
+            .and_then(|e| e.subsets)
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()));
+        Ok(if ready {
+            Backend::Ready
+        } else {
+            Backend::NoEndpoints
+        })
+    }
+}
+
+impl Check for Webhooks {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let client = match client(ctx).await {
+                Ok(c) => c,
+                Err(o) => return o,
+            };
+            let mut hooks = Vec::new();
+            let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+            match ctx
+                .kube
+                .call(
+                    "list validatingwebhookconfigurations",
+                    validating.list(&ListParams::default()),
+                )
+                .await
+            {
+                Ok(l) => {
+                    for c in l.items {
+                        let config = c.metadata.name.unwrap_or_default();
+                        for w in c.webhooks.unwrap_or_default() {
+                            if w.failure_policy.as_deref().unwrap_or("Fail") == "Fail" {
+                                if let Some(service) = w.client_config.service {
+                                    hooks.push(Hook {
+                                        config_kind: "ValidatingWebhookConfiguration",
+                                        config: config.clone(),
+                                        webhook: w.name,
+                                        service,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => return undecided(e),
+            }
+            let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+            match ctx
+                .kube
+                .call(
+                    "list mutatingwebhookconfigurations",
+                    mutating.list(&ListParams::default()),
+                )
+                .await
+            {
+                Ok(l) => {
+                    for c in l.items {
+                        let config = c.metadata.name.unwrap_or_default();
+                        for w in c.webhooks.unwrap_or_default() {
+                            if w.failure_policy.as_deref().unwrap_or("Fail") == "Fail" {
+                                if let Some(service) = w.client_config.service {
+                                    hooks.push(Hook {
+                                        config_kind: "MutatingWebhookConfiguration",
+                                        config: config.clone(),
+                                        webhook: w.name,
+                                        service,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => return undecided(e),
+            }
+            if hooks.is_empty() {
+                return Outcome::pass("no webhook with failurePolicy Fail calls an in-cluster service");
+            }
+            // One lookup per service, however many webhooks share it.
+            let mut seen: HashMap<(String, String), Backend> = HashMap::new();
+            let mut broken = Vec::new();
+            let mut commands = Vec::new();
+            for h in &hooks {
+                let key = (h.service.namespace.clone(), h.service.name.clone());
+                if !seen.contains_key(&key) {
+                    match self.backend(ctx, &client, &h.service).await {
+                        Ok(b) => {
+                            seen.insert(key.clone(), b);
+                        }
+                        Err(e) => return undecided(e),
+                    }
+                }
+                let (ns, svc) = (&h.service.namespace, &h.service.name);
+                let problem = match seen.get(&key) {
+                    Some(Backend::Ready) | None => continue,
+                    Some(Backend::NoEndpoints) => format!("no endpoints available for service \"{svc}\""),
+                    Some(Backend::NoService) => format!("service \"{ns}/{svc}\" does not exist"),
+                };
+                broken.push(format!(
+                    "{} {} webhook \"{}\" (failurePolicy Fail) calls {ns}/{svc}: {problem}; every request it matches fails (\"failed calling webhook \\\"{}\\\"\")",
+                    h.config_kind, h.config, h.webhook, h.webhook
+                ));
+                let cmds = [
+                    format!("kubectl -n {ns} get endpoints {svc}"),
+                    format!("kubectl -n {ns} get pods"),
+                    format!(
+                        "kubectl delete {} {}   # only if its operator is gone",
+                        h.config_kind.to_ascii_lowercase(),
+                        h.config
+                    ),
+                ];
+                for c in cmds {
+                    if !commands.contains(&c) {
+                        commands.push(c);
+                    }
+                }
+            }
+            if broken.is_empty() {
+                return Outcome::pass(format!(
+                    "{} webhook(s) with failurePolicy Fail, all with ready endpoints",
+                    hooks.len()
+                ));
+            }
+            Outcome::fail(broken.join("\n")).with_fix(Fix::manual(
+                "bring the webhook's pods back; delete the configuration only if its operator was uninstalled (operator's call)",
+                commands,
+            ))
+        })
+    }
+}

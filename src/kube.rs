@@ -1,0 +1,352 @@
+//! The Kubernetes client every cluster check shares: kubeconfig resolved as kubectl does,
+//! names resolved by our own resolver (never glibc's getaddrinfo), every call bounded by
+//! `--timeout`, every request counted. Also Helm's ownership rule, in helm's own words.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::ConfigExt;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Config;
+use tokio::sync::OnceCell;
+use tower::{BoxError, ServiceBuilder};
+
+use crate::check::Release;
+use crate::resolve::Resolver;
+
+/// How the cluster is reached: the flags, and the client built from them on first use.
+pub struct KubeAccess {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub timeout: Duration,
+    pub resolver: Resolver,
+    client: OnceCell<Result<Connected, String>>,
+    requests: Arc<AtomicUsize>,
+}
+
+/// A client and where its configuration came from (for messages).
+#[derive(Clone)]
+pub struct Connected {
+    pub client: kube::Client,
+    pub server: String,
+    pub source: String,
+}
+
+impl KubeAccess {
+    pub fn new(
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+        timeout: Duration,
+        resolver: Resolver,
+    ) -> Self {
+        KubeAccess {
+            kubeconfig,
+            context,
+            timeout,
+            resolver,
+            client: OnceCell::new(),
+            requests: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The shared client, built once. Err says why no client could be configured.
+    pub async fn connect(&self) -> Result<&Connected, String> {
+        self.client
+            .get_or_init(|| async { self.build().await })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// API requests sent so far (the cluster benchmark logs it).
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn build(&self) -> Result<Connected, String> {
+        let (config, source) = load_config(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        let server = config.cluster_url.to_string();
+        let mut http = HttpConnector::new_with_resolver(ResolverService(self.resolver.clone()));
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.timeout));
+        let https = config
+            .rustls_https_connector_with_connector(http)
+            .map_err(|e| format!("TLS setup for {server} from {source}: {e}"))?;
+        let hyper = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
+        let counter = Arc::clone(&self.requests);
+        let auth = config
+            .auth_layer()
+            .map_err(|e| format!("credentials of {source}: {e}"))?;
+        let headers = config
+            .extra_headers_layer()
+            .map_err(|e| format!("headers of {source}: {e}"))?;
+        let service = ServiceBuilder::new()
+            .layer(config.base_uri_layer())
+            .option_layer(auth)
+            .layer(headers)
+            .map_request(move |req| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                req
+            })
+            .map_err(BoxError::from)
+            .service(hyper);
+        Ok(Connected {
+            client: kube::Client::new(service, config.default_namespace),
+            server,
+            source,
+        })
+    }
+
+    /// Run one API call under `--timeout`, naming the failure plainly.
+    pub async fn call<T, F>(&self, what: &str, fut: F) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, kube::Error>>,
+    {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(ApiError::Timeout(format!(
+                "{what}: no answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ApiError::from_kube(what, e)),
+        }
+    }
+}
+
+/// kubectl's order: --kubeconfig, $KUBECONFIG, ~/.kube/config, then in-cluster.
+async fn load_config(path: Option<&Path>, context: Option<&str>) -> Result<(Config, String), String> {
+    let opts = KubeConfigOptions {
+        context: context.map(String::from),
+        ..Default::default()
+    };
+    let (kubeconfig, source) = if let Some(p) = path {
+        let kc = Kubeconfig::read_from(p).map_err(|e| format!("kubeconfig {}: {e}", p.display()))?;
+        (kc, p.display().to_string())
+    } else if let Some(kc) =
+        Kubeconfig::from_env().map_err(|e| format!("kubeconfig from $KUBECONFIG: {e}"))?
+    {
+        (kc, "$KUBECONFIG".to_string())
+    } else {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        match home.map(|h| h.join(".kube/config")).filter(|p| p.exists()) {
+            Some(p) => {
+                let kc = Kubeconfig::read_from(&p).map_err(|e| format!("kubeconfig {}: {e}", p.display()))?;
+                (kc, p.display().to_string())
+            }
+            None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                let config = Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?;
+                return Ok((config, "the pod's service account".to_string()));
+            }
+            None => {
+                return Err(
+                    "no kubeconfig: --kubeconfig not given, $KUBECONFIG unset, ~/.kube/config missing, and not running in a pod"
+                        .to_string(),
+                )
+            }
+        }
+    };
+    let source = match context {
+        Some(c) => format!("context {c} of {source}"),
+        None => match &kubeconfig.current_context {
+            Some(c) => format!("context {c} of {source}"),
+            None => source,
+        },
+    };
+    let config = Config::from_custom_kubeconfig(kubeconfig, &opts)
+        .await
+        .map_err(|e| format!("{source}: {e}"))?;
+    Ok((config, source))
+}
+
+/// hyper's connector asks this for addresses: our resolver, under --host-root.
+#[derive(Clone)]
+struct ResolverService(Resolver);
+
+impl tower::Service<Name> for ResolverService {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let resolver = self.0.clone();
+        Box::pin(async move {
+            let resolved = resolver
+                .resolve(name.as_str())
+                .await
+                .map_err(|e| std::io::Error::other(format!("lookup {}: {e}", name.as_str())))?;
+            Ok(resolved
+                .addrs
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect::<Vec<_>>()
+                .into_iter())
+        })
+    }
+}
+
+/// Why an API call gave no answer. Every variant means "cannot decide" except where a
+/// check knows better (404 is often the answer itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    Forbidden(String),
+    Unauthorized(String),
+    NotFound(String),
+    Timeout(String),
+    Unreachable(String),
+    Other(String),
+}
+
+impl ApiError {
+    fn from_kube(what: &str, e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(status) => {
+                let text = format!("{what}: {} ({})", status.message, status.code);
+                match status.code {
+                    401 => {
+                        ApiError::Unauthorized(format!("{what}: Unauthorized: the credentials were rejected"))
+                    }
+                    403 => ApiError::Forbidden(text),
+                    404 => ApiError::NotFound(text),
+                    _ => ApiError::Other(text),
+                }
+            }
+            kube::Error::Discovery(d) => ApiError::NotFound(format!("{what}: {d}")),
+            kube::Error::Service(err) => ApiError::Unreachable(format!("{what}: {}", chain(err.as_ref()))),
+            kube::Error::HyperError(err) => ApiError::Unreachable(format!("{what}: {}", chain(&err))),
+            other => ApiError::Other(format!("{what}: {}", chain(&other))),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ApiError::Forbidden(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::NotFound(m)
+            | ApiError::Timeout(m)
+            | ApiError::Unreachable(m)
+            | ApiError::Other(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// "client error (Connect): tcp connect error: Connection refused (os error 111)" — the
+/// innermost causes are what an operator needs.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const RELEASE_NAME: &str = "meta.helm.sh/release-name";
+pub const RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
+
+/// Helm's rule (pkg/action/validate.go, checkOwnership): `None` when the object may be
+/// adopted by `release`, else helm's own "invalid ownership metadata; …" text.
+pub fn ownership_problem(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    release: &Release,
+) -> Option<String> {
+    fn require(map: &BTreeMap<String, String>, key: &str, want: &str) -> Option<String> {
+        match map.get(key) {
+            None => Some(format!("missing key {key:?}: must be set to {want:?}")),
+            Some(v) if v != want => Some(format!("key {key:?} must equal {want:?}: current value is {v:?}")),
+            Some(_) => None,
+        }
+    }
+    let mut errs = Vec::new();
+    if let Some(e) = require(labels, MANAGED_BY, "Helm") {
+        errs.push(format!("label validation error: {e}"));
+    }
+    if let Some(e) = require(annotations, RELEASE_NAME, &release.name) {
+        errs.push(format!("annotation validation error: {e}"));
+    }
+    if let Some(e) = require(annotations, RELEASE_NAMESPACE, &release.namespace) {
+        errs.push(format!("annotation validation error: {e}"));
+    }
+    if errs.is_empty() {
+        None
+    } else {
+        Some(format!("invalid ownership metadata; {}", errs.join("; ")))
+    }
+}
+
+/// helm install's whole sentence for an object it cannot adopt.
+pub fn cannot_import(kind: &str, name: &str, namespace: Option<&str>, problem: &str) -> String {
+    format!(
+        "{kind} {name:?} in namespace {:?} exists and cannot be imported into the current release: {problem}",
+        namespace.unwrap_or("")
+    )
+}
+
+/// The release the objects belong to, from Helm's annotations (for fix commands).
+pub fn owning_release(annotations: &BTreeMap<String, String>) -> Option<(String, String)> {
+    Some((
+        annotations.get(RELEASE_NAME)?.clone(),
+        annotations.get(RELEASE_NAMESPACE)?.clone(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn helm_wording_for_seed000() {
+        let kubevela = Release {
+            name: "kubevela".into(),
+            namespace: "vela-system".into(),
+        };
+        let problem = ownership_problem(&map(&[]), &map(&[]), &kubevela).unwrap();
+        assert_eq!(
+            cannot_import("Namespace", "cert-manager", None, &problem),
+            r#"Namespace "cert-manager" in namespace "" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key "app.kubernetes.io/managed-by": must be set to "Helm"; annotation validation error: missing key "meta.helm.sh/release-name": must be set to "kubevela"; annotation validation error: missing key "meta.helm.sh/release-namespace": must be set to "vela-system""#
+        );
+        let oam = map(&[(RELEASE_NAME, "oam"), (RELEASE_NAMESPACE, "oam-system")]);
+        let problem = ownership_problem(&map(&[(MANAGED_BY, "Helm")]), &oam, &kubevela).unwrap();
+        assert_eq!(
+            problem,
+            r#"invalid ownership metadata; annotation validation error: key "meta.helm.sh/release-name" must equal "kubevela": current value is "oam"; annotation validation error: key "meta.helm.sh/release-namespace" must equal "vela-system": current value is "oam-system""#
+        );
+        let ours = map(&[(RELEASE_NAME, "kubevela"), (RELEASE_NAMESPACE, "vela-system")]);
+        assert_eq!(
+            ownership_problem(&map(&[(MANAGED_BY, "Helm")]), &ours, &kubevela),
+            None
+        );
+    }
+}

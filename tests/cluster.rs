@@ -1,0 +1,772 @@
+//! cluster phase against the REAL kube-apiserver + kube-controller-manager v1.20.2
+//! (scripts/test-cluster.sh). Every scenario makes its own uniquely named objects, so tests
+//! run in parallel and rerun; checks that look cluster-wide keep their scenarios in one test.
+
+mod common;
+
+use common::cluster::{cluster, nosign_cluster, unique, Cluster};
+use common::*;
+
+const RELEASE: &str = "release: {name: kubevela, namespace: vela-system}\n";
+
+fn run(s: &Scenario, c: &Cluster, profile: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+    let p = s.profile(profile);
+    let kc = c.kubeconfig();
+    let mut args = vec!["--profile", p.as_str(), "--kubeconfig", kc.as_str()];
+    args.extend_from_slice(extra);
+    s.json(&args)
+}
+
+fn helm_annotated_ns(name: &str, release: &str, release_ns: &str, extra_meta: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels: {{app.kubernetes.io/managed-by: Helm}}\n  annotations: {{meta.helm.sh/release-name: {release}, meta.helm.sh/release-namespace: {release_ns}}}\n{extra_meta}"
+    )
+}
+
+#[test]
+fn api_answers_and_the_admin_may_create_namespaces() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let (r, doc) = run(&s, &c, "checks:\n  cluster.api: {verbs: [{verb: create, resource: namespaces}, {verb: delete, resource: scopedefinitions, group: core.oam.dev}]}\n", &[]);
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.api"),
+        format!(
+            "Kubernetes v1.20.2 at https://127.0.0.1:6443/ (context test of {}); may create namespaces, delete scopedefinitions.core.oam.dev",
+            c.kubeconfig()
+        )
+    );
+}
+
+#[test]
+fn limited_user_may_not_create_namespaces_and_the_rest_skips() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let profile = format!("{RELEASE}checks:\n  cluster.api: {{verbs: [{{verb: create, resource: namespaces}}]}}\n  cluster.webhooks: {{}}\n  cluster.storageclass: {{}}\n");
+    let (r, doc) = run(&s, &c, &profile, &["--context", "test-limited"]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(status(&doc, "cluster.api"), "fail");
+    assert!(message(&doc, "cluster.api").ends_with("answers, but this user may not: create namespaces"));
+    assert_eq!(
+        fix_commands(&doc, "cluster.api"),
+        vec!["kubectl auth can-i create namespaces".to_string()]
+    );
+    for id in ["cluster.webhooks", "cluster.storageclass"] {
+        assert_eq!(status(&doc, id), "skip");
+        assert_eq!(
+            message(&doc, id),
+            "skipped: prerequisite cluster.api did not pass (fail)"
+        );
+    }
+}
+
+#[test]
+fn forbidden_everywhere_is_error_never_pass() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let profile = format!(
+        "{RELEASE}checks:\n  cluster.leftover-cert-manager: {{namespace: {}}}\n  cluster.terminating-namespaces: {{}}\n  cluster.webhooks: {{}}\n  cluster.csr-controllers: {{}}\n  cluster.storageclass: {{}}\n  cluster.schedulable: {{}}\n  cluster.helm-ownership: {{objects: [{{kind: Namespace, name: default}}]}}\n",
+        unique("cm")
+    );
+    // cluster.api is not in the profile, so nothing is skipped: each check meets the 403 itself.
+    let (r, doc) = run(&s, &c, &profile, &["--context", "test-limited"]);
+    assert_eq!(r.code(), 3, "{}", r.stdout());
+    for check in doc["checks"].as_array().unwrap() {
+        assert_eq!(check["status"], "error", "{check}");
+        let msg = check["message"].as_str().unwrap();
+        assert!(
+            msg.contains("is forbidden: User \"limited-user\" cannot") && msg.ends_with("(403)"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn closed_port_fails_fast_and_names_the_refusal() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let text = std::fs::read_to_string(&c.kubeconfig)
+        .unwrap()
+        .replace("127.0.0.1:6443", "127.0.0.1:1");
+    let kc = s.dir.path().join("closed.kubeconfig");
+    std::fs::write(&kc, text).unwrap();
+    let p = s.profile("checks:\n  cluster.api: {}\n  cluster.webhooks: {}\n");
+    let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", kc.to_str().unwrap()]);
+    assert_eq!(r.code(), 1);
+    let msg = message(&doc, "cluster.api");
+    assert!(
+        msg.starts_with("cannot reach https://127.0.0.1:1/ (context test of "),
+        "{msg}"
+    );
+    assert!(msg.contains("Connection refused"), "{msg}");
+    assert_eq!(status(&doc, "cluster.webhooks"), "skip");
+}
+
+#[test]
+fn bad_credentials_are_unauthorized() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let text = std::fs::read_to_string(&c.kubeconfig)
+        .unwrap()
+        .replace("admin-token-0123456789", "wrong-token");
+    let kc = s.dir.path().join("wrong.kubeconfig");
+    std::fs::write(&kc, text).unwrap();
+    let p = s.profile("checks:\n  cluster.api: {}\n");
+    let (r, doc) = s.json(&[
+        "--profile",
+        &p,
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--context",
+        "test-token",
+    ]);
+    assert_eq!(r.code(), 1);
+    assert!(message(&doc, "cluster.api").ends_with("rejected the credentials: Unauthorized (401)"));
+}
+
+#[test]
+fn missing_and_malformed_kubeconfig_are_named() {
+    let s = Scenario::new();
+    let p = s.profile("checks:\n  cluster.api: {}\n");
+    let (r, doc) = s.json(&["--profile", &p]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        message(&doc, "cluster.api"),
+        "no kubeconfig: --kubeconfig not given, $KUBECONFIG unset, ~/.kube/config missing, and not running in a pod"
+    );
+    let kc = s.dir.path().join("broken.kubeconfig");
+    std::fs::write(&kc, "apiVersion: v1\nclusters: [\n").unwrap();
+    let (_, doc) = s.json(&["--profile", &p, "--kubeconfig", kc.to_str().unwrap()]);
+    assert_eq!(status(&doc, "cluster.api"), "fail");
+    assert!(message(&doc, "cluster.api").starts_with(&format!("kubeconfig {}: ", kc.display())));
+    // an unknown --context is named too
+    if let Some(c) = cluster() {
+        let (_, doc) = run(&s, &c, "checks:\n  cluster.api: {}\n", &["--context", "nope"]);
+        assert_eq!(status(&doc, "cluster.api"), "fail");
+        assert!(
+            message(&doc, "cluster.api").contains("nope"),
+            "{}",
+            message(&doc, "cluster.api")
+        );
+    }
+}
+
+fn cert_manager_profile(ns: &str) -> String {
+    format!("{RELEASE}checks:\n  cluster.leftover-cert-manager: {{namespace: {ns}}}\n")
+}
+
+#[test]
+fn seed000_cert_manager_namespace_not_owned_by_this_release() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let ns = unique("cert-manager");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let (r, doc) = run(&s, &c, &cert_manager_profile(&ns), &[]);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        message(&doc, "cluster.leftover-cert-manager"),
+        format!(
+            "Namespace \"{ns}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\""
+        )
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.leftover-cert-manager"),
+        vec![
+            format!("helm delete cert-manager -n {ns}"),
+            format!("kubectl delete namespace {ns}")
+        ]
+    );
+    assert_eq!(
+        entry(&doc, "cluster.leftover-cert-manager")["fix"]["safety"],
+        "unsafe"
+    );
+}
+
+#[test]
+fn cert_manager_namespace_of_another_release_names_it_in_the_fix() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let ns = unique("cert-manager");
+    c.apply(&helm_annotated_ns(&ns, "cert-manager", "cert-manager", ""));
+    let (_, doc) = run(&s, &c, &cert_manager_profile(&ns), &[]);
+    c.delete(&["namespace", &ns]);
+    let msg = message(&doc, "cluster.leftover-cert-manager");
+    assert!(msg.ends_with("invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"cert-manager\"; annotation validation error: key \"meta.helm.sh/release-namespace\" must equal \"vela-system\": current value is \"cert-manager\""), "{msg}");
+    assert_eq!(
+        fix_commands(&doc, "cluster.leftover-cert-manager")[0],
+        "helm delete cert-manager -n cert-manager"
+    );
+}
+
+#[test]
+fn cert_manager_namespace_owned_by_us_or_absent_passes() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let ns = unique("cert-manager");
+    let (_, doc) = run(&s, &c, &cert_manager_profile(&ns), &[]);
+    assert_eq!(
+        message(&doc, "cluster.leftover-cert-manager"),
+        format!("no namespace {ns}")
+    );
+    c.apply(&helm_annotated_ns(&ns, "kubevela", "vela-system", ""));
+    let (r, doc) = run(&s, &c, &cert_manager_profile(&ns), &[]);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(
+        message(&doc, "cluster.leftover-cert-manager"),
+        format!("namespace {ns} belongs to release vela-system/kubevela")
+    );
+}
+
+#[test]
+fn seed000_cert_manager_namespace_being_terminated() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let ns = unique("cert-manager");
+    // A finalizer of our own keeps it Terminating for as long as the test needs.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  finalizers: [preflight.test/hold]\n"
+    ));
+    c.delete(&["namespace", &ns]);
+    let (r, doc) = run(&s, &c, &cert_manager_profile(&ns), &[]);
+    let release = c.kubectl(
+        &[
+            "patch",
+            "namespace",
+            &ns,
+            "--type=merge",
+            "-p",
+            "{\"metadata\":{\"finalizers\":null}}",
+        ],
+        None,
+    );
+    assert!(release.0, "{}", release.1);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        message(&doc, "cluster.leftover-cert-manager"),
+        format!("namespace {ns} is being terminated: helm would fail with \"unable to create new content in namespace {ns} because it is being terminated\"")
+    );
+}
+
+#[test]
+fn seed000_scopedefinition_owned_by_release_oam() {
+    let Some(c) = cluster() else { return };
+    c.apply(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: scopedefinitions.core.oam.dev}
+spec:
+  group: core.oam.dev
+  scope: Cluster
+  names: {kind: ScopeDefinition, plural: scopedefinitions, singular: scopedefinition}
+  versions:
+  - name: v1alpha2
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+",
+    );
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/scopedefinitions.core.oam.dev",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let scope = |release: &str, ns: &str| {
+        format!("apiVersion: core.oam.dev/v1alpha2\nkind: ScopeDefinition\nmetadata:\n  name: healthscopes.core.oam.dev\n  labels: {{app.kubernetes.io/managed-by: Helm}}\n  annotations: {{meta.helm.sh/release-name: {release}, meta.helm.sh/release-namespace: {ns}}}\nspec: {{definitionRef: {{name: healthscopes.core.oam.dev}}}}\n")
+    };
+    c.apply(&scope("oam", "oam-system"));
+    let s = Scenario::new();
+    let profile = format!("{RELEASE}checks:\n  cluster.leftover-scopedefinition: {{}}\n");
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 1);
+    // Word for word what helm printed in seed 000.
+    assert_eq!(
+        message(&doc, "cluster.leftover-scopedefinition"),
+        "ScopeDefinition \"healthscopes.core.oam.dev\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"oam\"; annotation validation error: key \"meta.helm.sh/release-namespace\" must equal \"vela-system\": current value is \"oam-system\""
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.leftover-scopedefinition"),
+        vec!["kubectl delete scopedefinitions.core.oam.dev healthscopes.core.oam.dev".to_string()]
+    );
+    // Once it is ours, it passes.
+    c.apply(&scope("kubevela", "vela-system"));
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert!(message(&doc, "cluster.leftover-scopedefinition")
+        .ends_with("ScopeDefinition object(s), none owned by another release"));
+}
+
+#[test]
+fn no_oam_api_at_all_is_a_pass_not_an_error() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let profile =
+        format!("{RELEASE}checks:\n  cluster.leftover-scopedefinition: {{group: absent.preflight.test}}\n");
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(
+        message(&doc, "cluster.leftover-scopedefinition"),
+        "no absent.preflight.test API in the cluster: no ScopeDefinition objects"
+    );
+}
+
+#[test]
+fn seed000_mutating_webhook_configuration_without_helm_labels() {
+    let Some(c) = cluster() else { return };
+    c.apply("apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {name: mutating-webhook-configuration}\nwebhooks: []\n");
+    let s = Scenario::new();
+    let profile = format!("{RELEASE}checks:\n  cluster.helm-ownership: {{objects: [{{kind: MutatingWebhookConfiguration, apiVersion: admissionregistration.k8s.io/v1, name: mutating-webhook-configuration}}, {{kind: Namespace, name: {}}}]}}\n", unique("absent"));
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        message(&doc, "cluster.helm-ownership"),
+        "MutatingWebhookConfiguration \"mutating-webhook-configuration\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\""
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.helm-ownership"),
+        vec!["kubectl delete mutatingwebhookconfigurations.admissionregistration.k8s.io mutating-webhook-configuration".to_string()]
+    );
+    assert!(fix_summary(&doc, "cluster.helm-ownership").contains("--take-ownership"));
+}
+
+/// The chart fixture rendered by the real helm (or helmfile): its ConfigMap already exists,
+/// owned by another release; after relabelling it is ours.
+fn render_scenario(via_helmfile: bool) {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    s.on_path("helmfile", &real_tool("helmfile-0.166.0/helmfile"));
+    let name = unique("mini");
+    let ns = unique("mini-ns");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let cm = |release: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-settings\n  namespace: {ns}\n  labels: {{app.kubernetes.io/managed-by: Helm}}\n  annotations: {{meta.helm.sh/release-name: {release}, meta.helm.sh/release-namespace: {ns}}}\n")
+    };
+    c.apply(&cm("someone-else"));
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let render = if via_helmfile {
+        format!("{{helmfile: {}}}", fixtures.join("helmfile.yaml").display())
+    } else {
+        format!("{{chart: {}}}", fixtures.join("mini-release").display())
+    };
+    let profile = format!("release: {{name: {name}, namespace: {ns}}}\nchecks:\n  cluster.helm-ownership: {{render: {render}}}\n");
+    let mut s = s;
+    s.env.insert("MINI_RELEASE".into(), name.clone().into());
+    s.env.insert("MINI_NAMESPACE".into(), ns.clone().into());
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.helm-ownership"),
+        format!("ConfigMap \"{name}-settings\" in namespace \"{ns}\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"{name}\": current value is \"someone-else\" (owned by release {ns}/someone-else)")
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.helm-ownership"),
+        vec![format!("kubectl delete configmaps {name}-settings -n {ns}")]
+    );
+    c.apply(&cm(&name));
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.helm-ownership"),
+        "2 object(s) checked, 2 served by the API: none belongs to another release"
+    );
+}
+
+#[test]
+fn helm_template_render_finds_an_object_of_another_release() {
+    render_scenario(false);
+}
+
+#[test]
+fn helmfile_template_render_finds_an_object_of_another_release() {
+    render_scenario(true);
+}
+
+#[test]
+fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
+    let Some(c) = cluster() else { return };
+    let _ = c.kubectl(
+        &["delete", "apiservices", "-l", "preflight-test=apiservice"],
+        None,
+    );
+    let s = Scenario::new();
+    let live = unique("live");
+    let stuck = unique("stuck");
+    let group = format!("{}.preflight.test", unique("g"));
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {live}}}\n"
+    ));
+    let watch = |names: &str, after: &str| {
+        format!(
+            "checks:\n  cluster.terminating-namespaces: {{stuck_after: {after}, namespaces: [{names}]}}\n"
+        )
+    };
+    let (r, doc) = run(&s, &c, &watch(&live, "1s"), &[]);
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.terminating-namespaces"),
+        "1 namespaces, none Terminating"
+    );
+
+    // The seed: an aggregated API whose service is gone.
+    c.apply(&format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1.{group}, labels: {{preflight-test: apiservice}}}}\nspec:\n  group: {group}\n  version: v1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service: {{name: gone, namespace: {live}}}\n"));
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Available=False",
+            &format!("apiservice/v1.{group}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {stuck}\n  finalizers: [preflight.test/hold]\n"
+    ));
+    c.delete(&["namespace", &stuck]);
+    let (r, doc) = run(&s, &c, &watch(&format!("{live}, {stuck}"), "0s"), &[]);
+    let (r2, doc2) = run(&s, &c, &watch(&live, "1h"), &[]);
+    c.delete(&["apiservice", &format!("v1.{group}")]);
+    let _ = c.kubectl(
+        &[
+            "patch",
+            "namespace",
+            &stuck,
+            "--type=merge",
+            "-p",
+            "{\"metadata\":{\"finalizers\":null}}",
+        ],
+        None,
+    );
+    c.delete(&["namespace", &live]);
+
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.terminating-namespaces");
+    assert!(
+        msg.starts_with(&format!(
+            "namespaces stuck Terminating: {stuck} (Terminating for "
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("finalizers preflight.test/hold"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "unavailable APIServices block their deletion: v1.{group} (ServiceNotFound"
+        )),
+        "{msg}"
+    );
+    assert!(
+        fix_commands(&doc, "cluster.terminating-namespaces").contains(&format!(
+        "kubectl delete apiservice v1.{group}   # only if its add-on was removed; else repair its service"
+    ))
+    );
+    // Nothing terminating, but the broken APIService alone is worth a warning.
+    assert_eq!(r2.code(), 0);
+    assert_eq!(status(&doc2, "cluster.terminating-namespaces"), "warn");
+    assert!(message(&doc2, "cluster.terminating-namespaces")
+        .starts_with("unavailable APIServices will keep any deleted namespace Terminating: "));
+}
+
+#[test]
+fn seed003_webhooks_without_endpoints() {
+    let Some(c) = cluster() else { return };
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "validatingwebhookconfigurations,mutatingwebhookconfigurations",
+            "-l",
+            "preflight-test=webhooks",
+        ],
+        None,
+    );
+    let s = Scenario::new();
+    let ns = unique("kruise-system");
+    let hook = |config: &str, svc: &str, policy: &str| {
+        format!("apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {config}, labels: {{preflight-test: webhooks}}}}\nwebhooks:\n- name: vpod.kb.io\n  failurePolicy: {policy}\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  clientConfig: {{service: {{name: {svc}, namespace: {ns}, path: /validate-pod}}}}\n  rules: [{{apiGroups: [preflight.test], apiVersions: [v1], operations: [CREATE], resources: [nothings]}}]\n")
+    };
+    c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: healthy, namespace: {ns}}}\nspec: {{ports: [{{port: 443}}]}}\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {{name: healthy, namespace: {ns}}}\nsubsets: [{{addresses: [{{ip: 192.0.2.10}}], ports: [{{port: 443}}]}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: kruise-webhook-service, namespace: {ns}}}\nspec: {{ports: [{{port: 443}}]}}\n"));
+    let healthy = unique("healthy-hook");
+    c.apply(&hook(&healthy, "healthy", "Fail"));
+    let profile = "checks:\n  cluster.webhooks: {}\n";
+    let (r, doc) = run(&s, &c, profile, &[]);
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.webhooks"),
+        "1 webhook(s) with failurePolicy Fail, all with ready endpoints"
+    );
+
+    let broken = unique("kruise-validating");
+    let missing = unique("gone-validating");
+    let ignored = unique("ignored-validating");
+    c.apply(&hook(&broken, "kruise-webhook-service", "Fail"));
+    c.apply(&hook(&missing, "not-there", "Fail"));
+    c.apply(&hook(&ignored, "not-there", "Ignore"));
+    let (r, doc) = run(&s, &c, profile, &[]);
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "validatingwebhookconfigurations",
+            "-l",
+            "preflight-test=webhooks",
+        ],
+        None,
+    );
+    c.delete(&["namespace", &ns]);
+    assert_eq!(r.code(), 1);
+    let msg = message(&doc, "cluster.webhooks");
+    assert!(msg.contains(&format!("ValidatingWebhookConfiguration {broken} webhook \"vpod.kb.io\" (failurePolicy Fail) calls {ns}/kruise-webhook-service: no endpoints available for service \"kruise-webhook-service\"; every request it matches fails")), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "calls {ns}/not-there: service \"{ns}/not-there\" does not exist"
+        )),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains(&ignored),
+        "failurePolicy Ignore is not judged: {msg}"
+    );
+    assert_eq!(msg.lines().count(), 2);
+    let cmds = fix_commands(&doc, "cluster.webhooks");
+    assert!(cmds.contains(&format!("kubectl -n {ns} get endpoints kruise-webhook-service")));
+    assert!(cmds.contains(&format!(
+        "kubectl delete validatingwebhookconfiguration {broken}   # only if its operator is gone"
+    )));
+    assert!(!entry(&doc, "cluster.webhooks")["fix"]["automatic"]
+        .as_bool()
+        .unwrap());
+}
+
+fn kcm_pod(name: &str, controllers: &str) -> String {
+    format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: kube-system\n  labels: {{component: kube-controller-manager, preflight-test: csr}}\nspec:\n  containers:\n  - name: kube-controller-manager\n    image: registry.k8s.io/kube-controller-manager:v1.20.2\n    command: [kube-controller-manager, --leader-elect=true, \"--controllers={controllers}\"]\n")
+}
+
+#[test]
+fn seed001_csr_controllers_flags_and_live_probe() {
+    let Some(c) = cluster() else { return };
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "pods",
+            "-n",
+            "kube-system",
+            "-l",
+            "preflight-test=csr",
+            "--grace-period=0",
+            "--force",
+        ],
+        None,
+    );
+    let s = Scenario::new();
+    // No controller-manager pod (it runs as a process here, as on managed control planes).
+    let (r, doc) = run(&s, &c, "checks:\n  cluster.csr-controllers: {}\n", &[]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(status(&doc, "cluster.csr-controllers"), "warn");
+    assert!(
+        message(&doc, "cluster.csr-controllers").contains("no kube-controller-manager pod in kube-system")
+    );
+    // The live probe decides: the real controller manager signs it.
+    let (r, doc) = run(
+        &s,
+        &c,
+        "checks:\n  cluster.csr-controllers: {live_probe: true}\n",
+        &[],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    let msg = message(&doc, "cluster.csr-controllers");
+    assert!(
+        msg.starts_with("Kubernetes v1.20.2; a probe CSR was approved and signed in "),
+        "{msg}"
+    );
+    let (_, left) = c.kubectl(&["get", "csr", "-o", "name"], None);
+    assert!(!left.contains("preflight-probe"), "probe CSR left behind: {left}");
+
+    let pod = unique("kube-controller-manager-node1");
+    c.apply(&kcm_pod(&pod, "*,-csrsigning"));
+    let (r, doc) = run(&s, &c, "checks:\n  cluster.csr-controllers: {}\n", &[]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        message(&doc, "cluster.csr-controllers"),
+        format!("kube-controller-manager (pod kube-system/{pod}) runs --controllers=*,-csrsigning: csrsigning, bootstrapsigner off (`*` enables only default-on controllers; bootstrapsigner is default-off)")
+    );
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "pod",
+            "-n",
+            "kube-system",
+            &pod,
+            "--grace-period=0",
+            "--force",
+        ],
+        None,
+    );
+    let pod = unique("kube-controller-manager-node2");
+    c.apply(&kcm_pod(&pod, "*,bootstrap-signer-controller"));
+    let (r, doc) = run(&s, &c, "checks:\n  cluster.csr-controllers: {}\n", &[]);
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "pod",
+            "-n",
+            "kube-system",
+            &pod,
+            "--grace-period=0",
+            "--force",
+        ],
+        None,
+    );
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.csr-controllers"),
+        "Kubernetes v1.20.2; kube-controller-manager enables csrapproving, csrsigning, csrcleaner, bootstrapsigner"
+    );
+    let (_, doc) = run(
+        &s,
+        &c,
+        "checks:\n  cluster.csr-controllers: {min_version: \"1.21\"}\n",
+        &[],
+    );
+    assert_eq!(message(&doc, "cluster.csr-controllers"), "Kubernetes v1.20.2 is older than 1.21.0: the CSR API and signing controllers the add-ons need are missing");
+}
+
+#[test]
+fn live_probe_fails_when_the_controller_manager_does_not_sign() {
+    let Some(c) = nosign_cluster() else { return };
+    let s = Scenario::new();
+    let (r, doc) = run(
+        &s,
+        &c,
+        "checks:\n  cluster.csr-controllers: {live_probe: true, probe_wait: 3s}\n",
+        &[],
+    );
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.csr-controllers");
+    assert!(msg.starts_with("the probe CSR preflight-probe-"), "{msg}");
+    assert!(msg.ends_with("was approved but not signed within 3s: the csrsigning controller is not running (or has no signing key)"), "{msg}");
+    let (_, left) = c.kubectl(&["get", "csr", "-o", "name"], None);
+    assert!(
+        !left.contains("preflight-probe"),
+        "probe CSR must be deleted on timeout too: {left}"
+    );
+}
+
+#[test]
+fn seed004_storageclass_named_and_default() {
+    let Some(c) = cluster() else { return };
+    let _ = c.kubectl(&["delete", "storageclass", "-l", "preflight-test=sc"], None);
+    let s = Scenario::new();
+    let name = unique("local-storage");
+    let sc = |default: bool| {
+        format!("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {name}\n  labels: {{preflight-test: sc}}\n  annotations: {{storageclass.kubernetes.io/is-default-class: \"{default}\"}}\nprovisioner: rancher.io/local-path\n")
+    };
+    let (r, doc) = run(&s, &c, "checks:\n  cluster.storageclass: {}\n", &[]);
+    assert_eq!(r.code(), 1);
+    assert!(message(&doc, "cluster.storageclass").starts_with("no default StorageClass (existing: "));
+    assert!(message(&doc, "cluster.storageclass")
+        .ends_with("claims without storageClassName never bind (\"no storage class is set\")"));
+    let named = format!("checks:\n  cluster.storageclass: {{name: {name}}}\n");
+    let (_, doc) = run(&s, &c, &named, &[]);
+    assert!(message(&doc, "cluster.storageclass").starts_with(&format!("StorageClass {name} does not exist")));
+    c.apply(&sc(false));
+    let (r, doc) = run(&s, &c, &named, &[]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(
+        message(&doc, "cluster.storageclass"),
+        format!("StorageClass {name} exists (provisioner rancher.io/local-path)")
+    );
+    c.apply(&sc(true));
+    let (r, doc) = run(&s, &c, "checks:\n  cluster.storageclass: {}\n", &[]);
+    c.delete(&["storageclass", &name]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(
+        message(&doc, "cluster.storageclass"),
+        format!("default StorageClass {name}")
+    );
+}
+
+#[test]
+fn seed002_only_a_tainted_control_plane_node() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let pool = unique("pool");
+    let node = |name: &str, taint: &str, cpu: &str, mem: &str| {
+        c.apply(&format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{preflight-test: {pool}}}\nspec:\n  taints: [{taint}]\n"));
+        let patch = format!("{{\"status\":{{\"capacity\":{{\"cpu\":\"{cpu}\",\"memory\":\"{mem}\",\"pods\":\"110\"}},\"allocatable\":{{\"cpu\":\"{cpu}\",\"memory\":\"{mem}\",\"pods\":\"110\"}}}}}}");
+        let (ok, out) = c.kubectl(
+            &[
+                "patch",
+                "node",
+                name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+    };
+    // Nodes without a kubelet get not-ready/unreachable taints from the node controller.
+    let profile = format!("checks:\n  cluster.schedulable: {{cpu: \"4\", memory: 8Gi, node_selector: {{preflight-test: {pool}}}, tolerations: [node.kubernetes.io/not-ready, node.kubernetes.io/unreachable]}}\n");
+    let master = unique("master");
+    node(
+        &master,
+        "{key: node-role.kubernetes.io/master, effect: NoSchedule}",
+        "16",
+        "64Gi",
+    );
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.schedulable"),
+        "0/1 nodes are available for cpu 4, memory 8.0 GiB: 1 node(s) had taint {node-role.kubernetes.io/master: }, that the pod didn't tolerate."
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.schedulable"),
+        vec!["kubectl taint nodes --all node-role.kubernetes.io/master- node-role.kubernetes.io/control-plane-".to_string()]
+    );
+    let small = unique("small");
+    node(&small, "", "2", "4Gi");
+    let (_, doc) = run(&s, &c, &profile, &[]);
+    assert!(message(&doc, "cluster.schedulable").ends_with(": 1 Insufficient cpu, 1 node(s) had taint {node-role.kubernetes.io/master: }, that the pod didn't tolerate."));
+    let big = unique("worker");
+    node(&big, "", "8", "16Gi");
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    for n in [&master, &small, &big] {
+        c.delete(&["node", n]);
+    }
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.schedulable"),
+        format!("node {big} can take cpu 4, memory 8.0 GiB")
+    );
+}
+
+#[test]
+fn no_nodes_matching_is_a_failure() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let pool = unique("empty-pool");
+    let (r, doc) = run(
+        &s,
+        &c,
+        &format!("checks:\n  cluster.schedulable: {{node_selector: {{preflight-test: {pool}}}}}\n"),
+        &[],
+    );
+    assert_eq!(r.code(), 1);
+    assert_eq!(
+        message(&doc, "cluster.schedulable"),
+        format!("no nodes matching preflight-test={pool} are registered: nothing can be scheduled")
+    );
+}

@@ -1,0 +1,147 @@
+//! The REAL test control plane (scripts/test-cluster.sh): started on first use, reused
+//! when already up. Two of them: the main one, and one whose kube-controller-manager runs
+//! without the csrsigning controller.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+}
+
+fn root() -> PathBuf {
+    std::env::var_os("K8S_TEST_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/preflight-test-cluster")
+        })
+}
+
+/// Per-cluster settings for scripts/test-cluster.sh.
+fn settings(nosign: bool) -> (u16, Vec<(&'static str, String)>) {
+    if !nosign {
+        return (6443, vec![]);
+    }
+    let run = root().join("run-nosign").display().to_string();
+    (
+        6445,
+        vec![
+            ("APISERVER_PORT", "6445".into()),
+            ("ETCD_PORT", "23795".into()),
+            ("ETCD_PEER_PORT", "23805".into()),
+            ("KCM_PORT", "10260".into()),
+            ("K8S_TEST_RUN_DIR", run),
+            ("KCM_CONTROLLERS", "*,-csrsigning".into()),
+        ],
+    )
+}
+
+fn kubeconfig_path(nosign: bool) -> PathBuf {
+    root()
+        .join(if nosign { "run-nosign" } else { "run" })
+        .join("kubeconfig")
+}
+
+fn ready(port: u16, kubeconfig: &Path) -> bool {
+    kubeconfig.exists()
+        && TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
+}
+
+fn ensure(nosign: bool) -> Option<Cluster> {
+    let (port, env) = settings(nosign);
+    let kubeconfig = kubeconfig_path(nosign);
+    if ready(port, &kubeconfig) {
+        return Some(Cluster { kubeconfig });
+    }
+    let in_ci = std::env::var_os("CI").is_some();
+    let built = root().join("bin/kube-apiserver").exists();
+    if !in_ci && !built {
+        eprintln!(
+            "SKIP: no test cluster on 127.0.0.1:{port}; run scripts/test-cluster.sh up (builds kube-apiserver from Debian's source, ~7 min once)"
+        );
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-cluster.sh");
+    std::fs::create_dir_all(root()).expect("cache dir");
+    let lock = root().join(format!(".start-{port}.lock"));
+    let status = Command::new("flock")
+        .arg(&lock)
+        .arg("bash")
+        .arg(&script)
+        .arg("up")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .status()
+        .expect("run scripts/test-cluster.sh");
+    assert!(
+        status.success() && ready(port, &kubeconfig),
+        "scripts/test-cluster.sh up failed (port {port})"
+    );
+    Some(Cluster { kubeconfig })
+}
+
+/// The main test cluster (None only outside CI when it was never built).
+pub fn cluster() -> Option<Cluster> {
+    ensure(false)
+}
+
+/// A second control plane whose kube-controller-manager runs --controllers=*,-csrsigning.
+pub fn nosign_cluster() -> Option<Cluster> {
+    ensure(true)
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
+}
+
+impl Cluster {
+    /// The real kubectl (v1.32, from the tools cache) against this cluster.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+        use std::io::Write;
+        let mut cmd = Command::new(super::real_tool("kubectl-1.32/kubectl"));
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+
+    /// `kubectl apply -f -`; the test fails if the API refuses.
+    pub fn apply(&self, yaml: &str) {
+        let (ok, out) = self.kubectl(&["apply", "-f", "-"], Some(yaml));
+        assert!(ok, "kubectl apply failed: {out}\n{yaml}");
+    }
+
+    pub fn delete(&self, args: &[&str]) {
+        let mut a = vec!["delete", "--ignore-not-found", "--wait=false"];
+        a.extend_from_slice(args);
+        let _ = self.kubectl(&a, None);
+    }
+
+    pub fn kubeconfig(&self) -> String {
+        self.kubeconfig.display().to_string()
+    }
+}
