@@ -131,15 +131,23 @@ impl Check for LeftoverScopeDefinition {
                 ));
             }
             let full = format!("{}.{}", resource.plural, self.group);
-            let commands = foreign
-                .iter()
-                .map(|(name, ns, _)| match ns {
-                    Some(ns) if caps.scope == Scope::Namespaced => {
-                        format!("kubectl delete {full} {name} -n {ns}")
-                    }
-                    _ => format!("kubectl delete {full} {name}"),
-                })
-                .collect();
+            // One command per namespace, 20 names each: thousands of leftovers stay readable.
+            let mut by_ns: std::collections::BTreeMap<Option<String>, Vec<String>> = Default::default();
+            for (name, ns, _) in &foreign {
+                let key = if caps.scope == Scope::Namespaced {
+                    ns.clone()
+                } else {
+                    None
+                };
+                by_ns.entry(key).or_default().push(name.clone());
+            }
+            let mut commands = Vec::new();
+            for (ns, names) in &by_ns {
+                for chunk in names.chunks(20) {
+                    let ns = ns.as_ref().map(|n| format!(" -n {n}")).unwrap_or_default();
+                    commands.push(format!("kubectl delete {full} {}{ns}", chunk.join(" ")));
+                }
+            }
             Outcome::fail(msg).with_fix(
                 Fix::manual(
                     format!("delete the {} objects left by the other release", self.kind),
