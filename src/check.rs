@@ -90,6 +90,14 @@ impl Fix {
         }
     }
 
+    /// A fix `--fix` applies through the check's `apply`; the commands say what it does.
+    pub fn automatic(summary: impl Into<String>, commands: Vec<String>) -> Self {
+        Fix {
+            automatic: true,
+            ..Self::manual(summary, commands)
+        }
+    }
+
     pub fn unsafe_(mut self) -> Self {
         self.safety = Safety::Unsafe;
         self
@@ -184,9 +192,39 @@ impl Ctx {
 
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
+/// What applying a fix did (Ok: a line for the report) or why it failed.
+pub type ApplyFuture<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+
 /// A configured check: the value deserialised from its profile entry, ready to run.
 pub trait Check: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a>;
+
+    /// Apply the automatic fix of the last `run`, changing only what that run observed.
+    /// Only called when `run` returned a fix with `automatic: true`.
+    fn apply<'a>(&'a self, _ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async { Err("this check has no automatic fix".to_string()) })
+    }
+}
+
+/// What a check's last `run` saw, kept for its `apply` (and replaced by the next run).
+pub struct Observed<T>(std::sync::Mutex<Option<T>>);
+
+impl<T: Clone> Observed<T> {
+    pub fn set(&self, value: Option<T>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = value;
+        }
+    }
+
+    pub fn get(&self) -> Option<T> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl<T> Default for Observed<T> {
+    fn default() -> Self {
+        Observed(std::sync::Mutex::new(None))
+    }
 }
 
 /// One entry of the registry. Parameters are deserialised by the typed `checks:` section

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::Ctx;
 use crate::engine::{self, Planned};
+use crate::fix;
 use crate::kube::KubeAccess;
 use crate::profile::{self, Profile};
 use crate::report::{self, Human, Progress};
@@ -69,7 +70,7 @@ struct RunOpts {
     #[arg(long, global = true)]
     fix: bool,
     /// Also apply unsafe (destructive) fixes.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, requires = "fix")]
     unsafe_fixes: bool,
     /// With --fix: print the plan, change nothing.
     #[arg(long, global = true, requires = "fix")]
@@ -231,13 +232,10 @@ fn check(opts: &RunOpts) -> i32 {
         Err(e) => return usage_error(e),
     };
     let release = profile.release.clone();
-    let plan = match plan(profile, opts) {
+    let mut plan = match plan(profile, opts) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
-    if opts.fix || opts.unsafe_fixes || opts.dry_run || opts.yes {
-        eprintln!("preflight: --fix is not available in this version yet: nothing will be changed; the report shows each fix to apply by hand");
-    }
 
     let ctx = Arc::new(Ctx {
         host_root: opts.host_root.clone(),
@@ -263,10 +261,11 @@ fn check(opts: &RunOpts) -> i32 {
     let human = Human::new(color);
     let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     let output = opts.output;
+    engine::sort(&mut plan);
     let stats_ctx = Arc::clone(&ctx);
-    let reports = runtime.block_on(engine::run(
-        plan,
-        ctx,
+    let mut reports = runtime.block_on(engine::run(
+        &plan,
+        Arc::clone(&ctx),
         |phase, reports| {
             if output == Output::Human {
                 let mut stdout = std::io::stdout().lock();
@@ -276,6 +275,30 @@ fn check(opts: &RunOpts) -> i32 {
         },
         &progress,
     ));
+    if opts.fix {
+        let fix_opts = fix::FixOptions {
+            unsafe_fixes: opts.unsafe_fixes,
+            dry_run: opts.dry_run,
+            yes: opts.yes,
+        };
+        let out = fix::PlanOut {
+            to_stdout: output == Output::Human,
+        };
+        match runtime.block_on(fix::run(&plan, &mut reports, &ctx, &fix_opts, &out)) {
+            fix::FixRun::Refused => return EXIT_USAGE,
+            fix::FixRun::Unchanged => {}
+            fix::FixRun::Applied => {
+                if output == Output::Human {
+                    let changed: Vec<_> = reports
+                        .iter()
+                        .filter(|r| r.fixed || r.message.contains("\nfix failed: "))
+                        .cloned()
+                        .collect();
+                    print!("\n{}", human.section("after --fix", &changed));
+                }
+            }
+        }
+    }
     let stats_requests = stats_ctx.kube.requests();
     let rendered = match output {
         Output::Human => human.summary(&reports),

@@ -32,19 +32,21 @@ pub fn check_deadline(probe_timeout: Duration) -> Duration {
     probe_timeout * 2 + Duration::from_secs(20)
 }
 
-/// Run everything; `on_phase` sees each phase's reports as soon as that phase is done.
+/// Registry order is run order.
+pub fn sort(plan: &mut [Planned]) {
+    let order = |id: &str| crate::checks::registry().iter().position(|d| d.meta.id == id);
+    plan.sort_by_key(|p| (p.def.meta.phase, order(p.def.meta.id)));
+}
+
+/// Run everything (in `sort` order); `on_phase` sees each phase's reports when it is done.
 pub async fn run(
-    mut plan: Vec<Planned>,
+    plan: &[Planned],
     ctx: Arc<Ctx>,
     mut on_phase: impl FnMut(Phase, &[CheckReport]),
     progress: &crate::report::Progress,
 ) -> Vec<CheckReport> {
-    // Registry order is run order.
-    let order = |id: &str| crate::checks::registry().iter().position(|d| d.meta.id == id);
-    plan.sort_by_key(|p| (p.def.meta.phase, order(p.def.meta.id)));
-
     let mut senders: HashMap<&'static str, watch::Sender<Option<Status>>> = HashMap::new();
-    for p in &plan {
+    for p in plan {
         senders.insert(p.def.meta.id, watch::channel(None).0);
     }
     let deadline = check_deadline(ctx.probe_timeout);

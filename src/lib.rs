@@ -7,6 +7,8 @@ pub mod checks;
 pub mod cli;
 pub mod engine;
 pub mod exec;
+pub mod fix;
+pub mod fsutil;
 pub mod kube;
 pub mod profile;
 pub mod quantity;

@@ -38,10 +38,10 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Literal => f.write_str("an IP literal"),
-            Source::HostsFile { path, entries } => {
-                let lines: Vec<String> = entries.iter().map(|e| e.line.to_string()).collect();
-                write!(f, "{path} line {}", lines.join(", "))
-            }
+            Source::HostsFile { path, entries } => match entries.first() {
+                Some(first) => write!(f, "{path} line {}", first.line),
+                None => write!(f, "{path}"),
+            },
             Source::Dns { servers } => write!(f, "DNS server {}", join_ips(servers)),
         }
     }
@@ -128,9 +128,10 @@ impl Resolver {
             });
         }
         match self.hosts_entries(name) {
+            // The first line naming the host wins, as with glibc's default (`multi off`).
             Ok(entries) if !entries.is_empty() => {
                 return Ok(Resolved {
-                    addrs: entries.iter().map(|e| e.ip).collect(),
+                    addrs: vec![entries[0].ip],
                     source: Source::HostsFile {
                         path: self.hosts_file.display().to_string(),
                         entries,

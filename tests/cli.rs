@@ -107,7 +107,7 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
         ),
         (
             "checks:\n  tools.helm-version:\n    minimum: \"3.12.0\"\n",
-            ":3: checks.tools.helm-version: unknown field `minimum`, expected `min` or `search_dirs`",
+            ":3: checks.tools.helm-version: unknown field `minimum`, expected one of `min`, `search_dirs`, `bundled_bin_dir`",
         ),
         (
             "relase: {name: a, namespace: b}\nchecks: {}\n",
@@ -326,33 +326,6 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     );
     let json = on_tty(&s, "-o json --no-progress", false);
     assert!(!json.contains("\u{1b}["));
-}
-
-#[test]
-fn fix_flags_parse_and_change_nothing_yet() {
-    let s = Scenario::new();
-    good_host(&s);
-    s.host_file("etc/hosts", "43.135.100.7 hub.bktencent.com\n");
-    let p = s.profile("checks:\n  node.hosts:\n    pins: {hub.bktencent.com: [\"49.234.165.79\"]}\n");
-    let host = s.host().display().to_string();
-    let run = s.run(&[
-        "--host-root",
-        &host,
-        "--profile",
-        &p,
-        "--fix",
-        "--unsafe-fixes",
-        "--dry-run",
-        "--yes",
-    ]);
-    assert_eq!(run.code(), 1);
-    assert!(run
-        .stderr()
-        .contains("--fix is not available in this version yet"));
-    assert_eq!(
-        std::fs::read_to_string(s.host().join("etc/hosts")).unwrap(),
-        "43.135.100.7 hub.bktencent.com\n"
-    );
 }
 
 #[test]

@@ -224,9 +224,14 @@ fn seed004_hosts_file_pins_the_wrong_node() {
     assert_eq!(
         fix_commands(&doc, "node.hosts"),
         vec![
-            "sed -i '3s/^/# /' /etc/hosts".to_string(),
-            "printf '%s\\n' '# BEGIN preflight' '49.234.165.79 hub.bktencent.com' '# END preflight' >> /etc/hosts".to_string()
+            "sed -i '1i # BEGIN preflight\\n49.234.165.79 hub.bktencent.com\\n# END preflight' /etc/hosts"
+                .to_string()
         ]
+    );
+    let fix = &entry(&doc, "node.hosts")["fix"];
+    assert_eq!(
+        (fix["automatic"].as_bool(), fix["safety"].as_str()),
+        (Some(true), Some("safe"))
     );
 }
 
@@ -248,7 +253,7 @@ fn seed004_dns_answers_the_singapore_node() {
     assert_eq!(
         fix_commands(&doc, "node.hosts").len(),
         1,
-        "no hosts line to comment out"
+        "only the block insertion"
     );
 }
 
@@ -282,7 +287,10 @@ fn seed002_no_such_host() {
     );
     assert_eq!(
         fix_commands(&doc, "node.hosts"),
-        vec!["printf '%s\\n' '# BEGIN preflight' '10.0.0.5 defult.registry.tke.com' '# END preflight' >> /etc/hosts".to_string()]
+        vec![
+            "sed -i '1i # BEGIN preflight\\n10.0.0.5 defult.registry.tke.com\\n# END preflight' /etc/hosts"
+                .to_string()
+        ]
     );
 }
 

@@ -34,14 +34,19 @@ impl Human {
     }
 
     pub fn phase(&self, phase: Phase, reports: &[CheckReport]) -> String {
-        let name = phase.name();
-        let mut out = format!("{name}\n{}\n", "-".repeat(name.len()));
+        self.section(phase.name(), reports)
+    }
+
+    /// A titled block of check lines (a phase, or the checks again after --fix).
+    pub fn section(&self, name: &str, reports: &[CheckReport]) -> String {
+        let mut out = format!("{name}\n{}\n", "-".repeat(name.chars().count()));
         for r in reports {
             out.push_str(&format!(
-                "{} {} {}\n",
+                "{} {} {}{}\n",
                 self.symbol(r.status),
                 r.title,
-                self.paint(Style::new().dim(), &format!("[{}]", r.id))
+                self.paint(Style::new().dim(), &format!("[{}]", r.id)),
+                if r.fixed { " (fixed)" } else { "" }
             ));
             if r.status == Status::Pass {
                 continue;

@@ -51,6 +51,9 @@ fn ready(port: u16, kubeconfig: &Path) -> bool {
 }
 
 fn ensure(nosign: bool) -> Option<Cluster> {
+    // One starter per test process; flock serialises test processes.
+    static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = START.lock().unwrap_or_else(|e| e.into_inner());
     let (port, env) = settings(nosign);
     let kubeconfig = kubeconfig_path(nosign);
     if ready(port, &kubeconfig) {
@@ -67,7 +70,9 @@ fn ensure(nosign: bool) -> Option<Cluster> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-cluster.sh");
     std::fs::create_dir_all(root()).expect("cache dir");
     let lock = root().join(format!(".start-{port}.lock"));
+    // -o: the daemons the script starts must not inherit (and hold) the lock.
     let status = Command::new("flock")
+        .arg("-o")
         .arg(&lock)
         .arg("bash")
         .arg(&script)

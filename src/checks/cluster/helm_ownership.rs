@@ -6,8 +6,10 @@ use kube::discovery::{Discovery, Scope};
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, release, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase, Release};
+use super::{client, delete_exactly, release, undecided, Doomed};
+use crate::check::{
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase, Release,
+};
 use crate::exec;
 use crate::kube::{cannot_import, ownership_problem, owning_release};
 
@@ -36,8 +38,9 @@ targeted GET each. Passes when each object is absent or carries this release's H
 ownership (label app.kubernetes.io/managed-by=Helm, annotations meta.helm.sh/release-name
 and -namespace); otherwise fails with helm's own sentence, before helm says it.
 
-Fix (unsafe, deletes): delete the objects of the other release; or, with helm ≥ 3.17,
-let helm adopt them with `helm install/upgrade --take-ownership`.
+Fix (unsafe, `--fix --unsafe-fixes`): delete exactly the objects listed, each with a UID
+precondition; or, with helm ≥ 3.17, let helm adopt them with
+`helm install/upgrade --take-ownership` instead.
 
 Parameters: objects: [{kind: Namespace, name: cert-manager, apiVersion: v1, namespace: ...}],
             render: {chart: ./chart, values: [values.yaml]} or {helmfile: ./helmfile.yaml}"#,
@@ -73,6 +76,8 @@ pub struct HelmOwnership {
     objects: Vec<ObjRef>,
     #[serde(default)]
     render: Option<Render>,
+    #[serde(skip)]
+    foreign: Observed<Vec<Doomed>>,
 }
 
 /// Every object in a rendered multi-document manifest (helm template / helmfile template).
@@ -151,8 +156,16 @@ impl HelmOwnership {
 }
 
 impl Check for HelmOwnership {
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let doomed = self.foreign.get().ok_or("nothing was observed to fix")?;
+            delete_exactly(ctx, &doomed).await
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.foreign.set(None);
             let release = match release(ctx) {
                 Ok(r) => r,
                 Err(o) => return o,
@@ -191,6 +204,7 @@ impl Check for HelmOwnership {
                 Err(e) => return undecided(e),
             };
             let mut foreign = Vec::new();
+            let mut doomed = Vec::new();
             let mut checked = 0;
             for o in &objects {
                 let found = match &o.api_version {
@@ -222,6 +236,7 @@ impl Check for HelmOwnership {
                 let labels = meta.labels.clone().unwrap_or_default();
                 let annotations = meta.annotations.clone().unwrap_or_default();
                 if let Some(problem) = ownership_problem(&labels, &annotations, release) {
+                    doomed.extend(Doomed::from_meta(&ar, ns.clone(), &meta));
                     let resource = if ar.group.is_empty() {
                         ar.plural.clone()
                     } else {
@@ -247,8 +262,9 @@ impl Check for HelmOwnership {
                 ));
             }
             let msg: Vec<String> = foreign.iter().map(|f| f.0.clone()).collect();
+            self.foreign.set(Some(doomed));
             Outcome::fail(msg.join("\n")).with_fix(
-                Fix::manual(
+                Fix::automatic(
                     "delete the objects of the other release (or, with helm ≥ 3.17, install with --take-ownership to adopt them)",
                     foreign.into_iter().map(|f| f.1).collect(),
                 )

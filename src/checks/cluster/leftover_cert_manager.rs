@@ -1,10 +1,17 @@
-use k8s_openapi::api::core::v1::Namespace;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::api::ListParams;
+use kube::discovery::ApiResource;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, release, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use super::{client, delete_exactly, release, undecided, Doomed};
+use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::exec;
 use crate::kube::{cannot_import, ownership_problem, owning_release};
+use crate::values::Dur;
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -32,10 +39,12 @@ meta.helm.sh/release-name / -namespace equal to the profile's release). Fails wh
 owned by anything else (quoting helm's own message) or is Terminating. Skipped when the
 profile names no release.
 
-Fix (unsafe, deletes): `helm delete cert-manager -n cert-manager`, then
-`kubectl delete namespace cert-manager`, then wait until it is gone.
+Fix (unsafe, `--fix --unsafe-fixes`): `helm uninstall` of the release that owns it when
+one exists (the real helm on PATH), then delete exactly that namespace (UID precondition),
+then wait (up to `wait`, 60s) until it is gone — or report that it is stuck Terminating and
+why (unavailable APIServices, finalizers).
 
-Parameters: namespace: cert-manager, helm_release: cert-manager"#,
+Parameters: namespace: cert-manager, helm_release: cert-manager, wait: 60s"#,
     },
 };
 
@@ -51,11 +60,153 @@ pub struct LeftoverCertManager {
     /// The release that usually owns it, for the `helm delete` fix.
     #[serde(default = "default_namespace")]
     helm_release: String,
+    #[serde(default = "default_wait")]
+    wait: Dur,
+    /// The namespace the last run found, and the helm release (name, namespace) behind it.
+    #[serde(skip)]
+    observed: Observed<(Doomed, String, String)>,
+}
+
+fn default_wait() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+
+impl LeftoverCertManager {
+    /// `helm uninstall` when the release really exists (its storage secrets are there).
+    async fn uninstall(
+        &self,
+        ctx: &Ctx,
+        client: &kube::Client,
+        release: &str,
+        ns: &str,
+    ) -> Result<Option<String>, String> {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let lp = ListParams::default().labels(&format!("owner=helm,name={release}"));
+        let found = ctx
+            .kube
+            .call(
+                &format!("list helm release {ns}/{release}"),
+                secrets.list_metadata(&lp),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if found.items.is_empty() {
+            return Ok(None);
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+        let helm = which::which_in("helm", ctx.path_env.as_ref(), cwd)
+            .map_err(|_| format!("helm release {ns}/{release} exists but helm is not on PATH"))?;
+        let mut args = vec![
+            "uninstall".to_string(),
+            release.to_string(),
+            "--namespace".to_string(),
+            ns.to_string(),
+        ];
+        if let Some(k) = &ctx.kube.kubeconfig {
+            args.push("--kubeconfig".to_string());
+            args.push(k.display().to_string());
+        }
+        if let Some(c) = &ctx.kube.context {
+            args.push("--kube-context".to_string());
+            args.push(c.clone());
+        }
+        let out = exec::run(
+            &helm,
+            &args,
+            ctx.path_env.as_deref(),
+            self.wait.0.max(ctx.exec_timeout()),
+        )
+        .await?;
+        if !out.success {
+            return Err(format!("helm uninstall {release} -n {ns}: {}", out.stderr.trim()));
+        }
+        Ok(Some(format!("helm uninstall {release} -n {ns}")))
+    }
+
+    /// Why a namespace stays Terminating: its finalizers and the unavailable APIServices.
+    async fn why_stuck(&self, ctx: &Ctx, client: &kube::Client, ns: &Namespace) -> String {
+        let mut why = Vec::new();
+        let finalizers = ns.metadata.finalizers.clone().unwrap_or_default();
+        if !finalizers.is_empty() {
+            why.push(format!("finalizers {}", finalizers.join(", ")));
+        }
+        let api: Api<APIService> = Api::all(client.clone());
+        if let Ok(list) = ctx
+            .kube
+            .call("list apiservices", api.list(&ListParams::default()))
+            .await
+        {
+            let broken: Vec<String> = list
+                .items
+                .iter()
+                .filter(|s| {
+                    s.status
+                        .as_ref()
+                        .and_then(|st| st.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "False"))
+                })
+                .filter_map(|s| s.metadata.name.clone())
+                .collect();
+            if !broken.is_empty() {
+                why.push(format!(
+                    "unavailable APIServices {} (see cluster.terminating-namespaces)",
+                    broken.join(", ")
+                ));
+            }
+        }
+        if why.is_empty() {
+            "its content is still being deleted".to_string()
+        } else {
+            why.join("; ")
+        }
+    }
 }
 
 impl Check for LeftoverCertManager {
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let (doomed, helm_release, helm_ns) = self.observed.get().ok_or("nothing was observed to fix")?;
+            let client = client(ctx).await.map_err(|o| o.message)?;
+            let mut done = Vec::new();
+            if let Some(u) = self.uninstall(ctx, &client, &helm_release, &helm_ns).await? {
+                done.push(u);
+            }
+            done.push(delete_exactly(ctx, std::slice::from_ref(&doomed)).await?);
+            let api: Api<Namespace> = Api::all(client.clone());
+            let started = Instant::now();
+            loop {
+                match ctx
+                    .kube
+                    .call(
+                        &format!("GET namespace {}", doomed.name),
+                        api.get_opt(&doomed.name),
+                    )
+                    .await
+                {
+                    Ok(None) => break,
+                    // Re-created under the same name: not ours to wait for.
+                    Ok(Some(ns)) if ns.metadata.uid.as_deref() != Some(doomed.uid.as_str()) => break,
+                    Ok(Some(ns)) if started.elapsed() >= self.wait.0 => {
+                        return Err(format!(
+                            "{}; namespace {} is still Terminating after {}: {}",
+                            done.join("; "),
+                            doomed.name,
+                            humantime::format_duration(self.wait.0),
+                            self.why_stuck(ctx, &client, &ns).await
+                        ))
+                    }
+                    Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            done.push(format!("namespace {} is gone", doomed.name));
+            Ok(done.join("; "))
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.observed.set(None);
             let release = match release(ctx) {
                 Ok(r) => r,
                 Err(o) => return o,
@@ -95,8 +246,13 @@ impl Check for LeftoverCertManager {
                 Some(problem) => {
                     let (helm_release, helm_ns) = owning_release(&annotations)
                         .unwrap_or_else(|| (self.helm_release.clone(), name.clone()));
+                    let resource = ApiResource::erase::<Namespace>(&());
+                    if let Some(d) = Doomed::from_meta(&resource, None, meta) {
+                        self.observed
+                            .set(Some((d, helm_release.clone(), helm_ns.clone())));
+                    }
                     Outcome::fail(cannot_import("Namespace", name, None, &problem)).with_fix(
-                        Fix::manual(
+                        Fix::automatic(
                             format!("uninstall the release that owns namespace {name}, then delete the namespace (destroys everything in it)"),
                             vec![
                                 format!("helm delete {helm_release} -n {helm_ns}"),

@@ -3,8 +3,8 @@ use kube::discovery::Scope;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, release, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use super::{client, delete_exactly, release, undecided, Doomed};
+use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::kube::{cannot_import, ownership_problem, ApiError};
 
 pub static DEF: CheckDef = CheckDef {
@@ -26,8 +26,9 @@ What it looks at: whether the core.oam.dev API exists at all (no API means no le
 pass), then one list of ScopeDefinition metadata, each held to Helm's ownership rule
 against the profile's release. Skipped when the profile names no release.
 
-Fix (unsafe, deletes): `kubectl delete scopedefinition.core.oam.dev <name>` for each one
-listed, as the KubeVela FAQ says.
+Fix (unsafe, `--fix --unsafe-fixes`): delete exactly the objects listed, each with a UID
+precondition (one re-created since the check looked is never deleted), as the KubeVela FAQ
+says: `kubectl delete scopedefinition.core.oam.dev <name>`.
 
 Parameters: group: core.oam.dev, kind: ScopeDefinition"#,
     },
@@ -48,11 +49,21 @@ pub struct LeftoverScopeDefinition {
     group: String,
     #[serde(default = "default_kind")]
     kind: String,
+    #[serde(skip)]
+    foreign: Observed<Vec<Doomed>>,
 }
 
 impl Check for LeftoverScopeDefinition {
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let doomed = self.foreign.get().ok_or("nothing was observed to fix")?;
+            delete_exactly(ctx, &doomed).await
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.foreign.set(None);
             let release = match release(ctx) {
                 Ok(r) => r,
                 Err(o) => return o,
@@ -91,6 +102,7 @@ impl Check for LeftoverScopeDefinition {
                 Err(e) => return undecided(e),
             };
             let mut foreign = Vec::new();
+            let mut doomed = Vec::new();
             for obj in &list.items {
                 let m = &obj.metadata;
                 let labels = m.labels.clone().unwrap_or_default();
@@ -100,6 +112,7 @@ impl Check for LeftoverScopeDefinition {
                         Scope::Cluster => None,
                         Scope::Namespaced => m.namespace.as_deref(),
                     };
+                    doomed.extend(Doomed::from_meta(&resource, ns.map(String::from), m));
                     foreign.push((
                         m.name.clone().unwrap_or_default(),
                         m.namespace.clone(),
@@ -148,8 +161,9 @@ impl Check for LeftoverScopeDefinition {
                     commands.push(format!("kubectl delete {full} {}{ns}", chunk.join(" ")));
                 }
             }
+            self.foreign.set(Some(doomed));
             Outcome::fail(msg).with_fix(
-                Fix::manual(
+                Fix::automatic(
                     format!("delete the {} objects left by the other release", self.kind),
                     commands,
                 )

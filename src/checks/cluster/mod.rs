@@ -32,3 +32,69 @@ pub fn release(ctx: &Ctx) -> Result<&Release, Outcome> {
         .as_ref()
         .ok_or_else(|| Outcome::skip("the profile names no release (release: {name: ..., namespace: ...})"))
 }
+
+/// An object a check saw and an unsafe fix may delete: exactly that one (by UID).
+#[derive(Clone, Debug)]
+pub struct Doomed {
+    pub resource: kube::discovery::ApiResource,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: String,
+}
+
+impl Doomed {
+    pub fn from_meta(
+        resource: &kube::discovery::ApiResource,
+        namespace: Option<String>,
+        meta: &kube::api::ObjectMeta,
+    ) -> Option<Doomed> {
+        Some(Doomed {
+            resource: resource.clone(),
+            namespace,
+            name: meta.name.clone()?,
+            uid: meta.uid.clone()?,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.resource.kind, self.name),
+            None => format!("{} {}", self.resource.kind, self.name),
+        }
+    }
+}
+
+/// Delete each object with a UID precondition, so one re-created since the check looked is
+/// never deleted. Already gone counts as done.
+pub async fn delete_exactly(ctx: &Ctx, objects: &[Doomed]) -> Result<String, String> {
+    use kube::api::{DeleteParams, DynamicObject, Preconditions};
+    let client = client(ctx).await.map_err(|o| o.message)?;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for o in objects {
+        let api: kube::Api<DynamicObject> = match &o.namespace {
+            Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &o.resource),
+            None => kube::Api::all_with(client.clone(), &o.resource),
+        };
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(o.uid.clone()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match ctx
+            .kube
+            .call(&format!("delete {}", o.describe()), api.delete(&o.name, &dp))
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound(_)) => done.push(o.describe()),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    if failed.is_empty() {
+        Ok(format!("deleted {}", done.join(", ")))
+    } else {
+        Err(failed.join("; "))
+    }
+}

@@ -2,7 +2,9 @@ use std::io::ErrorKind;
 
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::exec;
+use crate::fsutil::write_atomic;
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -25,15 +27,23 @@ kernel/net/netfilter/nf_conntrack.ko; /proc/sys/net/netfilter/nf_conntrack_max. 
 these passes. <release> is /proc/sys/kernel/osrelease. It warns when
 /lib/modules/<release> is missing even though conntrack is there now.
 
-Fix (safe): `modprobe nf_conntrack` (older kernels: `modprobe ip_conntrack`), and persist
-it with `echo nf_conntrack > /etc/modules-load.d/preflight-conntrack.conf`. When the
-running kernel's modules are missing: reboot into the installed kernel."#,
+Fix (safe, `--fix`): `modprobe nf_conntrack` (older kernels: `modprobe ip_conntrack`), and
+persist it in /etc/modules-load.d/preflight-conntrack.conf (idempotent). With --host-root
+other than /, the file is written under it but the module load is only printed: it must
+run on the host's own kernel. When the running kernel's modules are missing: reboot into
+the installed kernel (not automatic)."#,
     },
 };
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Conntrack {}
+pub struct Conntrack {
+    /// The last run found conntrack unloaded but loadable.
+    #[serde(skip)]
+    loadable: Observed<bool>,
+}
+
+const PERSIST: &str = "/etc/modules-load.d/preflight-conntrack.conf";
 
 const MODULES: [&str; 2] = ["nf_conntrack", "ip_conntrack"];
 
@@ -76,13 +86,20 @@ fn provided_by(ctx: &Ctx, release: Option<&str>) -> Result<Option<String>, Strin
 }
 
 fn load_fix() -> Fix {
-    Fix::manual(
+    Fix::automatic(
         "load the conntrack module now and at every boot",
         vec![
             "modprobe nf_conntrack || modprobe ip_conntrack".to_string(),
-            "echo nf_conntrack > /etc/modules-load.d/preflight-conntrack.conf".to_string(),
+            format!("echo nf_conntrack > {PERSIST}"),
         ],
     )
+}
+
+/// `--host-root /` (or a path to it): module loads act on this kernel.
+fn is_live_root(ctx: &Ctx) -> bool {
+    std::fs::canonicalize(&ctx.host_root)
+        .map(|p| p == std::path::Path::new("/"))
+        .unwrap_or(false)
 }
 
 fn reboot_fix(release: &str) -> Fix {
@@ -95,8 +112,45 @@ fn reboot_fix(release: &str) -> Fix {
 }
 
 impl Check for Conntrack {
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            if self.loadable.get() != Some(true) {
+                return Err("nothing was observed to fix".to_string());
+            }
+            let persist = ctx.host_path(PERSIST);
+            if std::fs::read(&persist).ok().as_deref() != Some(b"nf_conntrack\n".as_slice()) {
+                if let Some(dir) = persist.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                write_atomic(&persist, b"nf_conntrack\n", 0o644)?;
+            }
+            if !is_live_root(ctx) {
+                return Ok(format!(
+                    "wrote {}; load it on the host itself (not run, --host-root is not /): modprobe nf_conntrack",
+                    persist.display()
+                ));
+            }
+            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+            let modprobe = which::which_in("modprobe", ctx.path_env.as_ref(), cwd)
+                .map_err(|_| "modprobe is not on PATH".to_string())?;
+            let mut last = String::new();
+            for module in ["nf_conntrack", "ip_conntrack"] {
+                match exec::run(&modprobe, [module], ctx.path_env.as_deref(), ctx.exec_timeout()).await {
+                    Ok(o) if o.success => {
+                        return Ok(format!("modprobe {module}; wrote {}", persist.display()))
+                    }
+                    Ok(o) => last = format!("modprobe {module}: {}", o.stderr_line()),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.loadable.set(Some(false));
             let osrelease = ctx.host_path("/proc/sys/kernel/osrelease");
             let release = match std::fs::read_to_string(&osrelease) {
                 Ok(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
@@ -123,11 +177,14 @@ impl Check for Conntrack {
                     "conntrack is not loaded and cannot be: /lib/modules/{r} of the running kernel is missing"
                 ))
                 .with_fix(reboot_fix(&r)),
-                (None, release) => Outcome::fail(format!(
+                (None, release) => {
+                    self.loadable.set(Some(true));
+                    Outcome::fail(format!(
                     "conntrack is not loaded (no nf_conntrack or ip_conntrack in /proc/modules{}, no /proc/sys/net/netfilter/nf_conntrack_max)",
                     if release.is_some() { ", not built in" } else { "" }
                 ))
-                .with_fix(load_fix()),
+                .with_fix(load_fix())
+                }
             }
         })
     }

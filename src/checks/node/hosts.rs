@@ -4,8 +4,10 @@ use std::net::IpAddr;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::resolve::{ResolveError, Source};
+use super::hosts_block::{with_block, BEGIN, END};
+use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::fsutil::{backup_once, write_atomic};
+use crate::resolve::ResolveError;
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -31,9 +33,11 @@ What it looks at: each name in `pins`, resolved as the host resolver does by def
 The message names the IP seen, the IP expected and where the answer came from (hosts
 file line, or DNS and which nameserver).
 
-Fix (safe): pin the names in a marked block in /etc/hosts
-(`# BEGIN preflight` ... `# END preflight`), commenting out hosts lines that pin the name
-to another IP.
+Fix (safe, `--fix`): pin the names in preflight's own marked block at the top of /etc/hosts
+(`# BEGIN preflight` ... `# END preflight`): the first line naming a host wins, so the block
+overrides a wrong line further down without touching it. Re-running rewrites the block in
+place; the file is written atomically (temp file + rename) keeping its mode and owner, and
+the original is saved once as /etc/hosts.preflight.bak.
 
 Parameters: pins: {hub.bktencent.com: ["49.234.165.79"]}"#,
     },
@@ -44,15 +48,15 @@ Parameters: pins: {hub.bktencent.com: ["49.234.165.79"]}"#,
 pub struct Hosts {
     #[serde(default)]
     pins: BTreeMap<String, Vec<IpAddr>>,
+    /// The pins the last run found wrong: what `--fix` writes.
+    #[serde(skip)]
+    observed: Observed<Vec<(String, IpAddr)>>,
 }
 
 enum Finding {
     Right(String),
-    /// Wrong or unresolvable; hosts-file lines that pin it elsewhere.
-    Wrong {
-        line: String,
-        bad_lines: Vec<usize>,
-    },
+    /// Wrong or unresolvable.
+    Wrong(String),
     Undecided(String),
 }
 
@@ -72,38 +76,28 @@ async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Finding {
             if unexpected.is_empty() {
                 return Finding::Right(format!("{name} → {} ({})", ips(&r.addrs), r.source));
             }
-            let bad_lines = match &r.source {
-                Source::HostsFile { entries, .. } => entries
-                    .iter()
-                    .filter(|e| !expected.contains(&e.ip))
-                    .map(|e| e.line)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Finding::Wrong {
-                line: format!(
-                    "{name} resolves to {} via {}, expected {}",
-                    ips(&r.addrs),
-                    r.source,
-                    ips(expected)
-                ),
-                bad_lines,
-            }
+            Finding::Wrong(format!(
+                "{name} resolves to {} via {}, expected {}",
+                ips(&r.addrs),
+                r.source,
+                ips(expected)
+            ))
         }
         Err(ResolveError::Other { servers, detail }) if servers.is_empty() => {
             Finding::Undecided(format!("{name}: {detail}"))
         }
         // Unresolvable here means unresolvable for the installer too: a pin fixes it.
-        Err(e) => Finding::Wrong {
-            line: format!("{name} does not resolve: {e}; expected {}", ips(expected)),
-            bad_lines: Vec::new(),
-        },
+        Err(e) => Finding::Wrong(format!(
+            "{name} does not resolve: {e}; expected {}",
+            ips(expected)
+        )),
     }
 }
 
 impl Check for Hosts {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.observed.set(None);
             if self.pins.is_empty() {
                 return Outcome::skip("the profile pins no names");
             }
@@ -112,43 +106,58 @@ impl Check for Hosts {
             let mut right = Vec::new();
             let mut wrong = Vec::new();
             let mut undecided = Vec::new();
-            let mut bad_lines = Vec::new();
-            let mut block = Vec::new();
+            let mut to_pin = Vec::new();
             for ((name, want), finding) in self.pins.iter().zip(findings) {
                 match finding {
                     Finding::Right(l) => right.push(l),
-                    Finding::Wrong { line, bad_lines: b } => {
-                        wrong.push(line);
-                        bad_lines.extend(b);
+                    Finding::Wrong(l) => {
+                        wrong.push(l);
                         if let Some(ip) = want.first() {
-                            block.push(format!("{ip} {name}"));
+                            to_pin.push((name.clone(), *ip));
                         }
                     }
                     Finding::Undecided(l) => undecided.push(l),
                 }
             }
             if !wrong.is_empty() {
-                bad_lines.sort_unstable();
-                bad_lines.dedup();
-                let mut commands: Vec<String> = bad_lines
-                    .iter()
-                    .map(|n| format!("sed -i '{n}s/^/# /' /etc/hosts"))
-                    .collect();
-                let mut printf = vec!["'# BEGIN preflight'".to_string()];
-                printf.extend(block.iter().map(|l| format!("'{l}'")));
-                printf.push("'# END preflight'".to_string());
-                commands.push(format!("printf '%s\\n' {} >> /etc/hosts", printf.join(" ")));
+                let block: Vec<String> = to_pin.iter().map(|(n, ip)| format!("{ip} {n}")).collect();
+                let command = format!("sed -i '1i {BEGIN}\\n{}\\n{END}' /etc/hosts", block.join("\\n"));
+                self.observed.set(Some(to_pin));
                 let mut lines = wrong;
                 lines.extend(undecided);
-                return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
-                    format!("pin {} in /etc/hosts", block.join(", ")),
-                    commands,
+                return Outcome::fail(lines.join("\n")).with_fix(Fix::automatic(
+                    format!(
+                        "pin {} in preflight's block at the top of /etc/hosts (backup: /etc/hosts.preflight.bak)",
+                        block.join(", ")
+                    ),
+                    vec![command],
                 ));
             }
             if !undecided.is_empty() {
                 return Outcome::error(undecided.join("\n"));
             }
             Outcome::pass(right.join("\n"))
+        })
+    }
+
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let pins = self.observed.get().ok_or("nothing was observed to fix")?;
+            let path = ctx.resolver.hosts_file().to_path_buf();
+            let before = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            };
+            let after = with_block(&before, &pins);
+            if after == before {
+                return Ok(format!("{} already holds the block", path.display()));
+            }
+            let backup = path.with_file_name("hosts.preflight.bak");
+            backup_once(&path, &backup)?;
+            write_atomic(&path, &after, 0o644)?;
+            let names: Vec<String> = pins.iter().map(|(n, ip)| format!("{n} → {ip}")).collect();
+            Ok(format!("pinned {} in {}", names.join(", "), path.display()))
         })
     }
 }

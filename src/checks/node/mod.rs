@@ -2,4 +2,5 @@
 
 pub mod conntrack;
 pub mod hosts;
+pub mod hosts_block;
 pub mod localpv_disk;

@@ -1,9 +1,10 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::{bundled, bundled_fix, install_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::exec;
 use crate::values::Version;
 
@@ -48,6 +49,12 @@ pub struct HelmVersion {
     min: Version,
     #[serde(default = "default_search_dirs")]
     search_dirs: Vec<String>,
+    /// The installer's own bin directory (seed 004's installer ships helm and helmfile).
+    #[serde(default)]
+    bundled_bin_dir: Option<String>,
+    /// The bundled binary the last run offered to install.
+    #[serde(skip)]
+    offered: Observed<PathBuf>,
 }
 
 /// Read helm's version out of any of the forms helm 2, 3 and 4 print.
@@ -93,8 +100,37 @@ impl HelmVersion {
 }
 
 impl Check for HelmVersion {
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let src = self.offered.get().ok_or("nothing was observed to fix")?;
+            install_bundled(ctx, &src, "helm")
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.offered.set(None);
+            let outcome = self.check(ctx).await;
+            // Missing or too old: the installer's own copy, when it ships one, is the fix.
+            if outcome.status == crate::check::Status::Fail
+                && outcome
+                    .fix
+                    .as_ref()
+                    .is_some_and(|f| f.summary.starts_with("install helm"))
+            {
+                if let Some(src) = bundled(&self.bundled_bin_dir, "helm") {
+                    self.offered.set(Some(src.clone()));
+                    return outcome.with_fix(bundled_fix(&src, "helm"));
+                }
+            }
+            outcome
+        })
+    }
+}
+
+impl HelmVersion {
+    async fn check(&self, ctx: &Ctx) -> Outcome {
+        {
             let helm = match locate(ctx, "helm", &self.search_dirs) {
                 Located::OnPath(p) => p,
                 Located::OffPath { dir, executable } => {
@@ -133,7 +169,7 @@ impl Check for HelmVersion {
                 helm.display(),
                 self.min
             ))
-        })
+        }
     }
 }
 

@@ -1,7 +1,10 @@
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
+use super::{bundled, bundled_fix, install_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::exec;
 
 pub static DEF: CheckDef = CheckDef {
@@ -37,11 +40,46 @@ Parameters: search_dirs: [dir, ...]"#,
 pub struct HelmfileOnPath {
     #[serde(default = "default_search_dirs")]
     search_dirs: Vec<String>,
+    /// The installer's own bin directory (seed 004's installer ships helm and helmfile).
+    #[serde(default)]
+    bundled_bin_dir: Option<String>,
+    /// The bundled binary the last run offered to install.
+    #[serde(skip)]
+    offered: Observed<PathBuf>,
 }
 
 impl Check for HelmfileOnPath {
+    fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let src = self.offered.get().ok_or("nothing was observed to fix")?;
+            install_bundled(ctx, &src, "helmfile")
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            self.offered.set(None);
+            let outcome = self.check(ctx).await;
+            // Missing or too old: the installer's own copy, when it ships one, is the fix.
+            if outcome.status == crate::check::Status::Fail
+                && outcome
+                    .fix
+                    .as_ref()
+                    .is_some_and(|f| f.summary.starts_with("install helmfile"))
+            {
+                if let Some(src) = bundled(&self.bundled_bin_dir, "helmfile") {
+                    self.offered.set(Some(src.clone()));
+                    return outcome.with_fix(bundled_fix(&src, "helmfile"));
+                }
+            }
+            outcome
+        })
+    }
+}
+
+impl HelmfileOnPath {
+    async fn check(&self, ctx: &Ctx) -> Outcome {
+        {
             match locate(ctx, "helmfile", &self.search_dirs) {
                 Located::OnPath(path) => {
                     let out = exec::run(&path, ["--version"], ctx.path_env.as_deref(), ctx.exec_timeout()).await;
@@ -81,6 +119,6 @@ impl Check for HelmfileOnPath {
                     vec!["install -m 0755 ./helmfile /usr/local/bin/helmfile".to_string()],
                 )),
             }
-        })
+        }
     }
 }

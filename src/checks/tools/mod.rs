@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use crate::check::{Ctx, Fix};
+use crate::fsutil::write_atomic;
 
 /// Where installers usually put binaries; seed 004's script copies helmfile to /usr/local/bin.
 pub fn default_search_dirs() -> Vec<String> {
@@ -105,4 +106,36 @@ pub fn off_path_problem(ctx: &Ctx, name: &str, dir: &str, executable: bool) -> (
             vec![export.clone(), format!("echo '{export}' >> ~/.bashrc")],
         ),
     )
+}
+
+/// Where `--fix` installs a bundled binary.
+pub const INSTALL_DIR: &str = "/usr/local/bin";
+
+/// The installer's own copy of `name`, if the profile names a bundled_bin_dir holding it.
+pub fn bundled(dir: &Option<String>, name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(dir.as_ref()?).join(name);
+    p.is_file().then_some(p)
+}
+
+/// The automatic fix that copies the bundled binary into /usr/local/bin.
+pub fn bundled_fix(src: &std::path::Path, name: &str) -> Fix {
+    Fix::automatic(
+        format!(
+            "install the {name} shipped with the installer ({}) into {INSTALL_DIR}",
+            src.display()
+        ),
+        vec![format!("install -m 0755 {} {INSTALL_DIR}/{name}", src.display())],
+    )
+}
+
+/// Copy `src` to `<host-root>/usr/local/bin/<name>` atomically (temp file + rename).
+pub fn install_bundled(ctx: &Ctx, src: &std::path::Path, name: &str) -> Result<String, String> {
+    let bytes = std::fs::read(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    let dir = ctx.host_path(INSTALL_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dst = dir.join(name);
+    write_atomic(&dst, &bytes, 0o755)?;
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot chmod {}: {e}", dst.display()))?;
+    Ok(format!("installed {} as {}", src.display(), dst.display()))
 }

@@ -1,0 +1,137 @@
+//! `--fix`: plan, confirm, apply, check again. The safety rules of SPEC "Fixes": only what a
+//! check just observed, the plan before any change, a prompt on a terminal, a refusal with
+//! no terminal and no `--yes`, unsafe fixes only with `--unsafe-fixes`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::check::{Ctx, Safety, Status};
+use crate::engine::{CheckReport, Planned};
+
+pub struct FixOptions {
+    pub unsafe_fixes: bool,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+pub enum FixRun {
+    /// Nothing to apply, a dry run, or the operator said no: the reports stand as they are.
+    Unchanged,
+    /// No terminal to ask and no --yes: nothing was changed (exit 2).
+    Refused,
+    Applied,
+}
+
+/// Plan lines go where the report goes for people, and to stderr when stdout is a document.
+pub struct PlanOut {
+    pub to_stdout: bool,
+}
+
+impl PlanOut {
+    fn line(&self, s: &str) {
+        if self.to_stdout {
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{s}");
+            let _ = o.flush();
+        } else {
+            eprintln!("{s}");
+        }
+    }
+}
+
+/// Apply the fixes of `reports`, re-run what was fixed, and update `reports` in place.
+pub async fn run(
+    plan: &[Planned],
+    reports: &mut [CheckReport],
+    ctx: &Arc<Ctx>,
+    opts: &FixOptions,
+    out: &PlanOut,
+) -> FixRun {
+    let fixable: Vec<usize> = (0..reports.len())
+        .filter(|&i| matches!(reports[i].status, Status::Fail | Status::Warn))
+        .filter(|&i| reports[i].fix.as_ref().is_some_and(|f| f.automatic))
+        .collect();
+    let (chosen, hidden): (Vec<usize>, Vec<usize>) = fixable.into_iter().partition(|&i| {
+        reports[i]
+            .fix
+            .as_ref()
+            .is_some_and(|f| f.safety == Safety::Safe || opts.unsafe_fixes)
+    });
+    if chosen.is_empty() {
+        let mut msg = "fix: nothing to fix automatically".to_string();
+        if !hidden.is_empty() {
+            msg.push_str(&format!(" ({} unsafe fixes need --unsafe-fixes)", hidden.len()));
+        }
+        out.line(&msg);
+        return FixRun::Unchanged;
+    }
+
+    out.line("fix plan");
+    out.line("--------");
+    for &i in chosen.iter().chain(&hidden) {
+        let r = &reports[i];
+        let Some(fix) = &r.fix else { continue };
+        let tag = match (fix.safety, chosen.contains(&i)) {
+            (Safety::Safe, _) => "safe",
+            (Safety::Unsafe, true) => "unsafe",
+            (Safety::Unsafe, false) => "unsafe, skipped without --unsafe-fixes",
+        };
+        out.line(&format!("[{tag}] {}: {}", r.id, fix.summary));
+        for c in &fix.commands {
+            out.line(&format!("        {c}"));
+        }
+    }
+    if !hidden.is_empty() {
+        out.line(&format!("{} more with --unsafe-fixes", hidden.len()));
+    }
+    if opts.dry_run {
+        out.line("dry run: nothing was changed");
+        return FixRun::Unchanged;
+    }
+    if !opts.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("preflight: refusing to change anything: stdin is not a terminal; re-run with --yes to apply the plan above");
+            return FixRun::Refused;
+        }
+        eprint!(
+            "Apply {} fix{}? [y/N] ",
+            chosen.len(),
+            if chosen.len() == 1 { "" } else { "es" }
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            out.line("nothing was changed");
+            return FixRun::Unchanged;
+        }
+    }
+
+    // Apply in run order, one at a time: a cluster delete may matter to a later check.
+    for &i in &chosen {
+        let Some(p) = plan.iter().find(|p| p.def.meta.id == reports[i].id) else {
+            continue;
+        };
+        let started = Instant::now();
+        match p.check.apply(ctx).await {
+            Ok(done) => {
+                out.line(&format!("fixed {}: {done}", reports[i].id));
+                let again = p.check.run(ctx).await;
+                let r = &mut reports[i];
+                r.status = again.status;
+                r.message = again.message;
+                r.fix = again.fix;
+                r.fixed = true;
+                r.duration_ms += started.elapsed().as_millis() as u64;
+            }
+            Err(e) => {
+                out.line(&format!("fix of {} failed: {e}", reports[i].id));
+                let r = &mut reports[i];
+                r.status = Status::Fail;
+                r.message = format!("{}\nfix failed: {e}", r.message);
+            }
+        }
+    }
+    FixRun::Applied
+}
