@@ -58,12 +58,8 @@ pub async fn run(
             .as_ref()
             .is_some_and(|f| f.safety == Safety::Safe || opts.unsafe_fixes)
     });
-    if chosen.is_empty() {
-        let mut msg = "fix: nothing to fix automatically".to_string();
-        if !hidden.is_empty() {
-            msg.push_str(&format!(" ({} unsafe fixes need --unsafe-fixes)", hidden.len()));
-        }
-        out.line(&msg);
+    if chosen.is_empty() && hidden.is_empty() {
+        out.line("fix: nothing to fix automatically");
         return FixRun::Unchanged;
     }
 
@@ -81,6 +77,13 @@ pub async fn run(
         for c in &fix.commands {
             out.line(&format!("        {c}"));
         }
+    }
+    if chosen.is_empty() {
+        out.line(&format!(
+            "fix: nothing to fix automatically ({} unsafe fixes need --unsafe-fixes)",
+            hidden.len()
+        ));
+        return FixRun::Unchanged;
     }
     if !hidden.is_empty() {
         out.line(&format!("{} more with --unsafe-fixes", hidden.len()));
