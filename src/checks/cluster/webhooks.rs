@@ -51,6 +51,29 @@ struct Hook {
     service: ServiceReference,
 }
 
+/// The webhooks that must answer: failurePolicy Fail (v1's default) and an in-cluster service.
+fn collect(
+    config_kind: &'static str,
+    config: Option<String>,
+    webhooks: impl Iterator<Item = (String, Option<String>, Option<ServiceReference>)>,
+    out: &mut Vec<Hook>,
+) {
+    let config = config.unwrap_or_default();
+    for (webhook, policy, service) in webhooks {
+        if policy.as_deref().unwrap_or("Fail") != "Fail" {
+            continue;
+        }
+        if let Some(service) = service {
+            out.push(Hook {
+                config_kind,
+                config: config.clone(),
+                webhook,
+                service,
+            });
+        }
+    }
+}
+
 enum Backend {
     Ready,
     NoEndpoints,
@@ -106,19 +129,14 @@ impl Check for Webhooks {
             {
                 Ok(l) => {
                     for c in l.items {
-                        let config = c.metadata.name.unwrap_or_default();
-                        for w in c.webhooks.unwrap_or_default() {
-                            if w.failure_policy.as_deref().unwrap_or("Fail") == "Fail" {
-                                if let Some(service) = w.client_config.service {
-                                    hooks.push(Hook {
-                                        config_kind: "ValidatingWebhookConfiguration",
-                                        config: config.clone(),
-                                        webhook: w.name,
-                                        service,
-                                    });
-                                }
-                            }
-                        }
+                        let hooks_of = c.webhooks.unwrap_or_default().into_iter();
+                        let pairs = hooks_of.map(|w| (w.name, w.failure_policy, w.client_config.service));
+                        collect(
+                            "ValidatingWebhookConfiguration",
+                            c.metadata.name,
+                            pairs,
+                            &mut hooks,
+                        );
                     }
                 }
                 Err(e) => return undecided(e),
@@ -134,19 +152,9 @@ impl Check for Webhooks {
             {
                 Ok(l) => {
                     for c in l.items {
-                        let config = c.metadata.name.unwrap_or_default();
-                        for w in c.webhooks.unwrap_or_default() {
-                            if w.failure_policy.as_deref().unwrap_or("Fail") == "Fail" {
-                                if let Some(service) = w.client_config.service {
-                                    hooks.push(Hook {
-                                        config_kind: "MutatingWebhookConfiguration",
-                                        config: config.clone(),
-                                        webhook: w.name,
-                                        service,
-                                    });
-                                }
-                            }
-                        }
+                        let hooks_of = c.webhooks.unwrap_or_default().into_iter();
+                        let pairs = hooks_of.map(|w| (w.name, w.failure_policy, w.client_config.service));
+                        collect("MutatingWebhookConfiguration", c.metadata.name, pairs, &mut hooks);
                     }
                 }
                 Err(e) => return undecided(e),

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{bundled, bundled_fix, install_bundled};
+use super::{apply_bundled, offer_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
 use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::exec;
@@ -101,75 +101,59 @@ impl HelmVersion {
 
 impl Check for HelmVersion {
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
-        Box::pin(async move {
-            let src = self.offered.get().ok_or("nothing was observed to fix")?;
-            install_bundled(ctx, &src, "helm")
-        })
+        Box::pin(async move { apply_bundled(ctx, &self.offered, "helm") })
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            self.offered.set(None);
-            let outcome = self.check(ctx).await;
-            // Missing or too old: the installer's own copy, when it ships one, is the fix.
-            if outcome.status == crate::check::Status::Fail
-                && outcome
-                    .fix
-                    .as_ref()
-                    .is_some_and(|f| f.summary.starts_with("install helm"))
-            {
-                if let Some(src) = bundled(&self.bundled_bin_dir, "helm") {
-                    self.offered.set(Some(src.clone()));
-                    return outcome.with_fix(bundled_fix(&src, "helm"));
-                }
-            }
-            outcome
+            let checked = self.check(ctx).await;
+            offer_bundled(&self.bundled_bin_dir, &self.offered, "helm", checked)
         })
     }
 }
 
 impl HelmVersion {
-    async fn check(&self, ctx: &Ctx) -> Outcome {
-        {
-            let helm = match locate(ctx, "helm", &self.search_dirs) {
-                Located::OnPath(p) => p,
-                Located::OffPath { dir, executable } => {
-                    let (message, fix) = off_path_problem(ctx, "helm", &dir, executable);
-                    return Outcome::fail(message).with_fix(fix);
-                }
-                Located::Missing => {
-                    return Outcome::fail(format!("helm is not on PATH ({})", path_display(ctx)))
-                        .with_fix(self.install_fix())
-                }
-            };
-            let version = match self.read_version(ctx, &helm).await {
-                Ok(v) => v,
-                Err(e) => {
-                    return Outcome::error(format!("cannot tell the version of {}: {e}", helm.display()))
-                }
-            };
-            if version.major < 3 {
-                return Outcome::fail(format!(
-                    "helm v{version} at {} is helm 2 (Tiller); the installer needs helm {} or newer",
-                    helm.display(),
-                    self.min
-                ))
-                .with_fix(self.install_fix());
+    /// The outcome, and whether a newer binary in /usr/local/bin would fix it.
+    async fn check(&self, ctx: &Ctx) -> (Outcome, bool) {
+        let helm = match locate(ctx, "helm", &self.search_dirs) {
+            Located::OnPath(p) => p,
+            Located::OffPath { dir, executable } => {
+                let (message, fix) = off_path_problem(ctx, "helm", &dir, executable);
+                return (Outcome::fail(message).with_fix(fix), false);
             }
-            if version < self.min.0 {
-                return Outcome::fail(format!(
-                    "helm v{version} at {} is older than {}; charts fail to render on it (\"index of nil pointer\")",
-                    helm.display(),
-                    self.min
-                ))
-                .with_fix(self.install_fix());
+            Located::Missing => {
+                let o = Outcome::fail(format!("helm is not on PATH ({})", path_display(ctx)));
+                return (o.with_fix(self.install_fix()), true);
             }
-            Outcome::pass(format!(
+        };
+        let version = match self.read_version(ctx, &helm).await {
+            Ok(v) => v,
+            Err(e) => {
+                let o = Outcome::error(format!("cannot tell the version of {}: {e}", helm.display()));
+                return (o, false);
+            }
+        };
+        let problem = if version.major < 3 {
+            format!(
+                "helm v{version} at {} is helm 2 (Tiller); the installer needs helm {} or newer",
+                helm.display(),
+                self.min
+            )
+        } else if version < self.min.0 {
+            format!(
+                "helm v{version} at {} is older than {}; charts fail to render on it (\"index of nil pointer\")",
+                helm.display(),
+                self.min
+            )
+        } else {
+            let o = Outcome::pass(format!(
                 "helm v{version} at {} (need ≥ {})",
                 helm.display(),
                 self.min
-            ))
-        }
+            ));
+            return (o, false);
+        };
+        (Outcome::fail(problem).with_fix(self.install_fix()), true)
     }
 }
 

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{bundled, bundled_fix, install_bundled};
+use super::{apply_bundled, offer_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
 use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::exec;
@@ -50,66 +50,46 @@ pub struct HelmfileOnPath {
 
 impl Check for HelmfileOnPath {
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
-        Box::pin(async move {
-            let src = self.offered.get().ok_or("nothing was observed to fix")?;
-            install_bundled(ctx, &src, "helmfile")
-        })
+        Box::pin(async move { apply_bundled(ctx, &self.offered, "helmfile") })
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            self.offered.set(None);
-            let outcome = self.check(ctx).await;
-            // Missing or too old: the installer's own copy, when it ships one, is the fix.
-            if outcome.status == crate::check::Status::Fail
-                && outcome
-                    .fix
-                    .as_ref()
-                    .is_some_and(|f| f.summary.starts_with("install helmfile"))
-            {
-                if let Some(src) = bundled(&self.bundled_bin_dir, "helmfile") {
-                    self.offered.set(Some(src.clone()));
-                    return outcome.with_fix(bundled_fix(&src, "helmfile"));
-                }
-            }
-            outcome
+            let checked = self.check(ctx).await;
+            offer_bundled(&self.bundled_bin_dir, &self.offered, "helmfile", checked)
         })
     }
 }
 
 impl HelmfileOnPath {
-    async fn check(&self, ctx: &Ctx) -> Outcome {
-        {
-            match locate(ctx, "helmfile", &self.search_dirs) {
-                Located::OnPath(path) => {
-                    let out = exec::run(&path, ["--version"], ctx.path_env.as_deref(), ctx.exec_timeout()).await;
-                    match out {
-                        Ok(o) if o.success => {
-                            let version = o.stdout.lines().next().unwrap_or("").trim().to_string();
-                            Outcome::pass(format!("{version} at {}", path.display()))
-                        }
-                        Ok(o) => Outcome::fail(format!(
-                            "helmfile at {} does not run: `helmfile --version` exited with {} {}",
-                            path.display(),
-                            o.code.map_or("a signal".to_string(), |c| c.to_string()),
-                            o.stderr_line()
-                        ))
-                        .with_fix(Fix::manual(
-                            format!("replace {} with a working linux-amd64 helmfile", path.display()),
-                            vec![format!("file {}", path.display())],
-                        )),
-                        Err(e) => Outcome::fail(format!("helmfile at {} does not run: {e}", path.display()))
-                            .with_fix(Fix::manual(
-                                format!("replace {} with a working linux-amd64 helmfile", path.display()),
-                                vec![format!("file {}", path.display())],
-                            )),
+    /// The outcome, and whether a newer binary in /usr/local/bin would fix it.
+    async fn check(&self, ctx: &Ctx) -> (Outcome, bool) {
+        match locate(ctx, "helmfile", &self.search_dirs) {
+            Located::OnPath(path) => {
+                let broken = match exec::run(&path, ["--version"], ctx.path_env.as_deref(), ctx.exec_timeout()).await {
+                    Ok(o) if o.success => {
+                        let version = o.stdout.lines().next().unwrap_or("").trim().to_string();
+                        return (Outcome::pass(format!("{version} at {}", path.display())), false);
                     }
-                }
-                Located::OffPath { dir, executable } => {
-                    let (message, fix) = off_path_problem(ctx, "helmfile", &dir, executable);
-                    Outcome::fail(message).with_fix(fix)
-                }
-                Located::Missing => Outcome::fail(format!(
+                    Ok(o) => format!(
+                        "`helmfile --version` exited with {} {}",
+                        o.code.map_or("a signal".to_string(), |c| c.to_string()),
+                        o.stderr_line()
+                    ),
+                    Err(e) => e,
+                };
+                let fix = Fix::manual(
+                    format!("replace {} with a working linux-amd64 helmfile", path.display()),
+                    vec![format!("file {}", path.display())],
+                );
+                (Outcome::fail(format!("helmfile at {} does not run: {broken}", path.display())).with_fix(fix), true)
+            }
+            Located::OffPath { dir, executable } => {
+                let (message, fix) = off_path_problem(ctx, "helmfile", &dir, executable);
+                (Outcome::fail(message).with_fix(fix), false)
+            }
+            Located::Missing => (
+                Outcome::fail(format!(
                     "helmfile is not on PATH ({}) nor in {}",
                     path_display(ctx),
                     self.search_dirs.join(", ")
@@ -118,7 +98,8 @@ impl HelmfileOnPath {
                     "install helmfile into /usr/local/bin (offline: copy the helmfile binary shipped with the installer; online: the linux_amd64 tarball from github.com/helmfile/helmfile/releases)",
                     vec!["install -m 0755 ./helmfile /usr/local/bin/helmfile".to_string()],
                 )),
-            }
+                true,
+            ),
         }
     }
 }

@@ -7,7 +7,7 @@ pub mod helmfile_on_path;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use crate::check::{Ctx, Fix};
+use crate::check::{Ctx, Fix, Observed, Outcome};
 use crate::fsutil::write_atomic;
 
 /// Where installers usually put binaries; seed 004's script copies helmfile to /usr/local/bin.
@@ -112,13 +112,13 @@ pub fn off_path_problem(ctx: &Ctx, name: &str, dir: &str, executable: bool) -> (
 pub const INSTALL_DIR: &str = "/usr/local/bin";
 
 /// The installer's own copy of `name`, if the profile names a bundled_bin_dir holding it.
-pub fn bundled(dir: &Option<String>, name: &str) -> Option<PathBuf> {
+fn bundled(dir: &Option<String>, name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(dir.as_ref()?).join(name);
     p.is_file().then_some(p)
 }
 
 /// The automatic fix that copies the bundled binary into /usr/local/bin.
-pub fn bundled_fix(src: &std::path::Path, name: &str) -> Fix {
+fn bundled_fix(src: &std::path::Path, name: &str) -> Fix {
     Fix::automatic(
         format!(
             "install the {name} shipped with the installer ({}) into {INSTALL_DIR}",
@@ -129,7 +129,7 @@ pub fn bundled_fix(src: &std::path::Path, name: &str) -> Fix {
 }
 
 /// Copy `src` to `<host-root>/usr/local/bin/<name>` atomically (temp file + rename).
-pub fn install_bundled(ctx: &Ctx, src: &std::path::Path, name: &str) -> Result<String, String> {
+fn install_bundled(ctx: &Ctx, src: &std::path::Path, name: &str) -> Result<String, String> {
     let bytes = std::fs::read(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
     let dir = ctx.host_path(INSTALL_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -138,4 +138,28 @@ pub fn install_bundled(ctx: &Ctx, src: &std::path::Path, name: &str) -> Result<S
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot chmod {}: {e}", dst.display()))?;
     Ok(format!("installed {} as {}", src.display(), dst.display()))
+}
+
+/// When `replaceable` (the binary is missing or too old) and the installer ships its own
+/// copy, make installing that copy the (automatic) fix, and remember it for `apply`.
+pub fn offer_bundled(
+    dir: &Option<String>,
+    offered: &Observed<PathBuf>,
+    name: &str,
+    (outcome, replaceable): (Outcome, bool),
+) -> Outcome {
+    offered.set(None);
+    match bundled(dir, name) {
+        Some(src) if replaceable => {
+            offered.set(Some(src.clone()));
+            outcome.with_fix(bundled_fix(&src, name))
+        }
+        _ => outcome,
+    }
+}
+
+/// `apply` of a check that offered its bundled binary.
+pub fn apply_bundled(ctx: &Ctx, offered: &Observed<PathBuf>, name: &str) -> Result<String, String> {
+    let src = offered.get().ok_or("nothing was observed to fix")?;
+    install_bundled(ctx, &src, name)
 }
