@@ -10,6 +10,7 @@ pub mod exec;
 pub mod fix;
 pub mod fsutil;
 pub mod kube;
+pub mod net;
 pub mod profile;
 pub mod quantity;
 pub mod report;

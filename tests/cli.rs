@@ -31,6 +31,7 @@ fn list_prints_every_check_in_run_order() {
             "node.conntrack",
             "node.localpv-disk",
             "node.hosts",
+            "network.registry",
             "cluster.api",
             "cluster.leftover-cert-manager",
             "cluster.leftover-scopedefinition",

@@ -1,6 +1,7 @@
 //! The one list of checks, in run order. Adding a check = one file + one line here.
 
 pub mod cluster;
+pub mod network;
 pub mod node;
 pub mod tools;
 
@@ -57,6 +58,7 @@ registry! {
     "node.conntrack" => node::conntrack::Conntrack,
     "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
     "node.hosts" => node::hosts::Hosts,
+    "network.registry" => network::registry::Registry,
     "cluster.api" => cluster::api::ClusterApi,
     "cluster.leftover-cert-manager" => cluster::leftover_cert_manager::LeftoverCertManager,
     "cluster.leftover-scopedefinition" => cluster::leftover_scopedefinition::LeftoverScopeDefinition,

@@ -307,3 +307,4 @@ fn serve(socket: UdpSocket, behaviour: Dns, stop: Arc<AtomicBool>) {
     }
 }
 pub mod cluster;
+pub mod registry;

@@ -1,0 +1,4 @@
+//! Registries and chart repositories, probed the way an air-gapped site needs: every probe
+//! at once, each bounded by --timeout, every failure named.
+
+pub mod registry;

@@ -1,0 +1,197 @@
+//! The REAL distribution registry (Debian's docker-registry) on 127.0.0.1, one per test,
+//! and a tiny fault server for what a real registry won't do on demand (429, 403, 404, a hang).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A test CA and a server certificate for 127.0.0.1 / localhost, as PEM files.
+pub struct TestCa {
+    pub ca_pem: PathBuf,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+}
+
+pub fn test_ca(dir: &Path) -> TestCa {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "preflight test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let ca = TestCa {
+        ca_pem: dir.join("ca.pem"),
+        cert_pem: dir.join("server.pem"),
+        key_pem: dir.join("server.key"),
+    };
+    std::fs::write(&ca.ca_pem, ca_cert.pem()).unwrap();
+    std::fs::write(&ca.cert_pem, leaf_cert.pem()).unwrap();
+    std::fs::write(&ca.key_pem, leaf_key.serialize_pem()).unwrap();
+    ca
+}
+
+pub struct Registry {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Child,
+}
+
+#[derive(Default)]
+pub struct RegistryOpts {
+    pub tls: bool,
+    /// (user, password) for htpasswd basic auth.
+    pub htpasswd: Option<(String, String)>,
+}
+
+impl Registry {
+    pub fn start(opts: RegistryOpts) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if opts.tls {
+            let ca = test_ca(dir.path());
+            config.push_str(&format!(
+                "  tls: {{certificate: {}, key: {}}}\n",
+                ca.cert_pem.display(),
+                ca.key_pem.display()
+            ));
+        }
+        if let Some((user, pass)) = &opts.htpasswd {
+            let hash = bcrypt::hash_with_result(pass, 4)
+                .unwrap()
+                .format_for_version(bcrypt::Version::TwoY);
+            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd: {{realm: preflight-test, path: {}}}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry; .ci/run installs it)");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "docker-registry did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { port, dir, child }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the fault server does with each connection.
+#[derive(Clone)]
+pub enum Fault {
+    /// Answer with this status line, extra headers and body.
+    Answer(&'static str, &'static str, &'static str),
+    /// Accept, read, and never answer.
+    Hang,
+}
+
+pub struct FaultServer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl FaultServer {
+    pub fn start(fault: Fault) -> FaultServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut held = Vec::new();
+            // Bounded: never outlives its test by much.
+            while !flag.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buf = [0u8; 4096];
+                        let _ = s.read(&mut buf);
+                        match &fault {
+                            Fault::Answer(status, headers, body) => {
+                                let _ = write!(
+                                    s,
+                                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                    body.len()
+                                );
+                            }
+                            Fault::Hang => held.push(s),
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        FaultServer { port, stop }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Docker Hub's answer when the anonymous pull limit is reached (seed 000).
+pub const DOCKER_HUB_429: &str = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"}]}"#;
+
+/// A port on 127.0.0.1 with nothing listening.
+pub fn closed_port() -> u16 {
+    free_port()
+}

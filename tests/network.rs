@@ -1,0 +1,258 @@
+//! network phase against the REAL distribution registry (Debian's docker-registry) on
+//! 127.0.0.1 — plain HTTP, TLS with a test CA, htpasswd auth — and a fault server for 429,
+//! 403, 404 and a hang. Only 127.0.0.0/8 is ever contacted.
+
+mod common;
+
+use common::registry::*;
+use common::*;
+
+fn registries(s: &Scenario, entries: &str, extra: &[&str]) -> (Run, serde_json::Value) {
+    let p = s.profile(&format!(
+        "checks:\n  network.registry:\n    registries:\n{entries}"
+    ));
+    let mut args = vec!["--profile", p.as_str()];
+    args.extend_from_slice(extra);
+    s.json(&args)
+}
+
+#[test]
+fn plain_http_registry_marked_insecure_answers() {
+    let r = Registry::start(RegistryOpts::default());
+    let s = Scenario::new();
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{}\", insecure: true}}\n", r.host()),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("{}: registry API answers 200 over http", r.host())
+    );
+}
+
+#[test]
+fn seed001_plain_http_registry_not_marked_insecure() {
+    let r = Registry::start(RegistryOpts::default());
+    let s = Scenario::new();
+    let (run, doc) = registries(&s, &format!("      - {{host: \"{}\"}}\n", r.host()), &[]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!(
+            "https://{}/v2/: the server answered plain HTTP on an HTTPS port",
+            r.host()
+        )
+    );
+    assert!(fix_commands(&doc, "network.registry")[0]
+        .contains(&format!("\"insecure-registries\": [\"{}\"]", r.host())));
+}
+
+#[test]
+fn seed001_tls_registry_with_a_private_ca() {
+    let r = Registry::start(RegistryOpts {
+        tls: true,
+        ..Default::default()
+    });
+    let s = Scenario::new();
+    let host = r.host();
+    // No CA given: docker's own wording.
+    let (run, doc) = registries(&s, &format!("      - {{host: \"{host}\"}}\n"), &[]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("https://{host}/v2/: TLS: x509: certificate signed by unknown authority")
+    );
+    let cmds = fix_commands(&doc, "network.registry");
+    assert_eq!(
+        cmds[0],
+        format!(
+            "mkdir -p /etc/docker/certs.d/{host} && cp <registry-ca.crt> /etc/docker/certs.d/{host}/ca.crt"
+        )
+    );
+    assert!(cmds[1].contains("skip_verify = true"));
+    // With the CA: verified.
+    let (run, doc) = registries(
+        &s,
+        &format!(
+            "      - {{host: \"{host}\", ca_file: {}}}\n",
+            r.ca_file().display()
+        ),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("{host}: registry API answers 200 over https")
+    );
+    // Marked insecure: not verified, still reachable.
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{host}\", insecure: true}}\n"),
+        &[],
+    );
+    assert_eq!(run.code(), 0);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("{host}: registry API answers 200 over https, not verified")
+    );
+}
+
+#[test]
+fn registry_with_basic_auth_answers_401_and_that_is_reachable() {
+    let r = Registry::start(RegistryOpts {
+        htpasswd: Some(("puller".into(), "s3cret".into())),
+        ..Default::default()
+    });
+    let s = Scenario::new();
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{}\", insecure: true}}\n", r.host()),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!(
+            "{}: registry API answers 401 over http (pulls need a login or token)",
+            r.host()
+        )
+    );
+}
+
+#[test]
+fn seed000_docker_hub_pull_rate_limit() {
+    let f = FaultServer::start(Fault::Answer("429 Too Many Requests", "", DOCKER_HUB_429));
+    let s = Scenario::new();
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{}\", insecure: true}}\n", f.host()),
+        &[],
+    );
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!(
+            "{}: GET /v2/ answers 429 toomanyrequests: pull rate limit reached",
+            f.host()
+        )
+    );
+    assert_eq!(
+        fix_commands(&doc, "network.registry")[0],
+        format!(
+            "docker login {}   # authenticated pulls have a higher limit",
+            f.host()
+        )
+    );
+}
+
+#[test]
+fn seed004_mirror_that_refuses_and_one_that_is_not_a_registry() {
+    let refuses = FaultServer::start(Fault::Answer("403 Forbidden", "", "{}"));
+    let not_registry = FaultServer::start(Fault::Answer("404 Not Found", "", "not here"));
+    let s = Scenario::new();
+    let entries = format!(
+        "      - {{host: \"{}\", insecure: true}}\n      - {{host: \"{}\", insecure: true}}\n",
+        refuses.host(),
+        not_registry.host()
+    );
+    let (run, doc) = registries(&s, &entries, &[]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!(
+            "{}: GET /v2/ answers 403 Forbidden: the registry or mirror refuses this client\n{}: GET /v2/ answers 404: not a registry API (wrong host, port or path?)",
+            refuses.host(),
+            not_registry.host()
+        )
+    );
+}
+
+#[test]
+fn seed004_mirror_that_never_answers_is_cut_off_by_the_timeout() {
+    let hang = FaultServer::start(Fault::Hang);
+    let s = Scenario::new();
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{}\"}}\n", hang.host()),
+        &["--timeout", "1s"],
+    );
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("https://{}/v2/: connected, but no answer within 1s", hang.host())
+    );
+}
+
+#[test]
+fn nothing_listening_is_connection_refused() {
+    let s = Scenario::new();
+    let host = format!("127.0.0.1:{}", closed_port());
+    let (run, doc) = registries(&s, &format!("      - {{host: \"{host}\"}}\n"), &[]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("https://{host}/v2/: connection refused (nothing listens there)")
+    );
+}
+
+#[test]
+fn seed004_registry_name_resolving_to_the_wrong_node() {
+    let r = Registry::start(RegistryOpts::default());
+    let s = Scenario::new();
+    s.host_file("etc/hosts", "127.0.0.1 hub.registry.test\n");
+    let host = format!("hub.registry.test:{}", r.port);
+    // Pinned to the right address: reachable through the name.
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{host}\", insecure: true, ip: [\"127.0.0.1\"]}}\n"),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let msg = message(&doc, "network.registry");
+    assert!(
+        msg.starts_with(&format!(
+            "{host}: registry API answers 200 over http (127.0.0.1 via "
+        )),
+        "{msg}"
+    );
+    // Pinned elsewhere: named before any connection is tried.
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{host}\", ip: [\"49.234.165.79\"]}}\n"),
+        &[],
+    );
+    assert_eq!(run.code(), 1);
+    let msg = message(&doc, "network.registry");
+    assert!(
+        msg.starts_with(&format!("{host}: resolves to 127.0.0.1 via "))
+            && msg.ends_with(", expected 49.234.165.79"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn seed002_registry_name_that_does_not_exist() {
+    let _dns = DnsServer::start("127.53.0.9", Dns::Answers(vec![]));
+    let s = Scenario::new();
+    s.host_file("etc/resolv.conf", "nameserver 127.53.0.9\n");
+    let (run, doc) = registries(&s, "      - {host: defult.registry.tke.com}\n", &[]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        "defult.registry.tke.com: no such host (DNS 127.53.0.9)"
+    );
+    assert!(fix_commands(&doc, "network.registry")[0].starts_with("# pin it: node.hosts:"));
+}
+
+#[test]
+fn no_registries_is_a_skip() {
+    let s = Scenario::new();
+    let (run, doc) = s.json(&["--only", "network.registry"]);
+    assert_eq!(run.code(), 0);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        "the profile lists no registries"
+    );
+}
