@@ -256,3 +256,90 @@ fn no_registries_is_a_skip() {
         "the profile lists no registries"
     );
 }
+
+/// A chart repository as helm itself makes one: `helm package` + `helm repo index`.
+fn real_helm_index(s: &Scenario, base_url: &str) -> String {
+    let repo = s.dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini-release");
+    let helm = real_tool("helm-3.17.2/helm");
+    for args in [
+        vec![
+            "package".to_string(),
+            chart.display().to_string(),
+            "-d".into(),
+            repo.display().to_string(),
+        ],
+        vec![
+            "repo".into(),
+            "index".into(),
+            repo.display().to_string(),
+            "--url".into(),
+            base_url.to_string(),
+        ],
+    ] {
+        let out = std::process::Command::new(&helm)
+            .args(&args)
+            .env("HOME", s.dir.path().join("home"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::read_to_string(repo.join("index.yaml")).unwrap()
+}
+
+#[test]
+fn seed004_chart_repo_serves_the_version_or_names_the_missing_one() {
+    // Port first, so the index can carry its own URL.
+    let probe = FaultServer::start(Fault::Hang);
+    let port = probe.port;
+    drop(probe);
+    let s = Scenario::new();
+    let index = real_helm_index(&s, &format!("http://127.0.0.1:{port}/charts"));
+    assert!(index.contains("mini-release"));
+    let server = FaultServer::start_on(
+        port,
+        Fault::Files(vec![("/charts/index.yaml".to_string(), index)]),
+    );
+    let url = format!("http://{}/charts", server.host());
+    let profile = |version: &str| {
+        format!("checks:\n  network.chart-repos:\n    repos:\n      - {{name: blueking, url: \"{url}\", charts: [{{name: mini-release, version: \"{version}\"}}, {{name: bk-repo, version: \"1.0.0\"}}]}}\n")
+    };
+    let (run, doc) = s.json(&["--profile", &s.profile(&profile("0.1.0"))]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.chart-repos"),
+        format!("blueking: chart bk-repo version 1.0.0 is not in {url}/index.yaml (no versions of it there); helm would say: failed to download \"bk-repo\" at version \"1.0.0\"")
+    );
+    let only_present = format!("checks:\n  network.chart-repos:\n    repos:\n      - {{name: blueking, url: \"{url}\", charts: [{{name: mini-release, version: \"0.1.0\"}}]}}\n");
+    let (run, doc) = s.json(&["--profile", &s.profile(&only_present)]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.chart-repos"),
+        format!("blueking: {url}/index.yaml lists 1 chart(s), including the 1 needed")
+    );
+    let (_, doc) = s.json(&["--profile", &s.profile(&profile("0.2.0"))]);
+    assert!(message(&doc, "network.chart-repos").starts_with(&format!(
+        "blueking: chart mini-release version 0.2.0 is not in {url}/index.yaml (versions there: 0.1.0)"
+    )));
+}
+
+#[test]
+fn chart_repo_that_is_not_one() {
+    let f = FaultServer::start(Fault::Answer("200 OK", "", "<html>login</html>"));
+    let s = Scenario::new();
+    let p = s.profile(&format!(
+        "checks:\n  network.chart-repos:\n    repos:\n      - {{name: web, url: \"http://{}\"}}\n",
+        f.host()
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 1);
+    assert!(message(&doc, "network.chart-repos").starts_with(&format!(
+        "web: http://{}/index.yaml is not a helm repository index: ",
+        f.host()
+    )));
+}

@@ -132,6 +132,8 @@ impl Drop for Registry {
 pub enum Fault {
     /// Answer with this status line, extra headers and body.
     Answer(&'static str, &'static str, &'static str),
+    /// Serve these files (path → body) with 200, anything else 404.
+    Files(Vec<(String, String)>),
     /// Accept, read, and never answer.
     Hang,
 }
@@ -143,7 +145,11 @@ pub struct FaultServer {
 
 impl FaultServer {
     pub fn start(fault: Fault) -> FaultServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0, fault)
+    }
+
+    pub fn start_on(port: u16, fault: Fault) -> FaultServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -164,6 +170,19 @@ impl FaultServer {
                                 let _ = write!(
                                     s,
                                     "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                    body.len()
+                                );
+                            }
+                            Fault::Files(files) => {
+                                let req = String::from_utf8_lossy(&buf);
+                                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                                let (status, body) = match files.iter().find(|(p, _)| *p == path) {
+                                    Some((_, b)) => ("200 OK", b.as_str()),
+                                    None => ("404 Not Found", "not found"),
+                                };
+                                let _ = write!(
+                                    s,
+                                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                                     body.len()
                                 );
                             }

@@ -1,4 +1,5 @@
 //! Registries and chart repositories, probed the way an air-gapped site needs: every probe
 //! at once, each bounded by --timeout, every failure named.
 
+pub mod chart_repos;
 pub mod registry;

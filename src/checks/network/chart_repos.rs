@@ -1,0 +1,208 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use futures::future::join_all;
+use serde::Deserialize;
+
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::net::{self, Trust};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "network.chart-repos",
+        phase: Phase::Network,
+        title: "helm chart repositories serve the charts the install needs",
+        requires: &[],
+        explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,
+answers the wrong node, or lacks a version fails the install half-way. BlueKing CE 7 users
+saw (seed 004), because hub.bktencent.com resolved to the wrong node:
+
+    STDERR:
+      Error: failed to download "<chart>" at version "<version>"
+
+What it looks at: for each repository, `GET <url>/index.yaml` (same resolver, TLS and
+proxy rules as network.registry; all repositories at once, each bounded by --timeout), that
+it parses as a helm repository index, and that every named chart version is listed in it.
+Every missing version is reported at once.
+
+Fix: pin the repository's name (node.hosts), sync the missing chart versions into the
+repository, or correct the versions in the helmfile.
+
+Parameters: repos: [{name: blueking, url: "https://hub.bktencent.com/chartrepo/blueking",
+                     charts: [{name: bk-repo, version: "1.0.0"}], insecure: false, ca_file: ...}]"#,
+    },
+};
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct ChartRef {
+    name: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Repo {
+    name: String,
+    url: String,
+    #[serde(default)]
+    charts: Vec<ChartRef>,
+    #[serde(default)]
+    insecure: bool,
+    #[serde(default)]
+    ca_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartRepos {
+    #[serde(default)]
+    repos: Vec<Repo>,
+}
+
+/// The part of a helm repository index.yaml this check reads.
+#[derive(Deserialize)]
+struct Index {
+    #[serde(default)]
+    entries: BTreeMap<String, Vec<Entry>>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    version: String,
+}
+
+enum Finding {
+    Ok(String),
+    Bad(String, Vec<String>),
+}
+
+async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
+    let url = format!("{}/index.yaml", repo.url.trim_end_matches('/'));
+    let trust = if repo.insecure {
+        Trust::SkipVerify
+    } else {
+        Trust::Verify {
+            ca_file: repo.ca_file.as_deref().map(Path::new),
+        }
+    };
+    let client = match net::client(&ctx.resolver, &trust, ctx.probe_timeout) {
+        Ok(c) => c,
+        Err(e) => return Finding::Bad(format!("{}: {e}", repo.name), vec![]),
+    };
+    let resp = match client.get(&url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let f = net::classify(&e);
+            return Finding::Bad(
+                format!("{}: {}", repo.name, f.describe(&url, ctx.probe_timeout)),
+                vec![],
+            );
+        }
+    };
+    let status = resp.status();
+    if !status.is_success() {
+        return Finding::Bad(format!("{}: GET {url} answers {status}", repo.name), vec![]);
+    }
+    let body = match resp.text().await {
+        Ok(b) => b,
+        Err(e) => return Finding::Bad(format!("{}: reading {url}: {e}", repo.name), vec![]),
+    };
+    let index: Index = match serde_yaml_ng::from_str(&body) {
+        Ok(i) => i,
+        Err(e) => {
+            return Finding::Bad(
+                format!("{}: {url} is not a helm repository index: {e}", repo.name),
+                vec![],
+            )
+        }
+    };
+    let mut missing = Vec::new();
+    for c in &repo.charts {
+        let versions: Vec<&str> = index
+            .entries
+            .get(&c.name)
+            .map(|v| v.iter().map(|e| e.version.as_str()).collect())
+            .unwrap_or_default();
+        if !versions
+            .iter()
+            .any(|v| v.trim_start_matches('v') == c.version.trim_start_matches('v'))
+        {
+            let there = if versions.is_empty() {
+                "no versions of it there".to_string()
+            } else {
+                format!(
+                    "versions there: {}",
+                    versions.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+                )
+            };
+            missing.push(format!(
+                "{}: chart {} version {} is not in {url} ({there}); helm would say: failed to download \"{}\" at version \"{}\"",
+                repo.name, c.name, c.version, c.name, c.version
+            ));
+        }
+    }
+    if missing.is_empty() {
+        Finding::Ok(format!(
+            "{}: {url} lists {} chart(s){}",
+            repo.name,
+            index.entries.len(),
+            if repo.charts.is_empty() {
+                String::new()
+            } else {
+                format!(", including the {} needed", repo.charts.len())
+            }
+        ))
+    } else {
+        Finding::Bad(
+            missing.join("\n"),
+            vec![format!(
+                "helm search repo {} --versions   # after helm repo add {} {}",
+                repo.name, repo.name, repo.url
+            )],
+        )
+    }
+}
+
+impl Check for ChartRepos {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            if self.repos.is_empty() {
+                return Outcome::skip("the profile lists no chart repositories");
+            }
+            let deadline = ctx.probe_timeout + std::time::Duration::from_millis(500);
+            let findings = join_all(self.repos.iter().map(|r| async move {
+                tokio::time::timeout(deadline, look(ctx, r))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Finding::Bad(
+                            format!(
+                                "{}: no answer within {}",
+                                r.name,
+                                humantime::format_duration(ctx.probe_timeout)
+                            ),
+                            vec![],
+                        )
+                    })
+            }))
+            .await;
+            let (mut ok, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new());
+            for f in findings {
+                match f {
+                    Finding::Ok(l) => ok.push(l),
+                    Finding::Bad(l, c) => {
+                        bad.push(l);
+                        cmds.extend(c);
+                    }
+                }
+            }
+            if bad.is_empty() {
+                return Outcome::pass(ok.join("\n"));
+            }
+            Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+                "make the repositories reachable (pin their names: node.hosts) and sync the missing chart versions into them",
+                cmds,
+            ))
+        })
+    }
+}
