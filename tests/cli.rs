@@ -32,6 +32,7 @@ fn list_prints_every_check_in_run_order() {
             "node.localpv-disk",
             "node.hosts",
             "network.registry",
+            "network.images",
             "network.chart-repos",
             "cluster.api",
             "cluster.leftover-cert-manager",

@@ -343,3 +343,70 @@ fn chart_repo_that_is_not_one() {
         f.host()
     )));
 }
+
+#[test]
+fn seed003_offline_install_finds_every_missing_image_at_once() {
+    let r = Registry::start(RegistryOpts::default());
+    push_image(&r.host(), "blueking/bk-repo", "1.0.0", None);
+    let s = Scenario::new();
+    let h = r.host();
+    let p = |images: &str| {
+        s.profile(&format!(
+            "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [{images}]\n"
+        ))
+    };
+    let (run, doc) = s.json(&["--profile", &p(&format!("\"{h}/blueking/bk-repo:1.0.0\""))]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.images"),
+        "all 1 images are in their registries"
+    );
+    let all = format!("\"{h}/blueking/bk-repo:1.0.0\", \"{h}/blueking/bk-repo:2.0.0\", \"{h}/openkruise/kruise-manager:v1.5.0\"");
+    let (run, doc) = s.json(&["--profile", &p(&all)]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.images"),
+        format!("2 of 3 images are missing (manifest unknown): {h}/blueking/bk-repo:2.0.0, {h}/openkruise/kruise-manager:v1.5.0")
+    );
+    assert_eq!(fix_commands(&doc, "network.images").len(), 2);
+}
+
+#[test]
+fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
+    let r = Registry::start(RegistryOpts {
+        htpasswd: Some(("puller".into(), "s3cret".into())),
+        ..Default::default()
+    });
+    push_image(&r.host(), "app/web", "v1", Some(("puller", "s3cret")));
+    let s = Scenario::new();
+    let h = r.host();
+    let image = format!("{h}/app/web:v1");
+    let (run, doc) = s.json(&["--profile", &s.profile(&format!(
+        "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [\"{image}\"]\n"
+    ))]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.images"),
+        format!("{image}: {h}: needs credentials (401, Basic auth): give username/password in the profile or docker login {h}")
+    );
+    let (run, doc) = s.json(&["--profile", &s.profile(&format!(
+        "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true, username: puller, password: s3cret}}]\n    images: [\"{image}\"]\n"
+    ))]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.images"),
+        "all 1 images are in their registries"
+    );
+    // `docker login` leaves the credentials in ~/.docker/config.json.
+    let docker = s.dir.path().join("home/.docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!("{{\"auths\":{{\"{h}\":{{\"auth\":\"cHVsbGVyOnMzY3JldA==\"}}}}}}"),
+    )
+    .unwrap();
+    let (run, _) = s.json(&["--profile", &s.profile(&format!(
+        "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [\"{image}\"]\n"
+    ))]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+}

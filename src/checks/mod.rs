@@ -59,6 +59,7 @@ registry! {
     "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
     "node.hosts" => node::hosts::Hosts,
     "network.registry" => network::registry::Registry,
+    "network.images" => network::images::Images,
     "network.chart-repos" => network::chart_repos::ChartRepos,
     "cluster.api" => cluster::api::ClusterApi,
     "cluster.leftover-cert-manager" => cluster::leftover_cert_manager::LeftoverCertManager,

@@ -214,3 +214,60 @@ pub const DOCKER_HUB_429: &str = r#"{"errors":[{"code":"TOOMANYREQUESTS","messag
 pub fn closed_port() -> u16 {
     free_port()
 }
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Push a small real image (one layer) through the registry HTTP API: blob uploads, then
+/// the OCI manifest under `tag`.
+pub fn push_image(registry: &str, repo: &str, tag: &str, auth: Option<(&str, &str)>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        let base = format!("http://{registry}");
+        let with_auth = |rb: reqwest::RequestBuilder| match auth {
+            Some((u, p)) => rb.basic_auth(u, Some(p)),
+            None => rb,
+        };
+        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+        let layer = format!("layer of {repo}:{tag}").into_bytes();
+        for blob in [&config, &layer] {
+            let r = with_auth(c.post(format!("{base}/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 202, "start upload");
+            let loc = r.headers()["location"].to_str().unwrap().to_string();
+            let loc = if loc.starts_with("http") { loc } else { format!("{base}{loc}") };
+            let sep = if loc.contains('?') { '&' } else { '?' };
+            let r = with_auth(c.put(format!("{loc}{sep}digest={}", sha256(blob))))
+                .header("Content-Type", "application/octet-stream")
+                .body(blob.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201, "finish upload");
+        }
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+            sha256(&config),
+            config.len(),
+            sha256(&layer),
+            layer.len()
+        );
+        let r = with_auth(c.put(format!("{base}/v2/{repo}/manifests/{tag}")))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "manifest: {}", r.text().await.unwrap_or_default());
+    });
+}

@@ -2,4 +2,5 @@
 //! at once, each bounded by --timeout, every failure named.
 
 pub mod chart_repos;
+pub mod images;
 pub mod registry;
