@@ -31,6 +31,7 @@ fn list_prints_every_check_in_run_order() {
             "node.conntrack",
             "node.localpv-disk",
             "node.hosts",
+            "node.container-runtime-registries",
             "network.registry",
             "network.images",
             "network.chart-repos",
@@ -46,9 +47,21 @@ fn list_prints_every_check_in_run_order() {
         ]
     );
     assert!(run.stdout().starts_with("ID "));
-    assert!(run
+    let row = run
         .stdout()
-        .contains("\nnode.conntrack                    node     the conntrack kernel module is available\n"));
+        .lines()
+        .find(|l| l.starts_with("node.conntrack "))
+        .unwrap()
+        .to_string();
+    let cells: Vec<&str> = row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        cells,
+        [
+            "node.conntrack",
+            "node",
+            "the conntrack kernel module is available"
+        ]
+    );
 }
 
 #[test]
@@ -198,12 +211,12 @@ fn skip_removes_a_check_and_only_narrows() {
     };
     let (_, doc) = s.json(&[
         "--skip",
-        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins,cluster",
+        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins,node.container-runtime-registries,cluster",
     ]);
     assert_eq!(ids(&doc), ["node.conntrack"]);
     // a phase name selects the whole phase: an air-gapped node runs `--skip cluster` or `--only node`
     let (run, doc) = s.json(&["--only", "node"]);
-    assert_eq!(ids(&doc), ["node.conntrack"]);
+    assert_eq!(ids(&doc), ["node.conntrack", "node.container-runtime-registries"]);
     assert_eq!(run.code(), 0);
     // --only may name a check the profile lacks: it runs with its default parameters
     let (_, doc) = s.json(&["--only", "node.localpv-disk"]);
@@ -226,7 +239,7 @@ fn json_is_one_document_matching_the_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["profile"], "bkce7");
-    assert_eq!(doc["checks"].as_array().unwrap().len(), 11);
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 12);
     let statuses: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()
@@ -252,7 +265,7 @@ fn junit_has_a_suite_per_phase_and_a_case_per_check() {
     let xml = run.stdout();
     assert!(xml.starts_with("<?xml"));
     assert_eq!(xml.matches("<testsuite ").count(), 3);
-    assert_eq!(xml.matches("<testcase ").count(), 11);
+    assert_eq!(xml.matches("<testcase ").count(), 12);
     for phase in ["tools", "node", "cluster"] {
         assert!(xml.contains(&format!("<testsuite name=\"{phase}\"")), "{phase}");
     }
@@ -287,7 +300,7 @@ fn human_report_groups_by_phase_with_message_fix_and_summary() {
         "{out}"
     );
     assert!(
-        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 3 failed, 5 skipped, 0 errors\n"),
+        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 3 failed, 6 skipped, 0 errors\n"),
         "{out}"
     );
 }

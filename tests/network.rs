@@ -410,3 +410,121 @@ fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
     ))]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
 }
+
+fn runtime_profile(s: &Scenario, private: &str) -> String {
+    s.profile(&format!(
+        "checks:\n  node.container-runtime-registries:\n    registries: [{{host: \"{private}\", insecure: true}}]\n"
+    ))
+}
+
+#[test]
+fn seed004_docker_mirrors_that_refuse_or_time_out_and_seed001_insecure_registry_missing() {
+    let good = Registry::start(RegistryOpts::default());
+    let refuses = FaultServer::start(Fault::Answer("403 Forbidden", "", "{}"));
+    let hangs = FaultServer::start(Fault::Hang);
+    let s = Scenario::new();
+    let daemon = format!(
+        "{{\"registry-mirrors\": [\"http://{}\", \"http://{}\", \"http://{}\"], \"insecure-registries\": [\"10.0.0.0/8\"]}}",
+        good.host(),
+        refuses.host(),
+        hangs.host()
+    );
+    s.host_file("etc/docker/daemon.json", &daemon);
+    let (run, doc) = s.json(&[
+        "--profile",
+        &runtime_profile(&s, "172.30.120.243:5000"),
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(run.code(), 1);
+    let msg = message(&doc, "node.container-runtime-registries");
+    let lines: Vec<&str> = msg.lines().collect();
+    assert_eq!(
+        lines[0],
+        "/etc/docker/daemon.json: \"insecure-registries\" lacks 172.30.120.243:5000 (docker will insist on verified HTTPS)"
+    );
+    assert_eq!(
+        lines[1],
+        format!("mirror http://{r} (/etc/docker/daemon.json) does not work: {r}: GET /v2/ answers 403 Forbidden: the registry or mirror refuses this client", r = refuses.host())
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "mirror http://{} (/etc/docker/daemon.json) does not work: ",
+            hangs.host()
+        )),
+        "{msg}"
+    );
+    assert_eq!(lines.len(), 3, "the working mirror is not reported: {msg}");
+    // In the CIDR, and the dead mirrors gone: passes.
+    s.host_file(
+        "etc/docker/daemon.json",
+        &format!(
+            "{{\"registry-mirrors\": [\"http://{}\"], \"insecure-registries\": [\"172.30.0.0/16\"]}}",
+            good.host()
+        ),
+    );
+    let (run, doc) = s.json(&["--profile", &runtime_profile(&s, "172.30.120.243:5000")]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(message(&doc, "node.container-runtime-registries")
+        .starts_with("1 mirror(s) answer; 1 insecure registr(ies) configured"));
+}
+
+#[test]
+fn seed001_containerd_insecure_registry_in_config_toml() {
+    let s = Scenario::new();
+    let reg = "temp-registry.daocloud.io";
+    // The seed's own config: an http:// endpoint and insecure_skip_verify.
+    s.host_file(
+        "etc/containerd/config.toml",
+        &format!("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"{reg}\".tls]\n  insecure_skip_verify = true\n"),
+    );
+    let p = s.profile(&format!(
+        "checks:\n  node.container-runtime-registries:\n    registries: [{{host: {reg}, insecure: true}}]\n"
+    ));
+    let (run, _) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    // Not configured: the file and key are named.
+    s.host_file("etc/containerd/config.toml", "version = 2\n");
+    let (run, doc2) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc2, "node.container-runtime-registries"),
+        format!("/etc/containerd/config.toml: {reg} is not configured insecure (no insecure_skip_verify, no http:// endpoint, no skip_verify in certs.d)")
+    );
+    assert!(
+        fix_commands(&doc2, "node.container-runtime-registries")[0].contains(&format!(
+            "registry.configs.\"{reg}\".tls] insecure_skip_verify = true"
+        ))
+    );
+}
+
+#[test]
+fn containerd_certs_d_hosts_toml_trusts_and_its_mirror_is_probed() {
+    let r = Registry::start(RegistryOpts::default());
+    let h = r.host();
+    let s = Scenario::new();
+    s.host_file(
+        "etc/containerd/config.toml",
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n",
+    );
+    s.host_file(
+        &format!("etc/containerd/certs.d/{h}/hosts.toml"),
+        &format!("server = \"http://{h}\"\n[host.\"http://{h}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n"),
+    );
+    let p = s.profile(&format!("checks:\n  node.container-runtime-registries:\n    registries: [{{host: \"{h}\", insecure: true}}]\n"));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "node.container-runtime-registries"),
+        format!("1 mirror(s) answer; 1 insecure registr(ies) configured\nmirror http://{h} (containerd mirror of {h}): {h}: registry API answers 200 over http")
+    );
+}
+
+#[test]
+fn no_runtime_configuration_is_a_skip() {
+    let s = Scenario::new();
+    let (run, doc) = s.json(&["--only", "node.container-runtime-registries"]);
+    assert_eq!(run.code(), 0);
+    assert!(message(&doc, "node.container-runtime-registries")
+        .starts_with("neither /etc/docker/daemon.json nor /etc/containerd/config.toml exists"));
+}

@@ -58,6 +58,7 @@ registry! {
     "node.conntrack" => node::conntrack::Conntrack,
     "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
     "node.hosts" => node::hosts::Hosts,
+    "node.container-runtime-registries" => node::container_runtime_registries::ContainerRuntimeRegistries,
     "network.registry" => network::registry::Registry,
     "network.images" => network::images::Images,
     "network.chart-repos" => network::chart_repos::ChartRepos,

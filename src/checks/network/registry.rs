@@ -63,7 +63,7 @@ pub struct Registry {
     registries: Vec<RegistryRef>,
 }
 
-enum Finding {
+pub(crate) enum Finding {
     Ok(String),
     Bad { line: String, fix: Vec<String> },
 }
@@ -104,7 +104,7 @@ async fn get_v2(
         .map_err(|e| net::classify(&e))
 }
 
-async fn probe(ctx: &Ctx, reg: &RegistryRef) -> Finding {
+pub(crate) async fn probe(ctx: &Ctx, reg: &RegistryRef) -> Finding {
     let host = &reg.host;
     let name = net::hostname(host);
     let mut via = String::new();

@@ -1,6 +1,7 @@
 //! This host, read under --host-root: no network, no cluster.
 
 pub mod conntrack;
+pub mod container_runtime_registries;
 pub mod hosts;
 pub mod hosts_block;
 pub mod localpv_disk;
