@@ -528,3 +528,20 @@ fn no_runtime_configuration_is_a_skip() {
     assert!(message(&doc, "node.container-runtime-registries")
         .starts_with("neither /etc/docker/daemon.json nor /etc/containerd/config.toml exists"));
 }
+
+#[test]
+fn seed000_token_flow_like_docker_hub() {
+    let f = FaultServer::start(Fault::TokenRegistry(vec!["oamdev/vela-core:v1.9.0".to_string()]));
+    let s = Scenario::new();
+    let h = f.host();
+    let p = s.profile(&format!(
+        "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [\"{h}/oamdev/vela-core:v1.9.0\", \"{h}/oamdev/vela-core:v9.9.9\"]\n"
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    // The first went through 401 → token → HEAD with the token → 200; the second → 404.
+    assert_eq!(
+        message(&doc, "network.images"),
+        format!("1 of 2 images are missing (manifest unknown): {h}/oamdev/vela-core:v9.9.9")
+    );
+}

@@ -136,6 +136,9 @@ pub enum Fault {
     Files(Vec<(String, String)>),
     /// Accept, read, and never answer.
     Hang,
+    /// Docker Hub's token flow: 401 + `WWW-Authenticate: Bearer realm=<this server>/token`,
+    /// a token endpoint, and manifests (`repo:tag`) that exist once the token is shown.
+    TokenRegistry(Vec<String>),
 }
 
 pub struct FaultServer {
@@ -151,6 +154,7 @@ impl FaultServer {
     pub fn start_on(port: u16, fault: Fault) -> FaultServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let fault = fault.clone();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -183,6 +187,36 @@ impl FaultServer {
                                 let _ = write!(
                                     s,
                                     "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                    body.len()
+                                );
+                            }
+                            Fault::TokenRegistry(present) => {
+                                let req = String::from_utf8_lossy(&buf).to_string();
+                                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                                let authorized = req
+                                    .to_ascii_lowercase()
+                                    .contains("authorization: bearer good-token");
+                                let (status, headers, body) = if path.starts_with("/token?") {
+                                    ("200 OK", String::new(), "{\"token\":\"good-token\"}".to_string())
+                                } else if !authorized {
+                                    let challenge = format!(
+                                        "Www-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"\r\n"
+                                    );
+                                    ("401 Unauthorized", challenge, "{}".to_string())
+                                } else {
+                                    let wanted = path
+                                        .strip_prefix("/v2/")
+                                        .map(|p| p.replacen("/manifests/", ":", 1))
+                                        .unwrap_or_default();
+                                    if present.contains(&wanted) {
+                                        ("200 OK", String::new(), String::new())
+                                    } else {
+                                        ("404 Not Found", String::new(), String::new())
+                                    }
+                                };
+                                let _ = write!(
+                                    s,
+                                    "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                                     body.len()
                                 );
                             }
