@@ -545,3 +545,56 @@ fn seed000_token_flow_like_docker_hub() {
         format!("1 of 2 images are missing (manifest unknown): {h}/oamdev/vela-core:v9.9.9")
     );
 }
+
+#[test]
+fn oci_chart_pushed_by_real_helm_is_found_and_a_missing_version_named() {
+    let r = Registry::start(RegistryOpts::default());
+    let s = Scenario::new();
+    let h = r.host();
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini-release");
+    let helm = real_tool("helm-3.17.2/helm");
+    let pkg_dir = s.dir.path().join("pkg");
+    let home = s.dir.path().join("home");
+    for args in [
+        vec![
+            "package".to_string(),
+            chart.display().to_string(),
+            "-d".into(),
+            pkg_dir.display().to_string(),
+        ],
+        vec![
+            "push".into(),
+            pkg_dir.join("mini-release-0.1.0.tgz").display().to_string(),
+            format!("oci://{h}/charts"),
+            "--plain-http".into(),
+        ],
+    ] {
+        let out = std::process::Command::new(&helm)
+            .args(&args)
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let profile = |version: &str| {
+        s.profile(&format!(
+            "checks:\n  network.chart-repos:\n    repos:\n      - {{name: oci-charts, url: \"oci://{h}/charts\", insecure: true, charts: [{{name: mini-release, version: \"{version}\"}}]}}\n"
+        ))
+    };
+    let (run, doc) = s.json(&["--profile", &profile("0.1.0")]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.chart-repos"),
+        format!("oci-charts: oci://{h}/charts holds the 1 chart(s) needed")
+    );
+    let (run, doc) = s.json(&["--profile", &profile("0.2.0")]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.chart-repos"),
+        format!("oci-charts: oci://{h}/charts: 1 of 1 images are missing (manifest unknown): {h}/charts/mini-release:0.2.0 (helm would say: failed to download ...)")
+    );
+}

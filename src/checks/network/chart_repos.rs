@@ -4,7 +4,7 @@ use std::path::Path;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase, Status};
 use crate::net::{self, Trust};
 
 pub static DEF: CheckDef = CheckDef {
@@ -23,7 +23,9 @@ saw (seed 004), because hub.bktencent.com resolved to the wrong node:
 What it looks at: for each repository, `GET <url>/index.yaml` (same resolver, TLS and
 proxy rules as network.registry; all repositories at once, each bounded by --timeout), that
 it parses as a helm repository index, and that every named chart version is listed in it.
-Every missing version is reported at once.
+`oci://host/path` repositories are registries: each chart is looked up as the manifest
+`host/path/<chart>:<version>` (network.images' token flow). Every missing version is
+reported at once.
 
 Fix: pin the repository's name (node.hosts), sync the missing chart versions into the
 repository, or correct the versions in the helmfile.
@@ -77,7 +79,40 @@ enum Finding {
     Bad(String, Vec<String>),
 }
 
+/// `oci://host/path`: each chart is `host/path/<chart>:<version>` in a registry.
+async fn look_oci(ctx: &Ctx, repo: &Repo, rest: &str) -> Finding {
+    let rest = rest.trim_end_matches('/');
+    let host = rest.split('/').next().unwrap_or(rest).to_string();
+    let refs: Vec<String> = repo
+        .charts
+        .iter()
+        .map(|c| format!("{rest}/{}:{}", c.name, c.version))
+        .collect();
+    if refs.is_empty() {
+        return Finding::Ok(format!("{}: oci://{rest} (no charts named)", repo.name));
+    }
+    let images = super::images::Images::for_refs(refs, &host, repo.insecure, repo.ca_file.clone());
+    let outcome = images.run(ctx).await;
+    match outcome.status {
+        Status::Pass => Finding::Ok(format!(
+            "{}: oci://{rest} holds the {} chart(s) needed",
+            repo.name,
+            repo.charts.len()
+        )),
+        _ => Finding::Bad(
+            format!(
+                "{}: oci://{rest}: {} (helm would say: failed to download ...)",
+                repo.name, outcome.message
+            ),
+            vec![],
+        ),
+    }
+}
+
 async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
+    if let Some(rest) = repo.url.strip_prefix("oci://") {
+        return look_oci(ctx, repo, rest).await;
+    }
     let url = format!("{}/index.yaml", repo.url.trim_end_matches('/'));
     let trust = if repo.insecure {
         Trust::SkipVerify

@@ -107,6 +107,26 @@ fn challenge(header: &str) -> (String, BTreeMap<String, String>) {
 }
 
 impl Images {
+    /// Manifests to look up in one registry (chart-repos' oci:// references).
+    pub(crate) fn for_refs(
+        images: Vec<String>,
+        host: &str,
+        insecure: bool,
+        ca_file: Option<String>,
+    ) -> Images {
+        Images {
+            images,
+            registries: vec![HostSettings {
+                host: host.to_string(),
+                insecure,
+                ca_file,
+                username: None,
+                password: None,
+            }],
+            docker_config: None,
+        }
+    }
+
     fn settings(&self, host: &str) -> Option<&HostSettings> {
         self.registries.iter().find(|r| r.host == host)
     }
