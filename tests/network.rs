@@ -598,3 +598,30 @@ fn oci_chart_pushed_by_real_helm_is_found_and_a_missing_version_named() {
         format!("oci-charts: oci://{h}/charts: 1 of 1 images are missing (manifest unknown): {h}/charts/mini-release:0.2.0 (helm would say: failed to download ...)")
     );
 }
+
+#[test]
+fn proxy_variables_are_honoured_like_container_runtimes_do() {
+    let r = Registry::start(RegistryOpts::default());
+    // A "proxy" that refuses everything, so going through it is visible.
+    let proxy = FaultServer::start(Fault::Answer("502 Bad Gateway", "", "proxy says no"));
+    let mut s = Scenario::new();
+    let entries = format!("      - {{host: \"{}\", insecure: true}}\n", r.host());
+    s.env
+        .insert("HTTP_PROXY".into(), format!("http://{}", proxy.host()).into());
+    s.env
+        .insert("HTTPS_PROXY".into(), format!("http://{}", proxy.host()).into());
+    let (run, doc) = registries(&s, &entries, &[]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert!(
+        message(&doc, "network.registry").contains("502"),
+        "{}",
+        message(&doc, "network.registry")
+    );
+    s.env.insert("NO_PROXY".into(), "127.0.0.1".into());
+    let (run, doc) = registries(&s, &entries, &[]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("{}: registry API answers 200 over http", r.host())
+    );
+}
