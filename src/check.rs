@@ -206,6 +206,18 @@ pub trait Check: Send + Sync {
     }
 }
 
+/// `let client = or_return!(client(ctx).await);` — helpers that return `Result<T, Outcome>`
+/// end the check with their outcome.
+#[macro_export]
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(outcome) => return outcome,
+        }
+    };
+}
+
 /// What a check's last `run` saw, kept for its `apply` (and replaced by the next run).
 pub struct Observed<T>(std::sync::Mutex<Option<T>>);
 

@@ -257,10 +257,7 @@ fn controllers_fix() -> Fix {
 impl Check for CsrControllers {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let client = crate::or_return!(client(ctx).await);
             let info = match ctx.kube.call("GET /version", client.apiserver_version()).await {
                 Ok(i) => i,
                 Err(e) => return undecided(e),

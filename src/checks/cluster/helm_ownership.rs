@@ -166,10 +166,7 @@ impl Check for HelmOwnership {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             self.foreign.set(None);
-            let release = match release(ctx) {
-                Ok(r) => r,
-                Err(o) => return o,
-            };
+            let release = crate::or_return!(release(ctx));
             let mut objects: Vec<ObjRef> = self.objects.clone();
             match self.rendered(ctx, release).await {
                 Ok(r) => objects.extend(r),
@@ -180,10 +177,7 @@ impl Check for HelmOwnership {
             if objects.is_empty() {
                 return Outcome::skip("the profile lists no objects and renders no chart");
             }
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let client = crate::or_return!(client(ctx).await);
             // Discover only the groups the objects name (plus core, for kind-only entries).
             let mut groups: BTreeSet<String> = BTreeSet::from([String::new()]);
             for o in &objects {

@@ -207,14 +207,8 @@ impl Check for LeftoverCertManager {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             self.observed.set(None);
-            let release = match release(ctx) {
-                Ok(r) => r,
-                Err(o) => return o,
-            };
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let release = crate::or_return!(release(ctx));
+            let client = crate::or_return!(client(ctx).await);
             let name = &self.namespace;
             let api: Api<Namespace> = Api::all(client);
             let ns = match ctx

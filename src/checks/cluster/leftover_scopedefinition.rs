@@ -64,14 +64,8 @@ impl Check for LeftoverScopeDefinition {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             self.foreign.set(None);
-            let release = match release(ctx) {
-                Ok(r) => r,
-                Err(o) => return o,
-            };
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let release = crate::or_return!(release(ctx));
+            let client = crate::or_return!(client(ctx).await);
             let what = format!("discover API group {}", self.group);
             let group = match ctx
                 .kube

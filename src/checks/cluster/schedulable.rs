@@ -116,10 +116,7 @@ impl Schedulable {
 impl Check for Schedulable {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let client = crate::or_return!(client(ctx).await);
             let selector: Vec<String> = self
                 .node_selector
                 .iter()

@@ -44,10 +44,7 @@ const DEFAULT_ANNOTATIONS: [&str; 2] = [
 impl Check for StorageClassCheck {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let client = crate::or_return!(client(ctx).await);
             let api: Api<StorageClass> = Api::all(client);
             let list = match ctx
                 .kube

@@ -77,10 +77,7 @@ fn unavailable(svc: &APIService) -> Option<String> {
 impl Check for TerminatingNamespaces {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let client = crate::or_return!(client(ctx).await);
             let namespaces: Api<Namespace> = Api::all(client.clone());
             let list = match ctx
                 .kube

@@ -113,10 +113,7 @@ impl Webhooks {
 impl Check for Webhooks {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = match client(ctx).await {
-                Ok(c) => c,
-                Err(o) => return o,
-            };
+            let client = crate::or_return!(client(ctx).await);
             let mut hooks = Vec::new();
             let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
             match ctx
