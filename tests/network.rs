@@ -625,3 +625,16 @@ fn proxy_variables_are_honoured_like_container_runtimes_do() {
         format!("{}: registry API answers 200 over http", r.host())
     );
 }
+
+#[test]
+fn registry_name_behind_a_silent_nameserver_times_out_within_the_timeout() {
+    let _dns = DnsServer::start("127.53.0.10", Dns::Silent);
+    let s = Scenario::new();
+    s.host_file("etc/resolv.conf", "nameserver 127.53.0.10\n");
+    let (run, doc) = registries(&s, "      - {host: hub.bktencent.com}\n", &["--timeout", "1s"]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.registry"),
+        "hub.bktencent.com: DNS lookup timed out after 1s (nameservers 127.53.0.10 did not answer)"
+    );
+}
