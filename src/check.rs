@@ -183,6 +183,12 @@ impl Ctx {
         self.host_root.join(rel)
     }
 
+    /// `name` as the installer's shell finds it on `PATH`.
+    pub fn which(&self, name: &str) -> Option<PathBuf> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        which::which_in(name, self.path_env.as_ref(), cwd).ok()
+    }
+
     /// Bound for running a local binary such as `helm version` (20s with the default
     /// `--timeout 5s`): a cold helm on a slow disk takes seconds, a hung one forever.
     pub fn exec_timeout(&self) -> Duration {

@@ -119,7 +119,6 @@ impl HelmOwnership {
         let Some(render) = &self.render else {
             return Ok(Vec::new());
         };
-        let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
         let (program, args): (&str, Vec<String>) = match (&render.chart, &render.helmfile) {
             (Some(chart), None) => {
                 let mut a = vec![
@@ -141,8 +140,9 @@ impl HelmOwnership {
             ),
             _ => return Err("render: give either chart or helmfile".to_string()),
         };
-        let bin = which::which_in(program, ctx.path_env.as_ref(), cwd)
-            .map_err(|_| format!("cannot render: {program} is not on PATH"))?;
+        let bin = ctx
+            .which(program)
+            .ok_or_else(|| format!("cannot render: {program} is not on PATH"))?;
         let out = exec::run(&bin, &args, ctx.path_env.as_deref(), ctx.exec_timeout()).await?;
         if !out.success {
             return Err(format!(

@@ -93,9 +93,9 @@ impl LeftoverCertManager {
         if found.items.is_empty() {
             return Ok(None);
         }
-        let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-        let helm = which::which_in("helm", ctx.path_env.as_ref(), cwd)
-            .map_err(|_| format!("helm release {ns}/{release} exists but helm is not on PATH"))?;
+        let helm = ctx
+            .which("helm")
+            .ok_or_else(|| format!("helm release {ns}/{release} exists but helm is not on PATH"))?;
         let mut args = vec![
             "uninstall".to_string(),
             release.to_string(),

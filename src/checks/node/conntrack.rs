@@ -131,9 +131,7 @@ impl Check for Conntrack {
                     persist.display()
                 ));
             }
-            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-            let modprobe = which::which_in("modprobe", ctx.path_env.as_ref(), cwd)
-                .map_err(|_| "modprobe is not on PATH".to_string())?;
+            let modprobe = ctx.which("modprobe").ok_or("modprobe is not on PATH")?;
             let mut last = String::new();
             for module in ["nf_conntrack", "ip_conntrack"] {
                 match exec::run(&modprobe, [module], ctx.path_env.as_deref(), ctx.exec_timeout()).await {

@@ -77,10 +77,8 @@ impl Check for HelmPlugins {
             if self.required.is_empty() {
                 return Outcome::skip("the profile requires no helm plugins");
             }
-            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-            let helm = match which::which_in("helm", ctx.path_env.as_ref(), cwd) {
-                Ok(p) => p,
-                Err(_) => return Outcome::skip("helm is not on PATH (see tools.helm-version)"),
+            let Some(helm) = ctx.which("helm") else {
+                return Outcome::skip("helm is not on PATH (see tools.helm-version)");
             };
             let out = match exec::run(
                 &helm,

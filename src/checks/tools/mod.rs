@@ -38,8 +38,7 @@ pub enum Located {
 
 /// Find `name` as the installer's shell would (PATH), and if that fails, say where it is.
 pub fn locate(ctx: &Ctx, name: &str, search_dirs: &[String]) -> Located {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    if let Ok(found) = which::which_in(name, ctx.path_env.as_ref(), cwd) {
+    if let Some(found) = ctx.which(name) {
         return Located::OnPath(found);
     }
     for dir in search_dirs {
