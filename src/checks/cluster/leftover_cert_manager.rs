@@ -7,6 +7,7 @@ use kube::discovery::ApiResource;
 use kube::Api;
 use serde::Deserialize;
 
+use super::terminating_namespaces::unavailable;
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::exec;
@@ -136,17 +137,7 @@ impl LeftoverCertManager {
             .call("list apiservices", api.list(&ListParams::default()))
             .await
         {
-            let broken: Vec<String> = list
-                .items
-                .iter()
-                .filter(|s| {
-                    s.status
-                        .as_ref()
-                        .and_then(|st| st.conditions.as_ref())
-                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "False"))
-                })
-                .filter_map(|s| s.metadata.name.clone())
-                .collect();
+            let broken: Vec<String> = list.items.iter().filter_map(unavailable).collect();
             if !broken.is_empty() {
                 why.push(format!(
                     "unavailable APIServices {} (see cluster.terminating-namespaces)",

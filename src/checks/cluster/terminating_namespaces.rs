@@ -53,7 +53,8 @@ pub struct TerminatingNamespaces {
     namespaces: Vec<String>,
 }
 
-fn unavailable(svc: &APIService) -> Option<String> {
+/// `name (reason: message)` of an APIService whose Available condition is False.
+pub(crate) fn unavailable(svc: &APIService) -> Option<String> {
     let cond = svc
         .status
         .as_ref()?
