@@ -110,6 +110,12 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// An insecure registry that fails this way over HTTPS is tried again over plain HTTP,
+    /// as docker does for insecure-registries.
+    pub fn retry_over_http(&self) -> bool {
+        matches!(self, Failure::PlainHttp | Failure::Tls(_) | Failure::Other(_))
+    }
+
     pub fn describe(&self, url: &str, timeout: Duration) -> String {
         let t = humantime::format_duration(timeout);
         match self {

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::net::{self, Failure, Trust};
+use crate::net::{self, Trust};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -186,9 +186,7 @@ impl Images {
             .header("Accept", ACCEPT)
             .send()
             .await;
-        if insecure
-            && matches!(&resp, Err(e) if matches!(net::classify(e), Failure::PlainHttp | Failure::Tls(_) | Failure::Other(_)))
-        {
+        if insecure && matches!(&resp, Err(e) if net::classify(e).retry_over_http()) {
             base = format!("http://{api_host}");
             resp = client
                 .head(format!("{base}{path}"))

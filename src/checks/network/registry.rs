@@ -152,11 +152,9 @@ pub(crate) async fn probe(ctx: &Ctx, reg: &RegistryRef) -> Finding {
     let attempt = if reg.insecure {
         match get_v2(ctx, reg, "https", Trust::SkipVerify).await {
             // Docker's insecure-registries: HTTPS without verification, else plain HTTP.
-            Err(Failure::PlainHttp) | Err(Failure::Tls(_)) | Err(Failure::Other(_)) => {
-                get_v2(ctx, reg, "http", Trust::SkipVerify)
-                    .await
-                    .map(|r| (r, "http"))
-            }
+            Err(f) if f.retry_over_http() => get_v2(ctx, reg, "http", Trust::SkipVerify)
+                .await
+                .map(|r| (r, "http")),
             other => other.map(|r| (r, "https, not verified")),
         }
     } else {
