@@ -129,8 +129,7 @@ fn list(opts: &RunOpts) -> i32 {
         Some(p) => match profile::load(p) {
             Ok(profile) => {
                 let mut defs: Vec<_> = profile.checks.iter().map(|(d, _)| *d).collect();
-                let order = |id: &str| crate::checks::registry().iter().position(|d| d.meta.id == id);
-                defs.sort_by_key(|d| (d.meta.phase, order(d.meta.id)));
+                defs.sort_by_key(|d| crate::checks::run_order(d.meta.id));
                 defs
             }
             Err(e) => return usage_error(e),
@@ -237,18 +236,19 @@ fn check(opts: &RunOpts) -> i32 {
         Err(e) => return usage_error(e),
     };
 
+    let resolver = Resolver::new(&opts.host_root, opts.timeout);
     let ctx = Arc::new(Ctx {
         host_root: opts.host_root.clone(),
         probe_timeout: opts.timeout,
         path_env: std::env::var_os("PATH"),
         release,
-        resolver: Resolver::new(&opts.host_root, opts.timeout),
         kube: KubeAccess::new(
             opts.kubeconfig.clone(),
             opts.context.clone(),
             opts.timeout,
-            Resolver::new(&opts.host_root, opts.timeout),
+            resolver.clone(),
         ),
+        resolver,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -262,7 +262,6 @@ fn check(opts: &RunOpts) -> i32 {
     let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     let output = opts.output;
     engine::sort(&mut plan);
-    let stats_ctx = Arc::clone(&ctx);
     let mut reports = runtime.block_on(engine::run(
         &plan,
         Arc::clone(&ctx),
@@ -299,7 +298,7 @@ fn check(opts: &RunOpts) -> i32 {
             }
         }
     }
-    let stats_requests = stats_ctx.kube.requests();
+    let stats_requests = ctx.kube.requests();
     let rendered = match output {
         Output::Human => human.summary(&reports),
         Output::Json => report::json(&profile_name, &reports) + "\n",

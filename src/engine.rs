@@ -34,8 +34,7 @@ pub fn check_deadline(probe_timeout: Duration) -> Duration {
 
 /// Registry order is run order.
 pub fn sort(plan: &mut [Planned]) {
-    let order = |id: &str| crate::checks::registry().iter().position(|d| d.meta.id == id);
-    plan.sort_by_key(|p| (p.def.meta.phase, order(p.def.meta.id)));
+    plan.sort_by_key(|p| crate::checks::run_order(p.def.meta.id));
 }
 
 /// Run everything (in `sort` order); `on_phase` sees each phase's reports when it is done.

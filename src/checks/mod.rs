@@ -89,6 +89,14 @@ pub fn registry() -> &'static [&'static CheckDef] {
     REGISTRY
 }
 
+/// Where a check runs: its place in the registry (which the unit test keeps in phase order).
+pub fn run_order(id: &str) -> usize {
+    REGISTRY
+        .iter()
+        .position(|d| d.meta.id == id)
+        .unwrap_or(usize::MAX)
+}
+
 pub fn find(id: &str) -> Option<&'static CheckDef> {
     REGISTRY.iter().copied().find(|d| d.meta.id == id)
 }
