@@ -58,7 +58,7 @@ pub async fn run(
         }
         progress.start_phase(phase, in_phase.len());
         let mut handles = Vec::new();
-        for p in in_phase {
+        for p in &in_phase {
             let def = p.def;
             let check = Arc::clone(&p.check);
             let ctx = Arc::clone(&ctx);
@@ -99,10 +99,7 @@ pub async fn run(
             }));
         }
         let mut reports = Vec::with_capacity(handles.len());
-        for (h, def) in handles
-            .into_iter()
-            .zip(plan.iter().filter(|p| p.def.meta.phase == phase))
-        {
+        for (h, def) in handles.into_iter().zip(&in_phase) {
             reports.push(h.await.unwrap_or_else(|e| CheckReport {
                 id: def.def.meta.id,
                 phase,
