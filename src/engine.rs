@@ -22,6 +22,16 @@ pub struct CheckReport {
     pub duration_ms: u64,
 }
 
+impl CheckReport {
+    /// The fix `--fix` would apply: a problem (fail or warn) with an automatic fix.
+    pub fn auto_fix(&self) -> Option<&Fix> {
+        match self.status {
+            Status::Fail | Status::Warn => self.fix.as_ref().filter(|f| f.automatic),
+            _ => None,
+        }
+    }
+}
+
 pub struct Planned {
     pub def: &'static CheckDef,
     pub check: Arc<dyn Check>,

@@ -49,8 +49,7 @@ pub async fn run(
     out: &PlanOut,
 ) -> FixRun {
     let fixable: Vec<usize> = (0..reports.len())
-        .filter(|&i| matches!(reports[i].status, Status::Fail | Status::Warn))
-        .filter(|&i| reports[i].fix.as_ref().is_some_and(|f| f.automatic))
+        .filter(|&i| reports[i].auto_fix().is_some())
         .collect();
     let (chosen, hidden): (Vec<usize>, Vec<usize>) = fixable.into_iter().partition(|&i| {
         reports[i]

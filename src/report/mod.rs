@@ -43,13 +43,8 @@ impl Summary {
 
 /// How many problems `--fix` could repair, and how many more `--unsafe-fixes` would.
 pub fn fixable(reports: &[CheckReport]) -> (usize, usize) {
-    let problems = reports
-        .iter()
-        .filter(|r| matches!(r.status, Status::Fail | Status::Warn))
-        .filter_map(|r| r.fix.as_ref())
-        .filter(|f| f.automatic);
     let (mut safe, mut unsafe_) = (0, 0);
-    for f in problems {
+    for f in reports.iter().filter_map(CheckReport::auto_fix) {
         match f.safety {
             Safety::Safe => safe += 1,
             Safety::Unsafe => unsafe_ += 1,
