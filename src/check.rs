@@ -173,6 +173,8 @@ pub struct Ctx {
     pub resolver: Resolver,
     /// The cluster, connected on first use and shared by every cluster check.
     pub kube: crate::kube::KubeAccess,
+    /// The profile's registries (top-level section joined by every check's own list).
+    pub registries: crate::registry::Registries,
 }
 
 impl Ctx {
@@ -209,6 +211,12 @@ pub trait Check: Send + Sync {
     /// Only called when `run` returned a fix with `automatic: true`.
     fn apply<'a>(&'a self, _ctx: &'a Ctx) -> ApplyFuture<'a> {
         Box::pin(async { Err("this check has no automatic fix".to_string()) })
+    }
+
+    /// Registry settings written in this check's own parameters: they join the profile's
+    /// `registries:` section, so every check that talks to a registry sees them.
+    fn registries(&self) -> Vec<crate::registry::RegistrySettings> {
+        Vec::new()
     }
 }
 

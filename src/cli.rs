@@ -98,6 +98,8 @@ struct RunOpts {
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     match crate::values::parse_duration(s)? {
         d if d.is_zero() => Err("the timeout must be more than zero".to_string()),
+        // Deadlines are multiples of it; an hour per probe is already no bound at all.
+        d if d > Duration::from_secs(3600) => Err("the timeout must be at most 1h".to_string()),
         d => Ok(d),
     }
 }
@@ -225,16 +227,25 @@ fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
 }
 
 fn check(opts: &RunOpts) -> i32 {
+    // Decided before anything runs: a setup script that forgot --yes gets a usage error at
+    // once, not a whole run followed by a refusal and no report.
+    if opts.fix && !opts.dry_run && !opts.yes && !std::io::stdin().is_terminal() {
+        return usage_error(
+            "--fix needs --yes when stdin is not a terminal (nothing can be confirmed); add --yes to apply, or --dry-run to see the plan",
+        );
+    }
     let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
     let profile = match profile::load(&profile_name) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
     let release = profile.release.clone();
+    let section = profile.registries.clone();
     let mut plan = match plan(profile, opts) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
+    let registries = profile::registries(&section, plan.iter().map(|p| p.check.as_ref()));
 
     let resolver = Resolver::new(&opts.host_root, opts.timeout);
     let ctx = Arc::new(Ctx {
@@ -249,6 +260,7 @@ fn check(opts: &RunOpts) -> i32 {
             resolver.clone(),
         ),
         resolver,
+        registries,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

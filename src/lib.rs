@@ -13,6 +13,8 @@ pub mod kube;
 pub mod net;
 pub mod profile;
 pub mod quantity;
+pub mod registry;
 pub mod report;
 pub mod resolve;
+pub mod runtime_config;
 pub mod values;

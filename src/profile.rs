@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, Release};
 use crate::checks;
+use crate::registry::{Registries, RegistrySettings};
 
 /// The profiles compiled into the binary: one file is all a node needs.
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -22,6 +23,8 @@ pub struct Profile {
     pub release: Option<Release>,
     /// In the order the profile lists them; the engine orders by phase.
     pub checks: Vec<(&'static CheckDef, Box<dyn Check>)>,
+    /// The top-level `registries:` section as written (checks' own lists join it in `Ctx`).
+    pub registries: Vec<RegistrySettings>,
 }
 
 /// A profile that cannot be used: `file:line: key: what is wrong`.
@@ -69,6 +72,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile, ProfileError
         name: name.to_string(),
         release: raw.release,
         checks: raw.checks.into_checks(),
+        registries: raw.registries,
     })
 }
 
@@ -100,6 +104,8 @@ fn yaml_error(file: &str, e: &serde_yaml_ng::Error) -> ProfileError {
 struct RawProfile {
     #[serde(default)]
     release: Option<Release>,
+    #[serde(default)]
+    registries: Vec<RegistrySettings>,
     checks: checks::ChecksSection,
 }
 
@@ -115,4 +121,128 @@ pub fn unknown_id_message(id: &str) -> String {
         format!("did you mean `{}`?", close.join("`, `"))
     };
     format!("unknown check id `{id}` ({hint})")
+}
+
+/// The registries every check sees: the section, then each planned check's own entries.
+pub fn registries<'a>(
+    section: &[RegistrySettings],
+    checks: impl Iterator<Item = &'a dyn Check>,
+) -> Registries {
+    let mut all = Registries::default();
+    section.iter().for_each(|r| all.add(r));
+    for c in checks {
+        c.registries().iter().for_each(|r| all.add(r));
+    }
+    all
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! No input panics the loader or the value parsers: every mistake is a ProfileError.
+    use proptest::prelude::*;
+
+    /// Profile-shaped YAML: real keys and check ids with hostile values.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "checks",
+            "release",
+            "registries",
+            "node.localpv-disk",
+            "paths",
+            "path",
+            "need",
+            "claims",
+            "shared",
+            "tools.helm-version",
+            "min",
+            "cluster.helm-ownership",
+            "render",
+            "chart",
+            "helmfile",
+            "values",
+            "objects",
+            "kind",
+            "name",
+            "host",
+            "insecure",
+            "cluster.csr-controllers",
+            "probe_wait",
+            "min_version",
+            "node.hosts",
+            "pins",
+            "network.images",
+            "images",
+            "cluster.schedulable",
+            "cpu",
+            "memory",
+        ]);
+        let scalar = prop::sample::select(vec![
+            "0.999999999999999999E",
+            "99999999999999999999Ei",
+            "1e400",
+            "-1",
+            "90Gi",
+            "{}",
+            "[]",
+            "~",
+            "\"\"",
+            "3.12.0",
+            "v1",
+            "5s",
+            "1000000000000h",
+            "::",
+            "'",
+            "*a",
+            "&a x",
+            "!!binary AA==",
+            ".5",
+            "1.",
+            "0x10",
+            "250m",
+            "true",
+        ]);
+        prop::collection::vec((0usize..4, key, prop::bool::ANY, scalar), 0..14).prop_map(|items| {
+            let mut out = String::new();
+            for (indent, k, nest, v) in items {
+                out.push_str(&"  ".repeat(indent));
+                if nest {
+                    out.push_str(&format!("{k}:\n"));
+                } else {
+                    out.push_str(&format!("{k}: {v}\n"));
+                }
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn profile_loader_never_panics(text in yamlish()) {
+            let _ = super::parse("fuzz", "fuzz.yaml", &text);
+        }
+
+        #[test]
+        fn profile_loader_never_panics_on_any_text(text in "\\PC{0,200}") {
+            let _ = super::parse("fuzz", "fuzz.yaml", &text);
+        }
+
+        #[test]
+        fn value_parsers_never_panic(s in "[0-9.eEkKMGTPimn -]{0,40}") {
+            let _ = crate::quantity::parse_milli(&s);
+            let _ = crate::quantity::Bytes::parse(&s);
+            let _ = crate::quantity::Bytes::parse_lossy(&s);
+            let _ = crate::quantity::Cpu::parse(&s);
+            let _ = crate::values::parse_duration(&s);
+            let _ = crate::values::parse_version(&s);
+        }
+
+        #[test]
+        fn any_string_in_value_parsers_never_panics(s in "\\PC{0,60}") {
+            let _ = crate::quantity::parse_milli(&s);
+            let _ = crate::values::parse_duration(&s);
+            let _ = crate::values::parse_version(&s);
+        }
+    }
 }

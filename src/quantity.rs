@@ -79,7 +79,12 @@ pub fn parse_milli(s: &str) -> Result<u128, String> {
         let frac_num: u128 = frac[..digits as usize]
             .parse()
             .map_err(|_| format!("{s:?} is not a quantity"))?;
-        value += frac_num * multiplier_milli / 10u128.pow(digits);
+        // frac_num < d, so neither product can overflow: exact for every suffix.
+        let d = 10u128.pow(digits);
+        let frac_value = frac_num * (multiplier_milli / d) + frac_num * (multiplier_milli % d) / d;
+        value = value
+            .checked_add(frac_value)
+            .ok_or_else(|| format!("{s:?} is not a quantity: number too large"))?;
     }
     Ok(value)
 }
@@ -139,6 +144,20 @@ mod tests {
         assert_eq!(parse_milli("500M").unwrap(), 500_000_000_000);
         assert_eq!(parse_milli("250m").unwrap(), 250);
         assert_eq!(parse_milli("4").unwrap(), 4000);
+    }
+
+    #[test]
+    fn fractions_of_large_suffixes_are_exact() {
+        assert_eq!(
+            Bytes::parse("0.999999999999999999E").unwrap(),
+            Bytes(999_999_999_999_999_999)
+        );
+        assert_eq!(parse_milli("0.5Ei").unwrap(), (1u128 << 59) * 1000);
+        assert!(
+            Bytes::parse("99999999999999999999E").is_err(),
+            "too large for u64"
+        );
+        assert!(parse_milli("999999999999999999999999999999999999999E").is_err());
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn list_prints_every_check_in_run_order() {
             "network.registry",
             "network.images",
             "network.chart-repos",
+            "network.runtime-mirrors",
             "cluster.api",
             "cluster.leftover-cert-manager",
             "cluster.leftover-scopedefinition",
@@ -127,11 +128,27 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
         ),
         (
             "relase: {name: a, namespace: b}\nchecks: {}\n",
-            ":1: unknown field `relase`, expected `release` or `checks`",
+            ":1: unknown field `relase`, expected one of `release`, `registries`, `checks`",
         ),
         (
             "checks:\n  tools.helm-version: {min: \"three\"}\n",
             ":2: checks.tools.helm-version.min: \"three\" is not a version like 3.12.0",
+        ),
+        (
+            "checks:\n  node.localpv-disk:\n    paths:\n      - {path: /mnt/blueking, need: 99999999999999999999E}\n",
+            ":4: checks.node.localpv-disk.paths[0].need: \"99999999999999999999E\" is not a quantity: number too large",
+        ),
+        (
+            "checks:\n  node.localpv-disk:\n    paths:\n      - {path: /mnt/blueking}\n",
+            ":4: checks.node.localpv-disk.paths: /mnt/blueking: give `need` (e.g. need: 90Gi) or the `claims` this directory serves",
+        ),
+        (
+            "release: {name: a, namespace: b}\nchecks:\n  cluster.helm-ownership:\n    render: {chart: ./c, helmfile: ./h.yaml}\n",
+            ":4: checks.cluster.helm-ownership: give either `chart` or `helmfile`, not both",
+        ),
+        (
+            "release: {name: a, namespace: b}\nchecks:\n  cluster.helm-ownership:\n    render: {values: [v.yaml]}\n",
+            ":4: checks.cluster.helm-ownership: give `chart` (with `values`) or `helmfile` to render",
         ),
         (
             "checks:\n  node.hosts:\n    pins:\n      hub.bktencent.com: [\"49.234.165.799\"]\n",
@@ -211,7 +228,7 @@ fn skip_removes_a_check_and_only_narrows() {
     };
     let (_, doc) = s.json(&[
         "--skip",
-        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins,node.container-runtime-registries,cluster",
+        "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins,node.container-runtime-registries,network.runtime-mirrors,cluster",
     ]);
     assert_eq!(ids(&doc), ["node.conntrack"]);
     // a phase name selects the whole phase: an air-gapped node runs `--skip cluster` or `--only node`
@@ -239,7 +256,7 @@ fn json_is_one_document_matching_the_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["profile"], "bkce7");
-    assert_eq!(doc["checks"].as_array().unwrap().len(), 12);
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 13);
     let statuses: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()
@@ -264,9 +281,9 @@ fn junit_has_a_suite_per_phase_and_a_case_per_check() {
     let run = s.run(&["--host-root", &host, "-o", "junit", "--profile", "bkce7"]);
     let xml = run.stdout();
     assert!(xml.starts_with("<?xml"));
-    assert_eq!(xml.matches("<testsuite ").count(), 3);
-    assert_eq!(xml.matches("<testcase ").count(), 12);
-    for phase in ["tools", "node", "cluster"] {
+    assert_eq!(xml.matches("<testsuite ").count(), 4);
+    assert_eq!(xml.matches("<testcase ").count(), 13);
+    for phase in ["tools", "node", "network", "cluster"] {
         assert!(xml.contains(&format!("<testsuite name=\"{phase}\"")), "{phase}");
     }
     assert!(xml.contains("<testcase name=\"tools.helm-version\" classname=\"tools\""));
@@ -300,7 +317,7 @@ fn human_report_groups_by_phase_with_message_fix_and_summary() {
         "{out}"
     );
     assert!(
-        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 3 failed, 6 skipped, 0 errors\n"),
+        out.ends_with("\npreflight failed: 1 passed, 0 warnings, 3 failed, 7 skipped, 0 errors\n"),
         "{out}"
     );
 }

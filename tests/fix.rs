@@ -86,20 +86,27 @@ fn changed_pin_rewrites_the_block_in_place() {
 }
 
 #[test]
-fn no_tty_and_no_yes_refuses_and_changes_nothing() {
+fn no_tty_and_no_yes_refuses_up_front_and_runs_nothing() {
     let s = Scenario::new();
     let hosts = messy_hosts(&s);
     let host = s.host().display().to_string();
-    let run = s.run(&["--host-root", &host, "--profile", &s.profile(BK_PINS), "--fix"]);
-    assert_eq!(run.code(), 2);
-    assert!(run
-        .stderr()
-        .contains("refusing to change anything: stdin is not a terminal; re-run with --yes"));
-    assert!(
-        run.stdout().contains("fix plan\n--------\n[safe] node.hosts:"),
-        "the plan is shown: {}",
-        run.stdout()
-    );
+    for output in ["human", "json"] {
+        let run = s.run(&[
+            "--host-root",
+            &host,
+            "--profile",
+            &s.profile(BK_PINS),
+            "--fix",
+            "-o",
+            output,
+        ]);
+        assert_eq!(run.code(), 2, "a usage error, like any other");
+        assert_eq!(
+            run.stderr().trim(),
+            "preflight: error: --fix needs --yes when stdin is not a terminal (nothing can be confirmed); add --yes to apply, or --dry-run to see the plan"
+        );
+        assert_eq!(run.stdout(), "", "nothing ran, so nothing is reported");
+    }
     assert_eq!(std::fs::read(&hosts).unwrap(), MESSY_HOSTS);
     assert!(!s.host().join("etc/hosts.preflight.bak").exists());
 }

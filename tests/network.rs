@@ -36,7 +36,13 @@ fn plain_http_registry_marked_insecure_answers() {
 fn seed001_plain_http_registry_not_marked_insecure() {
     let r = Registry::start(RegistryOpts::default());
     let s = Scenario::new();
-    let (run, doc) = registries(&s, &format!("      - {{host: \"{}\"}}\n", r.host()), &[]);
+    // Loopback is insecure by default, as docker treats it: say `insecure: false` to see
+    // what a registry on another address gets.
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{}\", insecure: false}}\n", r.host()),
+        &[],
+    );
     assert_eq!(run.code(), 1);
     assert_eq!(
         message(&doc, "network.registry"),
@@ -58,7 +64,11 @@ fn seed001_tls_registry_with_a_private_ca() {
     let s = Scenario::new();
     let host = r.host();
     // No CA given: docker's own wording.
-    let (run, doc) = registries(&s, &format!("      - {{host: \"{host}\"}}\n"), &[]);
+    let (run, doc) = registries(
+        &s,
+        &format!("      - {{host: \"{host}\", insecure: false}}\n"),
+        &[],
+    );
     assert_eq!(run.code(), 1);
     assert_eq!(
         message(&doc, "network.registry"),
@@ -68,7 +78,7 @@ fn seed001_tls_registry_with_a_private_ca() {
     assert_eq!(
         cmds[0],
         format!(
-            "mkdir -p /etc/docker/certs.d/{host} && cp <registry-ca.crt> /etc/docker/certs.d/{host}/ca.crt"
+            "mkdir -p /etc/docker/certs.d/{host} && cp <registry-ca.crt> /etc/docker/certs.d/{host}/ca.crt   # and ca_file: in the profile's registries:"
         )
     );
     assert!(cmds[1].contains("skip_verify = true"));
@@ -76,7 +86,7 @@ fn seed001_tls_registry_with_a_private_ca() {
     let (run, doc) = registries(
         &s,
         &format!(
-            "      - {{host: \"{host}\", ca_file: {}}}\n",
+            "      - {{host: \"{host}\", insecure: false, ca_file: {}}}\n",
             r.ca_file().display()
         ),
         &[],
@@ -366,7 +376,7 @@ fn seed003_offline_install_finds_every_missing_image_at_once() {
     assert_eq!(run.code(), 1);
     assert_eq!(
         message(&doc, "network.images"),
-        format!("2 of 3 images are missing (manifest unknown): {h}/blueking/bk-repo:2.0.0, {h}/openkruise/kruise-manager:v1.5.0")
+        format!("2 of 3 images are missing (the registry says manifest unknown): {h}/blueking/bk-repo:2.0.0, {h}/openkruise/kruise-manager:v1.5.0")
     );
     assert_eq!(fix_commands(&doc, "network.images").len(), 2);
 }
@@ -384,11 +394,39 @@ fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
     let (run, doc) = s.json(&["--profile", &s.profile(&format!(
         "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [\"{image}\"]\n"
     ))]);
-    assert_eq!(run.code(), 1);
+    // Not a missing image: the lookup could not be made, so `error` with its own fix.
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(status(&doc, "network.images"), "error");
     assert_eq!(
         message(&doc, "network.images"),
-        format!("{image}: {h}: needs credentials (401, Basic auth): give username/password in the profile or docker login {h}")
+        format!("1 of 1 images could not be looked up:\n{image}: {h}: needs credentials (401, Basic auth) and none are configured")
     );
+    assert_eq!(
+        fix_commands(&doc, "network.images"),
+        vec![
+            format!("docker login {h}   # preflight reads ~/.docker/config.json"),
+            format!("# or username/password for {h} in the profile's registries:"),
+        ]
+    );
+    // Credentials for another port of the same address are not these (docker matches the
+    // whole host, never a prefix).
+    let docker = s.dir.path().join("home/.docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let other = format!(
+        "127.0.0.1:{}",
+        r.host().rsplit(':').next().unwrap().parse::<u32>().unwrap() * 10 % 65536
+    );
+    std::fs::write(
+        docker.join("config.json"),
+        format!("{{\"auths\":{{\"{other}\":{{\"auth\":\"cHVsbGVyOnMzY3JldA==\"}},\"127.0.0.1\":{{\"auth\":\"cHVsbGVyOnMzY3JldA==\"}}}}}}"),
+    )
+    .unwrap();
+    let (run, doc) = s.json(&["--profile", &s.profile(&format!(
+        "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [\"{image}\"]\n"
+    ))]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert!(message(&doc, "network.images")
+        .ends_with("needs credentials (401, Basic auth) and none are configured"));
     let (run, doc) = s.json(&["--profile", &s.profile(&format!(
         "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true, username: puller, password: s3cret}}]\n    images: [\"{image}\"]\n"
     ))]);
@@ -398,8 +436,6 @@ fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
         "all 1 images are in their registries"
     );
     // `docker login` leaves the credentials in ~/.docker/config.json.
-    let docker = s.dir.path().join("home/.docker");
-    std::fs::create_dir_all(&docker).unwrap();
     std::fs::write(
         docker.join("config.json"),
         format!("{{\"auths\":{{\"{h}\":{{\"auth\":\"cHVsbGVyOnMzY3JldA==\"}}}}}}"),
@@ -413,7 +449,7 @@ fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
 
 fn runtime_profile(s: &Scenario, private: &str) -> String {
     s.profile(&format!(
-        "checks:\n  node.container-runtime-registries:\n    registries: [{{host: \"{private}\", insecure: true}}]\n"
+        "registries: [{{host: \"{private}\", insecure: true}}]\nchecks:\n  node.container-runtime-registries: {{}}\n  network.runtime-mirrors: {{}}\n"
     ))
 }
 
@@ -437,24 +473,32 @@ fn seed004_docker_mirrors_that_refuse_or_time_out_and_seed001_insecure_registry_
         "1s",
     ]);
     assert_eq!(run.code(), 1);
-    let msg = message(&doc, "node.container-runtime-registries");
+    // The file is judged on the node; the mirrors it names are probed in the network phase.
+    assert_eq!(
+        message(&doc, "node.container-runtime-registries"),
+        "/etc/docker/daemon.json: \"insecure-registries\" lacks 172.30.120.243:5000 (docker will insist on verified HTTPS)"
+    );
+    let msg = message(&doc, "network.runtime-mirrors");
     let lines: Vec<&str> = msg.lines().collect();
     assert_eq!(
         lines[0],
-        "/etc/docker/daemon.json: \"insecure-registries\" lacks 172.30.120.243:5000 (docker will insist on verified HTTPS)"
-    );
-    assert_eq!(
-        lines[1],
         format!("mirror http://{r} (/etc/docker/daemon.json) does not work: {r}: GET /v2/ answers 403 Forbidden: the registry or mirror refuses this client", r = refuses.host())
     );
     assert!(
-        lines[2].starts_with(&format!(
+        lines[1].starts_with(&format!(
             "mirror http://{} (/etc/docker/daemon.json) does not work: ",
             hangs.host()
         )),
         "{msg}"
     );
-    assert_eq!(lines.len(), 3, "the working mirror is not reported: {msg}");
+    assert_eq!(lines.len(), 2, "the working mirror is not reported: {msg}");
+    assert_eq!(
+        fix_commands(&doc, "network.runtime-mirrors")[0],
+        format!(
+            "# remove or replace http://{} in /etc/docker/daemon.json, then restart the runtime",
+            refuses.host()
+        )
+    );
     // In the CIDR, and the dead mirrors gone: passes.
     s.host_file(
         "etc/docker/daemon.json",
@@ -465,8 +509,49 @@ fn seed004_docker_mirrors_that_refuse_or_time_out_and_seed001_insecure_registry_
     );
     let (run, doc) = s.json(&["--profile", &runtime_profile(&s, "172.30.120.243:5000")]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert!(message(&doc, "node.container-runtime-registries")
-        .starts_with("1 mirror(s) answer; 1 insecure registr(ies) configured"));
+    assert_eq!(
+        message(&doc, "node.container-runtime-registries"),
+        "docker trust(s) the 1 insecure private registry of the profile; 1 mirror(s) configured (probed by network.runtime-mirrors)"
+    );
+    assert_eq!(
+        message(&doc, "network.runtime-mirrors"),
+        format!(
+            "mirror http://{g} (/etc/docker/daemon.json): {g}: registry API answers 200 over http",
+            g = good.host()
+        )
+    );
+}
+
+#[test]
+fn node_phase_sends_no_packet_to_a_configured_mirror() {
+    // A listening socket that counts every connection it accepts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let s = Scenario::new();
+    s.host_file(
+        "etc/docker/daemon.json",
+        &format!("{{\"registry-mirrors\": [\"http://127.0.0.1:{port}\"]}}"),
+    );
+    s.host_file(
+        "etc/containerd/config.toml",
+        &format!("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n  endpoint = [\"http://127.0.0.1:{port}\"]\n"),
+    );
+    let p = runtime_profile(&s, "10.0.0.5:5000");
+    let (run, doc) = s.json(&["--profile", &p, "--only", "node"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.container-runtime-registries"), "fail");
+    assert!(
+        listener.accept().is_err(),
+        "--only node connected to the mirror: node checks must send no packet"
+    );
+    // The same configuration with the network phase: the mirror is reached.
+    let (_, doc) = s.json(&["--profile", &p, "--skip", "node", "--timeout", "1s"]);
+    assert_eq!(status(&doc, "network.runtime-mirrors"), "fail");
+    assert!(
+        listener.accept().is_ok(),
+        "network.runtime-mirrors probes the mirror"
+    );
 }
 
 #[test]
@@ -511,12 +596,17 @@ fn containerd_certs_d_hosts_toml_trusts_and_its_mirror_is_probed() {
         &format!("etc/containerd/certs.d/{h}/hosts.toml"),
         &format!("server = \"http://{h}\"\n[host.\"http://{h}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n"),
     );
-    let p = s.profile(&format!("checks:\n  node.container-runtime-registries:\n    registries: [{{host: \"{h}\", insecure: true}}]\n"));
+    let p = s.profile(&format!("checks:\n  node.container-runtime-registries:\n    registries: [{{host: \"{h}\", insecure: true}}]\n  network.runtime-mirrors: {{}}\n"));
     let (run, doc) = s.json(&["--profile", &p]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
+    // A loopback registry needs no trust configuration (the runtimes trust it).
     assert_eq!(
         message(&doc, "node.container-runtime-registries"),
-        format!("1 mirror(s) answer; 1 insecure registr(ies) configured\nmirror http://{h} (containerd mirror of {h}): {h}: registry API answers 200 over http")
+        "containerd trust(s) the 0 insecure private registries of the profile; 1 mirror(s) configured (probed by network.runtime-mirrors)"
+    );
+    assert_eq!(
+        message(&doc, "network.runtime-mirrors"),
+        format!("mirror http://{h} (containerd mirror of {h}): {h}: registry API answers 200 over http")
     );
 }
 
@@ -542,7 +632,9 @@ fn seed000_token_flow_like_docker_hub() {
     // The first went through 401 → token → HEAD with the token → 200; the second → 404.
     assert_eq!(
         message(&doc, "network.images"),
-        format!("1 of 2 images are missing (manifest unknown): {h}/oamdev/vela-core:v9.9.9")
+        format!(
+            "1 of 2 images are missing (the registry says manifest unknown): {h}/oamdev/vela-core:v9.9.9"
+        )
     );
 }
 
@@ -595,7 +687,7 @@ fn oci_chart_pushed_by_real_helm_is_found_and_a_missing_version_named() {
     assert_eq!(run.code(), 1);
     assert_eq!(
         message(&doc, "network.chart-repos"),
-        format!("oci-charts: oci://{h}/charts: 1 of 1 images are missing (manifest unknown): {h}/charts/mini-release:0.2.0 (helm would say: failed to download ...)")
+        format!("oci-charts: oci://{h}/charts/mini-release:0.2.0 is not there (MANIFEST_UNKNOWN); helm would say: failed to download \"mini-release\" at version \"0.2.0\"")
     );
 }
 
@@ -636,5 +728,109 @@ fn registry_name_behind_a_silent_nameserver_times_out_within_the_timeout() {
     assert_eq!(
         message(&doc, "network.registry"),
         "hub.bktencent.com: DNS lookup timed out after 1s (nameservers 127.53.0.10 did not answer)"
+    );
+}
+
+/// A registry reached by a name that is not loopback (so nothing is insecure by default):
+/// `registry.test` → 127.0.0.1 in the host tree's /etc/hosts.
+fn named_registry(s: &Scenario, r: &Registry) -> String {
+    s.host_file("etc/hosts", "127.0.0.1 localhost\n127.0.0.1 registry.test\n");
+    format!("registry.test:{}", r.host().rsplit(':').next().unwrap())
+}
+
+#[test]
+fn insecure_declared_once_reaches_every_registry_check() {
+    let r = Registry::start(RegistryOpts::default());
+    push_image(&r.host(), "app/web", "v1", None);
+    let s = Scenario::new();
+    let h = named_registry(&s, &r);
+    // Declared under network.registry only: network.images uses it too.
+    let p = s.profile(&format!(
+        "checks:\n  network.registry:\n    registries: [{{host: \"{h}\", insecure: true}}]\n  network.images:\n    images: [\"{h}/app/web:v1\"]\n"
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.images"),
+        "all 1 images are in their registries"
+    );
+    // The top-level section does the same.
+    let p = s.profile(&format!(
+        "registries:\n  - {{host: \"{h}\", insecure: true}}\nchecks:\n  network.registry: {{}}\n  network.images:\n    images: [\"{h}/app/web:v1\"]\n"
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(
+        message(&doc, "network.registry").starts_with(&format!("{h}: registry API answers 200 over http"))
+    );
+    // Not declared anywhere: HTTPS fails, and that is not a missing image.
+    let p = s.profile(&format!(
+        "checks:\n  network.images:\n    images: [\"{h}/app/web:v1\"]\n"
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(status(&doc, "network.images"), "error");
+    assert_eq!(
+        message(&doc, "network.images"),
+        format!("1 of 1 images could not be looked up:\n{h}/app/web:v1: https://{h}/v2/app/web/manifests/v1: the server answered plain HTTP on an HTTPS port")
+    );
+    let fix = &entry(&doc, "network.images")["fix"];
+    assert!(!fix["summary"].as_str().unwrap().contains("push"), "{fix}");
+    assert!(fix_commands(&doc, "network.images")[0].contains("insecure: true in the profile's registries:"));
+}
+
+#[test]
+fn loopback_registries_are_insecure_by_default_as_docker_treats_them() {
+    let r = Registry::start(RegistryOpts::default());
+    push_image(&r.host(), "app/web", "v1", None);
+    let s = Scenario::new();
+    s.host_file("etc/hosts", "127.0.0.1 localhost\n");
+    let h = r.host();
+    let p = s.profile(&format!(
+        "registries: [{{host: \"{h}\"}}]\nchecks:\n  network.registry: {{}}\n  network.images:\n    images: [\"{h}/app/web:v1\", \"localhost:{}/app/web:v1\"]\n",
+        h.rsplit(':').next().unwrap()
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "network.registry"),
+        format!("{h}: registry API answers 200 over http")
+    );
+    assert_eq!(
+        message(&doc, "network.images"),
+        "all 2 images are in their registries"
+    );
+}
+
+#[test]
+fn only_the_registrys_manifest_unknown_means_missing() {
+    // A web server's 404 (no registry error body) and a closed port are not "push it".
+    let web404 = FaultServer::start(Fault::Answer("404 Not Found", "", "<html>not found</html>"));
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let s = Scenario::new();
+    let p = s.profile(&format!(
+        "checks:\n  network.images:\n    images: [\"{}/app/web:v1\", \"127.0.0.1:{closed}/app/web:v1\"]\n",
+        web404.host()
+    ));
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    let msg = message(&doc, "network.images");
+    assert!(
+        msg.starts_with("2 of 2 images could not be looked up:\n"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "{h}/app/web:v1: {h}: GET /v2/app/web/manifests/v1 answers 404 without the registry's MANIFEST_UNKNOWN: not a registry API (wrong host, port or path?)",
+            h = web404.host()
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("127.0.0.1:{closed}/app/web:v1: https://127.0.0.1:{closed}/v2/app/web/manifests/v1: connection refused (nothing listens there)")),
+        "{msg}"
     );
 }

@@ -62,6 +62,7 @@ registry! {
     "network.registry" => network::registry::Registry,
     "network.images" => network::images::Images,
     "network.chart-repos" => network::chart_repos::ChartRepos,
+    "network.runtime-mirrors" => network::runtime_mirrors::RuntimeMirrors,
     "cluster.api" => cluster::api::ClusterApi,
     "cluster.leftover-cert-manager" => cluster::leftover_cert_manager::LeftoverCertManager,
     "cluster.leftover-scopedefinition" => cluster::leftover_scopedefinition::LeftoverScopeDefinition,

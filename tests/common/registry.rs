@@ -210,8 +210,16 @@ impl FaultServer {
                                         .unwrap_or_default();
                                     if present.contains(&wanted) {
                                         ("200 OK", String::new(), String::new())
-                                    } else {
+                                    } else if req.starts_with("HEAD ") {
                                         ("404 Not Found", String::new(), String::new())
+                                    } else {
+                                        // Docker Hub's own body for a tag it does not have.
+                                        let tag = wanted.rsplit(':').next().unwrap_or("");
+                                        (
+                                            "404 Not Found",
+                                            String::new(),
+                                            format!("{{\"errors\":[{{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\",\"detail\":{{\"Tag\":\"{tag}\"}}}}]}}"),
+                                        )
                                     }
                                 };
                                 let _ = write!(

@@ -60,13 +60,37 @@ struct ObjRef {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Render {
+struct RawRender {
     #[serde(default)]
     chart: Option<String>,
     #[serde(default)]
     values: Vec<String>,
     #[serde(default)]
     helmfile: Option<String>,
+}
+
+/// What to render: a chart (with values files) or a helmfile, exactly one of them.
+#[derive(Deserialize)]
+#[serde(try_from = "RawRender")]
+enum Render {
+    Chart { chart: String, values: Vec<String> },
+    Helmfile(String),
+}
+
+impl TryFrom<RawRender> for Render {
+    type Error = String;
+    fn try_from(r: RawRender) -> Result<Self, String> {
+        match (r.chart, r.helmfile) {
+            (Some(chart), None) => Ok(Render::Chart {
+                chart,
+                values: r.values,
+            }),
+            (None, Some(file)) if r.values.is_empty() => Ok(Render::Helmfile(file)),
+            (None, Some(_)) => Err("`values` goes with `chart`; a helmfile names its own values".to_string()),
+            (Some(_), Some(_)) => Err("give either `chart` or `helmfile`, not both".to_string()),
+            (None, None) => Err("give `chart` (with `values`) or `helmfile` to render".to_string()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -119,8 +143,8 @@ impl HelmOwnership {
         let Some(render) = &self.render else {
             return Ok(Vec::new());
         };
-        let (program, args): (&str, Vec<String>) = match (&render.chart, &render.helmfile) {
-            (Some(chart), None) => {
+        let (program, args): (&str, Vec<String>) = match render {
+            Render::Chart { chart, values } => {
                 let mut a = vec![
                     "template".to_string(),
                     release.name.clone(),
@@ -128,17 +152,16 @@ impl HelmOwnership {
                     "--namespace".to_string(),
                     release.namespace.clone(),
                 ];
-                for v in &render.values {
+                for v in values {
                     a.push("--values".to_string());
                     a.push(v.clone());
                 }
                 ("helm", a)
             }
-            (None, Some(file)) => (
+            Render::Helmfile(file) => (
                 "helmfile",
                 vec!["--file".to_string(), file.clone(), "template".to_string()],
             ),
-            _ => return Err("render: give either chart or helmfile".to_string()),
         };
         let bin = ctx
             .which(program)

@@ -4,8 +4,9 @@ use std::path::Path;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase, Status};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::net::{self, Trust};
+use crate::registry::{self, Manifest, RegistrySettings};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -24,7 +25,8 @@ What it looks at: for each repository, `GET <url>/index.yaml` (same resolver, TL
 proxy rules as network.registry; all repositories at once, each bounded by --timeout), that
 it parses as a helm repository index, and that every named chart version is listed in it.
 `oci://host/path` repositories are registries: each chart is looked up as the manifest
-`host/path/<chart>:<version>` (network.images' token flow). Every missing version is
+`host/path/<chart>:<version>` (the registry client network.images uses, with the
+settings of the profile's `registries:` for that host). Every missing version is
 reported at once.
 
 Fix: pin the repository's name (node.hosts), sync the missing chart versions into the
@@ -50,7 +52,7 @@ struct Repo {
     #[serde(default)]
     charts: Vec<ChartRef>,
     #[serde(default)]
-    insecure: bool,
+    insecure: Option<bool>,
     #[serde(default)]
     ca_file: Option<String>,
 }
@@ -79,33 +81,60 @@ enum Finding {
     Bad(String, Vec<String>),
 }
 
-/// `oci://host/path`: each chart is `host/path/<chart>:<version>` in a registry.
+impl Repo {
+    /// An `oci://host/path` repository is a registry: its settings join `registries:`.
+    fn oci_host(&self) -> Option<&str> {
+        let rest = self.url.strip_prefix("oci://")?;
+        Some(rest.split('/').next().unwrap_or(rest))
+    }
+}
+
+/// `oci://host/path`: each chart is the manifest `host/path/<chart>:<version>`.
 async fn look_oci(ctx: &Ctx, repo: &Repo, rest: &str) -> Finding {
     let rest = rest.trim_end_matches('/');
-    let host = rest.split('/').next().unwrap_or(rest).to_string();
-    let refs: Vec<String> = repo
-        .charts
-        .iter()
-        .map(|c| format!("{rest}/{}:{}", c.name, c.version))
-        .collect();
-    if refs.is_empty() {
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if repo.charts.is_empty() {
         return Finding::Ok(format!("{}: oci://{rest} (no charts named)", repo.name));
     }
-    let images = super::images::Images::for_refs(refs, &host, repo.insecure, repo.ca_file.clone());
-    let outcome = images.run(ctx).await;
-    match outcome.status {
-        Status::Pass => Finding::Ok(format!(
+    let settings = ctx.registries.get(host);
+    let looked = join_all(repo.charts.iter().map(|c| {
+        let settings = &settings;
+        async move {
+            let name = if path.is_empty() {
+                c.name.clone()
+            } else {
+                format!("{path}/{}", c.name)
+            };
+            (
+                c,
+                registry::manifest(ctx, settings, &name, &c.version, None).await,
+            )
+        }
+    }))
+    .await;
+    let mut bad = Vec::new();
+    let mut cmds = Vec::new();
+    for (c, m) in looked {
+        match m {
+            Manifest::Present => {}
+            Manifest::Missing(code) => bad.push(format!(
+                "{}: oci://{rest}/{}:{} is not there ({code}); helm would say: failed to download \"{}\" at version \"{}\"",
+                repo.name, c.name, c.version, c.name, c.version
+            )),
+            Manifest::Problem { line, fix } => {
+                bad.push(format!("{}: oci://{rest}/{}:{}: {line}", repo.name, c.name, c.version));
+                cmds.extend(fix);
+            }
+        }
+    }
+    if bad.is_empty() {
+        Finding::Ok(format!(
             "{}: oci://{rest} holds the {} chart(s) needed",
             repo.name,
             repo.charts.len()
-        )),
-        _ => Finding::Bad(
-            format!(
-                "{}: oci://{rest}: {} (helm would say: failed to download ...)",
-                repo.name, outcome.message
-            ),
-            vec![],
-        ),
+        ))
+    } else {
+        Finding::Bad(bad.join("\n"), cmds)
     }
 }
 
@@ -114,7 +143,7 @@ async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
         return look_oci(ctx, repo, rest).await;
     }
     let url = format!("{}/index.yaml", repo.url.trim_end_matches('/'));
-    let trust = if repo.insecure {
+    let trust = if repo.insecure == Some(true) {
         Trust::SkipVerify
     } else {
         Trust::Verify {
@@ -200,6 +229,19 @@ async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
 }
 
 impl Check for ChartRepos {
+    fn registries(&self) -> Vec<RegistrySettings> {
+        self.repos
+            .iter()
+            .filter_map(|r| {
+                Some(RegistrySettings {
+                    insecure: r.insecure,
+                    ca_file: r.ca_file.clone(),
+                    ..RegistrySettings::host(r.oci_host()?)
+                })
+            })
+            .collect()
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             if self.repos.is_empty() {

@@ -1,12 +1,11 @@
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use base64::Engine;
 use futures::future::join_all;
 use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::net::{self, Trust};
+use crate::net::Failure;
+use crate::registry::{self, transport_fix, Manifest, RegistrySettings};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -25,42 +24,33 @@ What it looks at: for each image reference (registry/repo:tag or @sha256:), `HEA
 /v2/<repo>/manifests/<tag>` with the Accept headers for OCI and Docker manifests and indexes,
 following the registry's WWW-Authenticate challenge (Bearer token flow, anonymous or with
 credentials; or Basic) with credentials from the profile (`registries`) or
-~/.docker/config.json. All images at once; every missing one is named in one message.
+~/.docker/config.json (matched by exact host, docker.io as https://index.docker.io/v1/).
+All images at once; every missing one is named in one message. Only the registry's own
+404 MANIFEST_UNKNOWN / NAME_UNKNOWN counts as missing (fail); a registry that cannot be
+reached, refuses the TLS handshake or the credentials, or rate-limits is `error` with its
+real cause and its own fix — never "push the image".
 
 Fix: push (or `skopeo copy`) the missing images into the registry before installing.
 
 Parameters: images: ["hub.bktencent.com/blueking/bk-repo:1.0.0"],
-            registries: [{host: "127.0.0.1:5000", insecure: true, ca_file: ..., username: ..., password: ...}],
+            registries: [{host: "10.0.0.5:5000", insecure: true, ca_file: ..., username: ..., password: ...}]
+              (joins the profile's top-level `registries:`; localhost/127.0.0.0/8 are insecure
+              by default, as docker treats them),
             docker_config: ~/.docker/config.json"#,
     },
 };
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct HostSettings {
-    host: String,
-    #[serde(default)]
-    insecure: bool,
-    #[serde(default)]
-    ca_file: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Images {
     #[serde(default)]
     images: Vec<String>,
+    /// Joins the profile's `registries:` section.
     #[serde(default)]
-    registries: Vec<HostSettings>,
+    registries: Vec<RegistrySettings>,
     #[serde(default)]
     docker_config: Option<String>,
 }
-
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// `registry/repo:tag` → (registry host, repository, tag or digest), as docker reads it.
 pub fn parse_ref(image: &str) -> (String, String, String) {
@@ -85,227 +75,63 @@ pub fn parse_ref(image: &str) -> (String, String, String) {
     (host, repo, reference)
 }
 
-enum Verdict {
-    Present,
-    Missing,
-    Problem(String),
-}
-
-/// `Bearer realm="…",service="…",scope="…"` → its parameters.
-fn challenge(header: &str) -> (String, BTreeMap<String, String>) {
-    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
-    let mut params = BTreeMap::new();
-    for part in rest.split(',') {
-        if let Some((k, v)) = part.split_once('=') {
-            params.insert(
-                k.trim().to_ascii_lowercase(),
-                v.trim().trim_matches('"').to_string(),
-            );
-        }
-    }
-    (scheme.to_ascii_lowercase(), params)
-}
-
-impl Images {
-    /// Manifests to look up in one registry (chart-repos' oci:// references).
-    pub(crate) fn for_refs(
-        images: Vec<String>,
-        host: &str,
-        insecure: bool,
-        ca_file: Option<String>,
-    ) -> Images {
-        Images {
-            images,
-            registries: vec![HostSettings {
-                host: host.to_string(),
-                insecure,
-                ca_file,
-                username: None,
-                password: None,
-            }],
-            docker_config: None,
-        }
-    }
-
-    fn settings(&self, host: &str) -> Option<&HostSettings> {
-        self.registries.iter().find(|r| r.host == host)
-    }
-
-    fn credentials(&self, host: &str) -> Option<(String, String)> {
-        if let Some(s) = self.settings(host) {
-            if let (Some(u), Some(p)) = (&s.username, &s.password) {
-                return Some((u.clone(), p.clone()));
-            }
-        }
-        let path = match &self.docker_config {
-            Some(p) => PathBuf::from(p),
-            None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
-        };
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        let auths = v.get("auths")?.as_object()?;
-        let entry = auths
-            .iter()
-            .find(|(k, _)| {
-                k.as_str() == host
-                    || k.trim_start_matches("https://")
-                        .trim_start_matches("http://")
-                        .starts_with(host)
-            })?
-            .1;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(entry.get("auth")?.as_str()?)
-            .ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (u, p) = text.split_once(':')?;
-        Some((u.to_string(), p.to_string()))
-    }
-
-    async fn head(&self, ctx: &Ctx, host: &str, repo: &str, reference: &str) -> Verdict {
-        let api_host = if host == "docker.io" {
-            "registry-1.docker.io"
-        } else {
-            host
-        };
-        let s = self.settings(host);
-        let insecure = s.is_some_and(|s| s.insecure);
-        let trust = if insecure {
-            Trust::SkipVerify
-        } else {
-            Trust::Verify {
-                ca_file: s.and_then(|s| s.ca_file.as_deref()).map(Path::new),
-            }
-        };
-        let client = match net::client(&ctx.resolver, &trust, ctx.probe_timeout) {
-            Ok(c) => c,
-            Err(e) => return Verdict::Problem(e),
-        };
-        let path = format!("/v2/{repo}/manifests/{reference}");
-        let mut base = format!("https://{api_host}");
-        let mut resp = client
-            .head(format!("{base}{path}"))
-            .header("Accept", ACCEPT)
-            .send()
-            .await;
-        if insecure && matches!(&resp, Err(e) if net::classify(e).retry_over_http()) {
-            base = format!("http://{api_host}");
-            resp = client
-                .head(format!("{base}{path}"))
-                .header("Accept", ACCEPT)
-                .send()
-                .await;
-        }
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                return Verdict::Problem(
-                    net::classify(&e).describe(&format!("{base}{path}"), ctx.probe_timeout),
-                )
-            }
-        };
-        let resp = if resp.status().as_u16() == 401 {
-            let header = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            let (scheme, params) = challenge(&header);
-            let creds = self.credentials(host);
-            let auth = match scheme.as_str() {
-                "bearer" => {
-                    let Some(realm) = params.get("realm") else {
-                        return Verdict::Problem(format!("{host}: 401 with a Bearer challenge without realm"));
-                    };
-                    let url = reqwest::Url::parse_with_params(
-                        realm,
-                        &[
-                            ("service", params.get("service").cloned().unwrap_or_default()),
-                            ("scope", format!("repository:{repo}:pull")),
-                        ],
-                    );
-                    let Ok(url) = url else {
-                        return Verdict::Problem(format!("{host}: token realm {realm:?} is not a URL"));
-                    };
-                    let mut req = client.get(url);
-                    if let Some((u, p)) = &creds {
-                        req = req.basic_auth(u, Some(p));
-                    }
-                    let token: serde_json::Value = match req.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default()
-                        }
-                        Ok(r) => return Verdict::Problem(format!("{host}: token service {realm} answers {}", r.status())),
-                        Err(e) => return Verdict::Problem(net::classify(&e).describe(realm, ctx.probe_timeout)),
-                    };
-                    let t = token.get("token").or_else(|| token.get("access_token")).and_then(|t| t.as_str()).unwrap_or("");
-                    format!("Bearer {t}")
-                }
-                "basic" => match &creds {
-                    Some((u, p)) => format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))),
-                    None => {
-                        return Verdict::Problem(format!(
-                            "{host}: needs credentials (401, Basic auth): give username/password in the profile or docker login {host}"
-                        ))
-                    }
-                },
-                _ => return Verdict::Problem(format!("{host}: 401 without a usable WWW-Authenticate challenge")),
-            };
-            match client
-                .head(format!("{base}{path}"))
-                .header("Accept", ACCEPT)
-                .header("Authorization", auth)
-                .send()
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    return Verdict::Problem(
-                        net::classify(&e).describe(&format!("{base}{path}"), ctx.probe_timeout),
-                    )
-                }
-            }
-        } else {
-            resp
-        };
-        match resp.status().as_u16() {
-            200 => Verdict::Present,
-            404 => Verdict::Missing,
-            401 => Verdict::Problem(format!("{host}: credentials rejected (401) for {repo}")),
-            403 => Verdict::Problem(format!("{host}: 403 Forbidden for {repo}")),
-            429 => Verdict::Problem(format!("{host}: 429 toomanyrequests: pull rate limit reached")),
-            other => Verdict::Problem(format!("{host}: HEAD {path} answers HTTP {other}")),
-        }
+/// The registry's own address for a host name as docker reads it.
+fn api_host(host: &str) -> &str {
+    if host == "docker.io" {
+        "registry-1.docker.io"
+    } else {
+        host
     }
 }
 
 impl Check for Images {
+    fn registries(&self) -> Vec<RegistrySettings> {
+        self.registries.clone()
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             if self.images.is_empty() {
                 return Outcome::skip("the profile lists no images");
             }
+            // The token flow is up to three round trips.
             let deadline = ctx.probe_timeout * 3;
+            let docker_config = self.docker_config.as_deref().map(Path::new);
             let verdicts = join_all(self.images.iter().map(|image| async move {
                 let (host, repo, reference) = parse_ref(image);
-                let v = tokio::time::timeout(deadline, self.head(ctx, &host, &repo, &reference))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Verdict::Problem(format!(
-                            "{host}: no answer within {}",
-                            humantime::format_duration(deadline)
-                        ))
-                    });
+                let mut settings = ctx.registries.get(&host);
+                settings.host = api_host(&host).to_string();
+                let v = tokio::time::timeout(
+                    deadline,
+                    registry::manifest(ctx, &settings, &repo, &reference, docker_config),
+                )
+                .await
+                .unwrap_or_else(|_| Manifest::Problem {
+                    line: format!(
+                        "{host}: no answer within {}",
+                        humantime::format_duration(deadline)
+                    ),
+                    fix: transport_fix(&Failure::NoAnswer, &host),
+                });
                 (image, v)
             }))
             .await;
             let mut present = 0;
             let mut missing = Vec::new();
             let mut problems = Vec::new();
+            let mut problem_fixes: Vec<String> = Vec::new();
             for (image, v) in verdicts {
                 match v {
-                    Verdict::Present => present += 1,
-                    Verdict::Missing => missing.push(image.clone()),
-                    Verdict::Problem(p) => problems.push(format!("{image}: {p}")),
+                    Manifest::Present => present += 1,
+                    Manifest::Missing(code) => missing.push((image.clone(), code)),
+                    Manifest::Problem { line, fix } => {
+                        problems.push(format!("{image}: {line}"));
+                        for c in fix {
+                            if !problem_fixes.contains(&c) {
+                                problem_fixes.push(c);
+                            }
+                        }
+                    }
                 }
             }
             if missing.is_empty() && problems.is_empty() {
@@ -314,19 +140,37 @@ impl Check for Images {
             let mut lines = Vec::new();
             if !missing.is_empty() {
                 lines.push(format!(
-                    "{} of {} images are missing (manifest unknown): {}",
+                    "{} of {} images are missing (the registry says manifest unknown): {}",
                     missing.len(),
                     self.images.len(),
-                    missing.join(", ")
+                    missing
+                        .iter()
+                        .map(|(m, _)| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
-            lines.extend(problems);
-            let cmds = missing
+            if !problems.is_empty() {
+                lines.push(format!(
+                    "{} of {} images could not be looked up:",
+                    problems.len(),
+                    self.images.len()
+                ));
+                lines.extend(problems);
+            }
+            if missing.is_empty() {
+                // Nothing is known to be missing: this run could not decide.
+                return Outcome::error(lines.join("\n")).with_fix(Fix::manual(
+                    "make the registries answer for these images (reachability, TLS trust, credentials) as the lines above say",
+                    problem_fixes,
+                ));
+            }
+            let mut cmds: Vec<String> = missing
                 .iter()
-                .map(|m| format!("skopeo copy docker://<source>/{m} docker://{m}"))
+                .map(|(m, _)| format!("skopeo copy docker://<source>/{m} docker://{m}"))
                 .collect();
-            let outcome = Outcome::fail(lines.join("\n"));
-            outcome.with_fix(Fix::manual(
+            cmds.extend(problem_fixes);
+            Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
                 "push the missing images into the registry before installing",
                 cmds,
             ))

@@ -4,3 +4,4 @@
 pub mod chart_repos;
 pub mod images;
 pub mod registry;
+pub mod runtime_mirrors;

@@ -35,6 +35,20 @@ Parameters: paths: [{path: /mnt/blueking, need: 90Gi}] or
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawDiskReq {
+    path: String,
+    #[serde(default)]
+    need: Option<Bytes>,
+    #[serde(default)]
+    claims: Vec<Bytes>,
+    #[serde(default)]
+    shared: bool,
+}
+
+/// A path and what it must hold: `need`, or the `claims` it serves — never neither, which
+/// would read as "needs 0 bytes" and pass without having looked at anything.
+#[derive(Deserialize)]
+#[serde(try_from = "RawDiskReq")]
 struct DiskReq {
     path: String,
     #[serde(default)]
@@ -43,6 +57,25 @@ struct DiskReq {
     claims: Vec<Bytes>,
     #[serde(default)]
     shared: bool,
+}
+
+impl TryFrom<RawDiskReq> for DiskReq {
+    type Error = String;
+    fn try_from(r: RawDiskReq) -> Result<Self, String> {
+        match (&r.need, r.claims.is_empty()) {
+            (None, true) => Err(format!(
+                "{}: give `need` (e.g. need: 90Gi) or the `claims` this directory serves",
+                r.path
+            )),
+            (Some(_), false) => Err(format!("{}: give either `need` or `claims`, not both", r.path)),
+            _ => Ok(DiskReq {
+                path: r.path,
+                need: r.need,
+                claims: r.claims,
+                shared: r.shared,
+            }),
+        }
+    }
 }
 
 impl DiskReq {
