@@ -109,6 +109,68 @@ pub struct Outcome {
     pub status: Status,
     pub message: String,
     pub fix: Option<Fix>,
+    /// Dependents this prerequisite knows cannot run (their reason); the others still run.
+    pub starved: Vec<Starved>,
+}
+
+/// A dependent check a prerequisite found it cannot run, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Starved {
+    pub check: &'static str,
+    pub reason: String,
+}
+
+/// Read access a cluster check needs, declared so that cluster.api can ask the API server
+/// for all of it at once (SelfSubjectAccessReview) before the checks start.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Access {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    /// `None`: cluster-wide (for a namespaced resource: in every namespace).
+    pub namespace: Option<String>,
+}
+
+impl Access {
+    pub fn new(verb: &str, group: &str, resource: &str) -> Self {
+        Access {
+            verb: verb.to_string(),
+            group: group.to_string(),
+            resource: resource.to_string(),
+            namespace: None,
+        }
+    }
+
+    pub fn in_namespace(mut self, ns: &str) -> Self {
+        self.namespace = Some(ns.to_string());
+        self
+    }
+
+    /// `resource.group`, as kubectl names it.
+    pub fn resource_name(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    /// `list apiservices.apiregistration.k8s.io`, `list pods in namespace kube-system`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {} in namespace {ns}", self.verb, self.resource_name()),
+            None => format!("{} {}", self.verb, self.resource_name()),
+        }
+    }
+
+    /// `kubectl auth can-i list pods -n kube-system`
+    pub fn can_i(&self) -> String {
+        let ns = match &self.namespace {
+            Some(n) => format!(" -n {n}"),
+            None => " -A".to_string(),
+        };
+        format!("kubectl auth can-i {} {}{ns}", self.verb, self.resource_name())
+    }
 }
 
 impl Outcome {
@@ -117,6 +179,7 @@ impl Outcome {
             status,
             message: message.into(),
             fix: None,
+            starved: Vec::new(),
         }
     }
     pub fn pass(message: impl Into<String>) -> Self {
@@ -175,6 +238,8 @@ pub struct Ctx {
     pub kube: crate::kube::KubeAccess,
     /// The profile's registries (top-level section joined by every check's own list).
     pub registries: crate::registry::Registries,
+    /// Every planned check's declared API access, for cluster.api to review up front.
+    pub planned_access: Vec<(&'static str, Vec<Access>)>,
 }
 
 impl Ctx {
@@ -216,6 +281,11 @@ pub trait Check: Send + Sync {
     /// Registry settings written in this check's own parameters: they join the profile's
     /// `registries:` section, so every check that talks to a registry sees them.
     fn registries(&self) -> Vec<crate::registry::RegistrySettings> {
+        Vec::new()
+    }
+
+    /// The API access this check needs to decide; cluster.api reviews it before it runs.
+    fn access(&self) -> Vec<Access> {
         Vec::new()
     }
 }

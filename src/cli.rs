@@ -246,6 +246,7 @@ fn check(opts: &RunOpts) -> i32 {
         Err(e) => return usage_error(e),
     };
     let registries = profile::registries(&section, plan.iter().map(|p| p.check.as_ref()));
+    let planned_access = plan.iter().map(|p| (p.def.meta.id, p.check.access())).collect();
 
     let resolver = Resolver::new(&opts.host_root, opts.timeout);
     let ctx = Arc::new(Ctx {
@@ -261,6 +262,7 @@ fn check(opts: &RunOpts) -> i32 {
         ),
         resolver,
         registries,
+        planned_access,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

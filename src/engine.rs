@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::check::{Check, CheckDef, Ctx, Fix, Outcome, Phase, Status};
+use crate::check::{Check, CheckDef, Ctx, Fix, Outcome, Phase, Starved, Status};
 
 /// One check's line in the report.
 #[derive(Clone, Debug)]
@@ -54,7 +54,7 @@ pub async fn run(
     mut on_phase: impl FnMut(Phase, &[CheckReport]),
     progress: &crate::report::Progress,
 ) -> Vec<CheckReport> {
-    let mut senders: HashMap<&'static str, watch::Sender<Option<Status>>> = HashMap::new();
+    let mut senders: HashMap<&'static str, watch::Sender<Option<Reported>>> = HashMap::new();
     for p in plan {
         senders.insert(p.def.meta.id, watch::channel(None).0);
     }
@@ -72,7 +72,7 @@ pub async fn run(
             let def = p.def;
             let check = Arc::clone(&p.check);
             let ctx = Arc::clone(&ctx);
-            let prereqs: Vec<(&'static str, watch::Receiver<Option<Status>>)> = def
+            let prereqs: Vec<(&'static str, watch::Receiver<Option<Reported>>)> = def
                 .meta
                 .requires
                 .iter()
@@ -82,7 +82,7 @@ pub async fn run(
             let progress = progress.clone();
             handles.push(tokio::spawn(async move {
                 let started = Instant::now();
-                let outcome = match blocked_by(prereqs).await {
+                let outcome = match blocked_by(def.meta.id, prereqs).await {
                     Some(why) => Outcome::skip(why),
                     None => match tokio::time::timeout(deadline, check.run(&ctx)).await {
                         Ok(o) => o,
@@ -93,7 +93,7 @@ pub async fn run(
                     },
                 };
                 if let Some(tx) = done {
-                    tx.send_replace(Some(outcome.status));
+                    tx.send_replace(Some((outcome.status, Arc::new(outcome.starved.clone()))));
                 }
                 progress.check_done(def.meta.id);
                 CheckReport {
@@ -128,16 +128,34 @@ pub async fn run(
     all
 }
 
-/// `Some(reason)` when a prerequisite did not pass; waits for prerequisites still running.
-async fn blocked_by(prereqs: Vec<(&'static str, watch::Receiver<Option<Status>>)>) -> Option<String> {
+/// What a finished check tells its dependents.
+type Reported = (Status, Arc<Vec<Starved>>);
+
+/// `Some(reason)` when a prerequisite did not pass, or passed judgement on this very check
+/// (cluster.api naming the permissions it lacks); waits for prerequisites still running.
+async fn blocked_by(
+    me: &'static str,
+    prereqs: Vec<(&'static str, watch::Receiver<Option<Reported>>)>,
+) -> Option<String> {
     for (id, mut rx) in prereqs {
-        let status = match rx.wait_for(Option::is_some).await {
-            Ok(s) => *s,
+        let reported = match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone(),
             Err(_) => None,
         };
-        match status {
-            Some(s) if s.lets_dependents_run() => {}
-            Some(s) => return Some(format!("skipped: prerequisite {id} did not pass ({})", s.name())),
+        match reported {
+            Some((_, starved)) if starved.iter().any(|s| s.check == me) => {
+                let reason = starved
+                    .iter()
+                    .filter(|s| s.check == me)
+                    .map(|s| s.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Some(format!("skipped: {id}: {reason}"));
+            }
+            Some((s, _)) if s.lets_dependents_run() => {}
+            // The prerequisite answered and named the checks it starves: the rest may run.
+            Some((Status::Error, starved)) if !starved.is_empty() => {}
+            Some((s, _)) => return Some(format!("skipped: prerequisite {id} did not pass ({})", s.name())),
             None => return Some(format!("skipped: prerequisite {id} did not report")),
         }
     }

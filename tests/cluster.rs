@@ -46,18 +46,72 @@ fn limited_user_may_not_create_namespaces_and_the_rest_skips() {
     let (r, doc) = run(&s, &c, &profile, &["--context", "test-limited"]);
     assert_eq!(r.code(), 1);
     assert_eq!(status(&doc, "cluster.api"), "fail");
-    assert!(message(&doc, "cluster.api").ends_with("answers, but this user may not: create namespaces"));
+    let msg = message(&doc, "cluster.api");
+    let lines: Vec<&str> = msg.lines().collect();
+    assert!(lines[0].ends_with("answers, but this user may not:"), "{msg}");
     assert_eq!(
-        fix_commands(&doc, "cluster.api"),
-        vec!["kubectl auth can-i create namespaces".to_string()]
+        lines[1..].to_vec(),
+        vec![
+            "  create namespaces (the install needs it)",
+            "  get endpoints (needed by cluster.webhooks)",
+            "  get services (needed by cluster.webhooks)",
+            "  list mutatingwebhookconfigurations.admissionregistration.k8s.io (needed by cluster.webhooks)",
+            "  list validatingwebhookconfigurations.admissionregistration.k8s.io (needed by cluster.webhooks)",
+            "  list storageclasses.storage.k8s.io (needed by cluster.storageclass)",
+            "2 check(s) cannot decide and are skipped: cluster.storageclass, cluster.webhooks",
+        ]
     );
-    for id in ["cluster.webhooks", "cluster.storageclass"] {
-        assert_eq!(status(&doc, id), "skip");
-        assert_eq!(
-            message(&doc, id),
-            "skipped: prerequisite cluster.api did not pass (fail)"
-        );
-    }
+    let cmds = fix_commands(&doc, "cluster.api");
+    assert_eq!(cmds[0], "kubectl auth can-i create namespaces -A");
+    assert!(cmds.contains(&"kubectl create clusterrole preflight-read --verb=get,list --resource=endpoints,mutatingwebhookconfigurations.admissionregistration.k8s.io,services,storageclasses.storage.k8s.io,validatingwebhookconfigurations.admissionregistration.k8s.io".to_string()), "{cmds:?}");
+    // One message: the starved checks say why in cluster.api's words, not with their own 403.
+    assert_eq!(
+        message(&doc, "cluster.storageclass"),
+        "skipped: cluster.api: this user may not list storageclasses.storage.k8s.io"
+    );
+    assert_eq!(status(&doc, "cluster.webhooks"), "skip");
+    assert!(message(&doc, "cluster.webhooks")
+        .starts_with("skipped: cluster.api: this user may not get endpoints, get services, list "));
+}
+
+#[test]
+fn a_user_who_may_read_some_things_starves_only_the_checks_that_need_the_rest() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let user = unique("reader");
+    c.apply(&format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {user}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [namespaces, nodes]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {user}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
+    ));
+    let kc = c.kubeconfig_as(s.dir.path(), &user);
+    let p = s.profile("checks:\n  cluster.api: {}\n  cluster.terminating-namespaces: {}\n  cluster.storageclass: {}\n  cluster.schedulable: {}\n");
+    let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
+    assert_eq!(status(&doc, "cluster.api"), "error", "{}", r.stdout());
+    let msg = message(&doc, "cluster.api");
+    assert!(
+        msg.contains(
+            "\n  list apiservices.apiregistration.k8s.io (needed by cluster.terminating-namespaces)\n"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("\n  list storageclasses.storage.k8s.io (needed by cluster.storageclass)\n"),
+        "{msg}"
+    );
+    assert!(!msg.contains("list nodes"), "granted, so not named: {msg}");
+    assert_eq!(
+        message(&doc, "cluster.terminating-namespaces"),
+        "skipped: cluster.api: this user may not list apiservices.apiregistration.k8s.io"
+    );
+    assert_eq!(status(&doc, "cluster.storageclass"), "skip");
+    // The check whose access was granted still runs and decides.
+    assert!(
+        ["pass", "warn", "fail"].contains(&status(&doc, "cluster.schedulable").as_str()),
+        "{}",
+        message(&doc, "cluster.schedulable")
+    );
+    let failed = status(&doc, "cluster.schedulable") == "fail";
+    assert_eq!(r.code(), if failed { 1 } else { 3 });
+    c.delete(&["clusterrole,clusterrolebinding", &user]);
 }
 
 #[test]

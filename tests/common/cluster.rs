@@ -160,6 +160,31 @@ impl Cluster {
         let _ = self.kubectl(&a, None);
     }
 
+    /// A kubeconfig of the admin that impersonates `user` (kubectl's `--as`), written into
+    /// `dir`: a user with exactly the RBAC a test grants.
+    pub fn kubeconfig_as(&self, dir: &Path, user: &str) -> String {
+        let (ok, out) = self.kubectl(
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--flatten",
+                "--minify",
+                "--context",
+                "test-token",
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+        let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["users"][0]["user"]["as"] = user.into();
+        let p = dir.join(format!("{user}.kubeconfig"));
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.display().to_string()
+    }
+
     pub fn kubeconfig(&self) -> String {
         self.kubeconfig.display().to_string()
     }

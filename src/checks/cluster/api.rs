@@ -5,7 +5,11 @@ use kube::api::PostParams;
 use kube::Api;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase, Starved};
 use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
@@ -22,9 +26,13 @@ the server is down, or the user lacks rights, the install dies part-way, e.g.
 
 What it looks at: the kubeconfig as kubectl finds it (--kubeconfig, then $KUBECONFIG, then
 ~/.kube/config, then the pod's service account) and --context; GET /version (bounded by
---timeout); then one SelfSubjectAccessReview per verb the profile lists. Missing or
-malformed kubeconfig, unreachable server, rejected credentials and a denied verb each fail
-with their own message. Every other cluster check is skipped when this one fails.
+--timeout); then, all at once, one SelfSubjectAccessReview per verb the profile lists and
+per read access every planned cluster check declares (list namespaces, list apiservices,
+…). Missing or malformed kubeconfig, unreachable server, rejected credentials and a denied
+install verb each fail with their own message. A denied read is `error`: it names each
+missing permission and the checks it starves, and those checks are skipped naming
+cluster.api (the others still run). Every other cluster check is skipped when this one
+fails.
 
 Fix: point --kubeconfig / KUBECONFIG at the cluster's admin kubeconfig, or grant the user
 the verbs (`kubectl auth can-i <verb> <resource>` shows what is missing).
@@ -45,15 +53,12 @@ struct VerbReq {
 }
 
 impl VerbReq {
-    fn describe(&self) -> String {
-        let res = if self.group.is_empty() {
-            self.resource.clone()
-        } else {
-            format!("{}.{}", self.resource, self.group)
-        };
-        match &self.namespace {
-            Some(ns) => format!("{} {res} in namespace {ns}", self.verb),
-            None => format!("{} {res}", self.verb),
+    fn access(&self) -> Access {
+        Access {
+            verb: self.verb.clone(),
+            group: self.group.clone(),
+            resource: self.resource.clone(),
+            namespace: self.namespace.clone(),
         }
     }
 }
@@ -63,6 +68,34 @@ impl VerbReq {
 pub struct ClusterApi {
     #[serde(default)]
     verbs: Vec<VerbReq>,
+}
+
+/// One SelfSubjectAccessReview: Ok(None) allowed, Ok(Some(reason)) denied.
+async fn review(
+    ctx: &Ctx,
+    api: &Api<SelfSubjectAccessReview>,
+    a: &Access,
+) -> Result<Option<String>, ApiError> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(a.verb.clone()),
+                resource: Some(a.resource.clone()),
+                group: Some(a.group.clone()),
+                namespace: a.namespace.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let what = format!("SelfSubjectAccessReview ({})", a.describe());
+    let r = ctx
+        .kube
+        .call(&what, api.create(&PostParams::default(), &review))
+        .await?;
+    let status = r.status.unwrap_or_default();
+    Ok((!status.allowed).then(|| status.reason.filter(|r| !r.is_empty()).unwrap_or_default()))
 }
 
 fn kubeconfig_fix() -> Fix {
@@ -99,29 +132,23 @@ impl Check for ClusterApi {
                 }
             };
             let reviews: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
-            let mut denied = Vec::new();
-            for req in &self.verbs {
-                let review = SelfSubjectAccessReview {
-                    spec: SelfSubjectAccessReviewSpec {
-                        resource_attributes: Some(ResourceAttributes {
-                            verb: Some(req.verb.clone()),
-                            resource: Some(req.resource.clone()),
-                            group: Some(req.group.clone()),
-                            namespace: req.namespace.clone(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
-                let what = format!("SelfSubjectAccessReview ({})", req.describe());
-                match ctx.kube.call(&what, reviews.create(&PostParams::default(), &review)).await {
-                    Ok(r) => {
-                        let status = r.status.unwrap_or_default();
-                        if !status.allowed {
-                            let why = status.reason.filter(|r| !r.is_empty()).map(|r| format!(" ({r})")).unwrap_or_default();
-                            denied.push(format!("{}{why}", req.describe()));
-                        }
+            // The install's own verbs, then every planned check's read access: one round of
+            // concurrent reviews, so a user who may read nothing gets one message, not eight.
+            let install: Vec<Access> = self.verbs.iter().map(VerbReq::access).collect();
+            let mut reads: BTreeMap<Access, Vec<&'static str>> = BTreeMap::new();
+            for (id, needs) in &ctx.planned_access {
+                for a in needs {
+                    reads.entry(a.clone()).or_default().push(id);
+                }
+            }
+            let asked: Vec<&Access> = install.iter().chain(reads.keys()).collect();
+            let answers = join_all(asked.iter().map(|a| review(ctx, &reviews, a))).await;
+            let mut denied: BTreeMap<&Access, String> = BTreeMap::new();
+            for (a, answer) in asked.iter().zip(answers) {
+                match answer {
+                    Ok(None) => {}
+                    Ok(Some(why)) => {
+                        denied.insert(a, why);
                     }
                     Err(e) => {
                         return Outcome::error(format!(
@@ -130,37 +157,87 @@ impl Check for ClusterApi {
                     }
                 }
             }
-            if !denied.is_empty() {
-                return Outcome::fail(format!(
-                    "Kubernetes {version} at {where_} answers, but this user may not: {}",
-                    denied.join("; ")
-                ))
-                .with_fix(Fix::manual(
-                    "use a kubeconfig whose user has these rights, or grant them (RBAC)",
-                    self.verbs
-                        .iter()
-                        .map(|v| {
-                            let ns = v
-                                .namespace
-                                .as_ref()
-                                .map(|n| format!(" -n {n}"))
-                                .unwrap_or_default();
-                            let res = if v.group.is_empty() {
-                                v.resource.clone()
-                            } else {
-                                format!("{}.{}", v.resource, v.group)
-                            };
-                            format!("kubectl auth can-i {} {res}{ns}", v.verb)
-                        })
-                        .collect(),
+            let say = |a: &Access| match denied.get(a).map(String::as_str) {
+                Some("") | None => a.describe(),
+                Some(why) => format!("{} ({why})", a.describe()),
+            };
+            let install_denied: Vec<&Access> = install.iter().filter(|a| denied.contains_key(a)).collect();
+            let reads_denied: Vec<(&Access, &Vec<&'static str>)> =
+                reads.iter().filter(|(a, _)| denied.contains_key(a)).collect();
+            if install_denied.is_empty() && reads_denied.is_empty() {
+                let mut msg = format!("Kubernetes {version} at {where_}");
+                if !install.is_empty() {
+                    let allowed: Vec<String> = install.iter().map(Access::describe).collect();
+                    msg.push_str(&format!("; may {}", allowed.join(", ")));
+                }
+                if !reads.is_empty() {
+                    msg.push_str(&format!("; may read what the {} cluster checks need", {
+                        let mut ids: Vec<&str> = reads.values().flatten().copied().collect();
+                        ids.sort();
+                        ids.dedup();
+                        ids.len()
+                    }));
+                }
+                return Outcome::pass(msg);
+            }
+            let mut lines = vec![format!(
+                "Kubernetes {version} at {where_} answers, but this user may not:"
+            )];
+            for a in &install_denied {
+                lines.push(format!("  {} (the install needs it)", say(a)));
+            }
+            let mut starved: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+            for (a, ids) in &reads_denied {
+                lines.push(format!("  {} (needed by {})", say(a), ids.join(", ")));
+                for id in *ids {
+                    starved.entry(id).or_default().push(a.describe());
+                }
+            }
+            if !starved.is_empty() {
+                lines.push(format!(
+                    "{} check(s) cannot decide and are skipped: {}",
+                    starved.len(),
+                    starved.keys().copied().collect::<Vec<_>>().join(", ")
                 ));
             }
-            let mut msg = format!("Kubernetes {version} at {where_}");
-            if !self.verbs.is_empty() {
-                let allowed: Vec<String> = self.verbs.iter().map(VerbReq::describe).collect();
-                msg.push_str(&format!("; may {}", allowed.join(", ")));
+            let mut commands: Vec<String> = install_denied
+                .iter()
+                .chain(reads_denied.iter().map(|(a, _)| a))
+                .map(|a| a.can_i())
+                .collect();
+            if !reads_denied.is_empty() {
+                let mut resources: Vec<String> =
+                    reads_denied.iter().map(|(a, _)| a.resource_name()).collect();
+                resources.sort();
+                resources.dedup();
+                commands.push(format!(
+                    "kubectl create clusterrole preflight-read --verb=get,list --resource={}",
+                    resources.join(",")
+                ));
+                commands.push(
+                    "kubectl create clusterrolebinding preflight-read --clusterrole=preflight-read --user=<this user>"
+                        .to_string(),
+                );
             }
-            Outcome::pass(msg)
+            let fix = Fix::manual(
+                "use a kubeconfig whose user has these rights, or grant them (RBAC)",
+                commands,
+            );
+            // A denied install verb is this check's answer; a denied read only means other
+            // checks cannot decide.
+            let mut outcome = if install_denied.is_empty() {
+                Outcome::error(lines.join("\n"))
+            } else {
+                Outcome::fail(lines.join("\n"))
+            };
+            outcome.starved = starved
+                .into_iter()
+                .map(|(check, missing)| Starved {
+                    check,
+                    reason: format!("this user may not {}", missing.join(", ")),
+                })
+                .collect();
+            outcome.with_fix(fix)
         })
     }
 }

@@ -11,7 +11,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::values::{parse_version, Dur, Version};
 
 pub static DEF: CheckDef = CheckDef {
@@ -255,6 +255,25 @@ fn controllers_fix() -> Fix {
 }
 
 impl Check for CsrControllers {
+    fn access(&self) -> Vec<Access> {
+        {
+            let mut a = vec![Access::new("list", "", "pods").in_namespace("kube-system")];
+            if self.live_probe {
+                a.push(Access::new(
+                    "create",
+                    "certificates.k8s.io",
+                    "certificatesigningrequests",
+                ));
+                a.push(Access::new(
+                    "delete",
+                    "certificates.k8s.io",
+                    "certificatesigningrequests",
+                ));
+            }
+            a
+        }
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);

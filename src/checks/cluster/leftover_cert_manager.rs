@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::terminating_namespaces::unavailable;
 use super::{client, delete_exactly, release, undecided, Doomed};
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase,
+};
 use crate::exec;
 use crate::kube::{cannot_import, ownership_problem, owning_release};
 use crate::values::Dur;
@@ -154,6 +156,10 @@ impl LeftoverCertManager {
 }
 
 impl Check for LeftoverCertManager {
+    fn access(&self) -> Vec<Access> {
+        vec![Access::new("get", "", "namespaces")]
+    }
+
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
         Box::pin(async move {
             let (doomed, helm_release, helm_ns) = self.observed.get().ok_or("nothing was observed to fix")?;

@@ -4,7 +4,9 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase,
+};
 use crate::kube::{cannot_import, ownership_problem, ApiError};
 
 pub static DEF: CheckDef = CheckDef {
@@ -54,6 +56,10 @@ pub struct LeftoverScopeDefinition {
 }
 
 impl Check for LeftoverScopeDefinition {
+    fn access(&self) -> Vec<Access> {
+        vec![Access::new("list", "core.oam.dev", "scopedefinitions")]
+    }
+
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
         Box::pin(async move {
             let doomed = self.foreign.get().ok_or("nothing was observed to fix")?;

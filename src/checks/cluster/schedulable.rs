@@ -6,7 +6,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::quantity::{Bytes, Cpu};
 
 pub static DEF: CheckDef = CheckDef {
@@ -114,6 +114,10 @@ impl Schedulable {
 }
 
 impl Check for Schedulable {
+    fn access(&self) -> Vec<Access> {
+        vec![Access::new("list", "", "nodes")]
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);

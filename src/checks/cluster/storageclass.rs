@@ -4,7 +4,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -42,6 +42,10 @@ const DEFAULT_ANNOTATIONS: [&str; 2] = [
 ];
 
 impl Check for StorageClassCheck {
+    fn access(&self) -> Vec<Access> {
+        vec![Access::new("list", "storage.k8s.io", "storageclasses")]
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);

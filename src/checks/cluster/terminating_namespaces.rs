@@ -6,7 +6,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::values::Dur;
 
 pub static DEF: CheckDef = CheckDef {
@@ -76,6 +76,13 @@ pub(crate) fn unavailable(svc: &APIService) -> Option<String> {
 }
 
 impl Check for TerminatingNamespaces {
+    fn access(&self) -> Vec<Access> {
+        vec![
+            Access::new("list", "", "namespaces"),
+            Access::new("list", "apiregistration.k8s.io", "apiservices"),
+        ]
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);

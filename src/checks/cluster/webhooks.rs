@@ -9,7 +9,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
@@ -111,6 +111,23 @@ impl Webhooks {
 }
 
 impl Check for Webhooks {
+    fn access(&self) -> Vec<Access> {
+        vec![
+            Access::new(
+                "list",
+                "admissionregistration.k8s.io",
+                "validatingwebhookconfigurations",
+            ),
+            Access::new(
+                "list",
+                "admissionregistration.k8s.io",
+                "mutatingwebhookconfigurations",
+            ),
+            Access::new("get", "", "services"),
+            Access::new("get", "", "endpoints"),
+        ]
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
