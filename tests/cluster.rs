@@ -391,6 +391,111 @@ fn seed000_mutating_webhook_configuration_without_helm_labels() {
     assert!(fix_summary(&doc, "cluster.helm-ownership").contains("--take-ownership"));
 }
 
+#[test]
+fn seed000_kind_without_api_version_is_looked_up_in_every_group() {
+    let Some(c) = cluster() else { return };
+    let name = unique("mwc");
+    c.apply(&format!("apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {{name: {name}}}\nwebhooks: []\n"));
+    let s = Scenario::new();
+    // The seed's object as a user writes it: no apiVersion.
+    let profile = format!("{RELEASE}checks:\n  cluster.helm-ownership: {{objects: [{{kind: MutatingWebhookConfiguration, name: {name}}}]}}\n");
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    c.delete(&["mutatingwebhookconfiguration", &name]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(
+        message(&doc, "cluster.helm-ownership"),
+        format!("MutatingWebhookConfiguration \"{name}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\"")
+    );
+}
+
+#[test]
+fn a_kind_the_api_does_not_serve_is_named_never_counted_as_free() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let profile = format!("{RELEASE}checks:\n  cluster.helm-ownership: {{objects: [{{kind: Namespace, name: {}}}, {{kind: NoSuchPreflightKind, name: a}}, {{kind: ScopeDefinition, apiVersion: absent.preflight.test/v1, name: b}}]}}\n", unique("absent"));
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(r.code(), 0, "a warning, not a failure: {}", r.stdout());
+    assert_eq!(status(&doc, "cluster.helm-ownership"), "warn");
+    assert_eq!(
+        message(&doc, "cluster.helm-ownership"),
+        "1 of 3 object(s) looked up: none belongs to another release\nnot served by the API, so not looked up (their CRD must come first, or helm will say \"no matches for kind\"): NoSuchPreflightKind a, ScopeDefinition b (absent.preflight.test/v1)"
+    );
+}
+
+#[test]
+fn a_kind_two_groups_serve_needs_an_api_version() {
+    let Some(c) = cluster() else { return };
+    for group in ["a.preflight.test", "b.preflight.test"] {
+        c.apply(&format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: gadgets.{group}}}\nspec:\n  group: {group}\n  names: {{kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList}}\n  scope: Cluster\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n"));
+        let (ok, out) = c.kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                &format!("crd/gadgets.{group}"),
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+    }
+    let s = Scenario::new();
+    let profile =
+        format!("{RELEASE}checks:\n  cluster.helm-ownership: {{objects: [{{kind: Gadget, name: g1}}]}}\n");
+    // Discovery may lag the CRD by a moment.
+    let mut last = String::new();
+    for _ in 0..20 {
+        let (r, doc) = run(&s, &c, &profile, &[]);
+        last = message(&doc, "cluster.helm-ownership");
+        if status(&doc, "cluster.helm-ownership") == "error" {
+            assert_eq!(r.code(), 3);
+            assert_eq!(
+                last,
+                "kind Gadget (object g1) is served by 2 API groups: a.preflight.test/v1, b.preflight.test/v1; give apiVersion in the profile entry"
+            );
+            let profile = format!("{RELEASE}checks:\n  cluster.helm-ownership: {{objects: [{{kind: Gadget, apiVersion: b.preflight.test/v1, name: g1}}]}}\n");
+            let (r, doc) = run(&s, &c, &profile, &[]);
+            assert_eq!(r.code(), 0, "{}", r.stdout());
+            assert_eq!(
+                message(&doc, "cluster.helm-ownership"),
+                "1 object(s) looked up: none belongs to another release"
+            );
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("never reported the ambiguity: {last}");
+}
+
+#[test]
+fn namespaced_objects_are_looked_up_in_their_namespace_or_the_release_one() {
+    let Some(c) = cluster() else { return };
+    let ns = unique("owned-ns");
+    c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {ns}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: creds, namespace: {ns}}}\n"));
+    let s = Scenario::new();
+    // The ConfigMap in an explicit namespace; the Secret in the release's namespace.
+    let profile = format!("release: {{name: mine, namespace: {ns}}}\nchecks:\n  cluster.helm-ownership: {{objects: [{{kind: ConfigMap, name: settings, namespace: {ns}}}, {{kind: Secret, apiVersion: v1, name: creds}}, {{kind: ConfigMap, name: settings, namespace: default}}]}}\n");
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.helm-ownership");
+    let lines: Vec<&str> = msg.lines().collect();
+    assert_eq!(lines.len(), 2, "{msg}");
+    assert!(lines[0].starts_with(&format!("ConfigMap \"settings\" in namespace \"{ns}\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key")), "{msg}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "Secret \"creds\" in namespace \"{ns}\" exists and cannot be imported"
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.helm-ownership"),
+        vec![
+            format!("kubectl delete configmaps settings -n {ns}"),
+            format!("kubectl delete secrets creds -n {ns}")
+        ]
+    );
+}
+
 /// The chart fixture rendered by the real helm (or helmfile): its ConfigMap already exists,
 /// owned by another release; after relabelling it is ours.
 fn render_scenario(via_helmfile: bool) {
@@ -433,7 +538,7 @@ fn render_scenario(via_helmfile: bool) {
     assert_eq!(r.code(), 0, "{}", r.stdout());
     assert_eq!(
         message(&doc, "cluster.helm-ownership"),
-        "2 object(s) checked, 2 served by the API: none belongs to another release"
+        "2 object(s) looked up: none belongs to another release"
     );
 }
 

@@ -33,10 +33,13 @@ TKEStack users hit the same object-of-the-same-name problem as "field is immutab
 
 What it looks at: every object the release will create — listed in the profile
 (`objects`), and/or rendered with the real `helm template <release> <chart>` or
-`helmfile -f <file> template` (`render`) — resolved through API discovery, then one
-targeted GET each. Passes when each object is absent or carries this release's Helm
-ownership (label app.kubernetes.io/managed-by=Helm, annotations meta.helm.sh/release-name
-and -namespace); otherwise fails with helm's own sentence, before helm says it.
+`helmfile -f <file> template` (`render`) — resolved through API discovery (a kind given
+without apiVersion is looked for in every served group; a kind two groups serve is an
+`error` naming both, to be settled with apiVersion), then one targeted GET each. Passes when
+every object was looked up and is absent or carries this release's Helm ownership (label
+app.kubernetes.io/managed-by=Helm, annotations meta.helm.sh/release-name and -namespace);
+fails with helm's own sentence otherwise, before helm says it. A kind the API does not serve
+is never counted as free: it is named, and the check warns.
 
 Fix (unsafe, `--fix --unsafe-fixes`): delete exactly the objects listed, each with a UID
 precondition; or, with helm ≥ 3.17, let helm adopt them with
@@ -201,38 +204,65 @@ impl Check for HelmOwnership {
                 return Outcome::skip("the profile lists no objects and renders no chart");
             }
             let client = crate::or_return!(client(ctx).await);
-            // Discover only the groups the objects name (plus core, for kind-only entries).
-            let mut groups: BTreeSet<String> = BTreeSet::from([String::new()]);
-            for o in &objects {
-                if let Some(av) = &o.api_version {
-                    groups.insert(av.split_once('/').map(|(g, _)| g.to_string()).unwrap_or_default());
-                }
-            }
+            // A kind written without apiVersion may live in any group: then discover them all.
+            let kind_only = objects.iter().any(|o| o.api_version.is_none());
+            let groups: BTreeSet<String> = objects
+                .iter()
+                .filter_map(|o| o.api_version.as_ref())
+                .map(|av| av.split_once('/').map(|(g, _)| g.to_string()).unwrap_or_default())
+                .collect();
             let filter: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let discovery = match ctx
-                .kube
-                .call(
-                    "API discovery",
-                    Discovery::new(client.clone()).filter(&filter).run(),
-                )
-                .await
-            {
+            let discovery = Discovery::new(client.clone());
+            let discovery = if kind_only {
+                discovery
+            } else {
+                discovery.filter(&filter)
+            };
+            let discovery = match ctx.kube.call("API discovery", discovery.run()).await {
                 Ok(d) => d,
                 Err(e) => return undecided(e),
             };
             let mut foreign = Vec::new();
             let mut doomed = Vec::new();
             let mut checked = 0;
+            let mut unserved = Vec::new();
+            let mut ambiguous = Vec::new();
             for o in &objects {
                 let found = match &o.api_version {
                     Some(av) => {
                         let (g, v) = av.split_once('/').unwrap_or(("", av.as_str()));
                         discovery.resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
                     }
-                    None => discovery.groups().find_map(|g| g.recommended_kind(&o.kind)),
+                    None => {
+                        let candidates: Vec<_> = discovery
+                            .groups()
+                            .filter_map(|g| g.recommended_kind(&o.kind))
+                            .collect();
+                        if candidates.len() > 1 {
+                            let mut names: Vec<String> =
+                                candidates.iter().map(|(ar, _)| ar.api_version.clone()).collect();
+                            names.sort();
+                            ambiguous.push(format!(
+                                "kind {} (object {}) is served by {} API groups: {}; give apiVersion in the profile entry",
+                                o.kind,
+                                o.name,
+                                names.len(),
+                                names.join(", ")
+                            ));
+                            continue;
+                        }
+                        candidates.into_iter().next()
+                    }
                 };
-                // A kind the API does not serve yet (its CRD comes with the chart) cannot clash.
-                let Some((ar, caps)) = found else { continue };
+                // Not served: nothing of that kind exists to clash with, but say it was not
+                // looked up rather than count it as free.
+                let Some((ar, caps)) = found else {
+                    unserved.push(match &o.api_version {
+                        Some(av) => format!("{} {} ({av})", o.kind, o.name),
+                        None => format!("{} {}", o.kind, o.name),
+                    });
+                    continue;
+                };
                 let ns = match caps.scope {
                     Scope::Cluster => None,
                     Scope::Namespaced => {
@@ -272,13 +302,35 @@ impl Check for HelmOwnership {
                     ));
                 }
             }
+            let mut notes = Vec::new();
+            if !unserved.is_empty() {
+                notes.push(format!(
+                    "not served by the API, so not looked up (their CRD must come first, or helm will say \"no matches for kind\"): {}",
+                    unserved.join(", ")
+                ));
+            }
             if foreign.is_empty() {
+                if !ambiguous.is_empty() {
+                    let mut lines = ambiguous;
+                    lines.extend(notes);
+                    return Outcome::error(lines.join("\n"));
+                }
+                if !notes.is_empty() {
+                    let mut lines = vec![format!(
+                        "{checked} of {} object(s) looked up: none belongs to another release",
+                        objects.len()
+                    )];
+                    lines.extend(notes);
+                    return Outcome::warn(lines.join("\n"));
+                }
                 return Outcome::pass(format!(
-                    "{} object(s) checked, {checked} served by the API: none belongs to another release",
+                    "{} object(s) looked up: none belongs to another release",
                     objects.len()
                 ));
             }
-            let msg: Vec<String> = foreign.iter().map(|f| f.0.clone()).collect();
+            let mut msg: Vec<String> = foreign.iter().map(|f| f.0.clone()).collect();
+            msg.extend(ambiguous);
+            msg.extend(notes);
             self.foreign.set(Some(doomed));
             Outcome::fail(msg.join("\n")).with_fix(
                 Fix::automatic(
