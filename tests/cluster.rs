@@ -567,9 +567,7 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {live}}}\n"
     ));
     let watch = |names: &str, after: &str| {
-        format!(
-            "checks:\n  cluster.terminating-namespaces: {{stuck_after: {after}, namespaces: [{names}]}}\n"
-        )
+        format!("checks:\n  cluster.terminating-namespaces: {{stuck_after: {after}, only: [{names}]}}\n")
     };
     let (r, doc) = run(&s, &c, &watch(&live, "1s"), &[]);
     assert_eq!(r.code(), 0, "{}", r.stdout());
@@ -596,6 +594,11 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     c.delete(&["namespace", &stuck]);
     let (r, doc) = run(&s, &c, &watch(&format!("{live}, {stuck}"), "0s"), &[]);
     let (r2, doc2) = run(&s, &c, &watch(&live, "1h"), &[]);
+    // The install's own namespace: fails at once, however young, with helm's sentence.
+    let install = format!("checks:\n  cluster.terminating-namespaces: {{stuck_after: 1h, only: [{live}], namespaces: [{stuck}]}}\n");
+    let (r3, doc3) = run(&s, &c, &install, &[]);
+    let release = format!("release: {{name: x, namespace: {stuck}}}\nchecks:\n  cluster.terminating-namespaces: {{stuck_after: 1h, only: [{live}]}}\n");
+    let (r4, doc4) = run(&s, &c, &release, &[]);
     c.delete(&["apiservice", &format!("v1.{group}")]);
     let _ = c.kubectl(
         &[
@@ -630,6 +633,22 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
         "kubectl delete apiservice v1.{group}   # only if its add-on was removed; else repair its service"
     ))
     );
+    for (r, doc) in [(r3, doc3), (r4, doc4)] {
+        assert_eq!(r.code(), 1, "{}", r.stdout());
+        let msg = message(&doc, "cluster.terminating-namespaces");
+        let lines: Vec<&str> = msg.lines().collect();
+        assert!(
+            lines[0].starts_with(&format!("namespace {stuck} (Terminating for ")),
+            "{msg}"
+        );
+        assert!(lines[0].ends_with(&format!(", finalizers preflight.test/hold) is used by the install: helm fails with \"unable to create new content in namespace {stuck} because it is being terminated\"")), "{msg}");
+        assert!(
+            lines[1].starts_with(&format!(
+                "it will never finish while these APIServices are unavailable: v1.{group} (ServiceNotFound"
+            )),
+            "{msg}"
+        );
+    }
     // Nothing terminating, but the broken APIService alone is worth a warning.
     assert_eq!(r2.code(), 0);
     assert_eq!(status(&doc2, "cluster.terminating-namespaces"), "warn");

@@ -27,15 +27,19 @@ install itself fail (seed 000): "unable to create new content in namespace cert-
 because it is being terminated".
 
 What it looks at: one list of namespace metadata (deletionTimestamp), one list of
-APIServices (condition Available=False, with its reason). Fails for namespaces Terminating
-longer than `stuck_after` (default 60s), naming the unavailable APIServices that block them;
-warns for namespaces being deleted right now, and for unavailable APIServices alone (the
-next namespace deletion will hang).
+APIServices (condition Available=False, with its reason). A namespace the install uses (the
+release's namespace and `namespaces`) that is Terminating fails at once, whatever its age,
+with helm's own sentence — and, when an APIService is unavailable, names it as the reason
+the deletion will never finish. Other namespaces fail when Terminating longer than
+`stuck_after` (default 60s), naming the unavailable APIServices that block them; it warns
+for namespaces being deleted right now, and for unavailable APIServices alone (the next
+namespace deletion will hang).
 
 Fix: bring the APIService's backing service back, or delete the APIService
 (`kubectl delete apiservice <name>`) if its add-on was removed.
 
-Parameters: stuck_after: 60s, namespaces: [only these; default all]"#,
+Parameters: stuck_after: 60s, namespaces: [the install's namespaces],
+            only: [look only at these (and the install's); default all]"#,
     },
 };
 
@@ -48,9 +52,12 @@ fn default_stuck() -> Dur {
 pub struct TerminatingNamespaces {
     #[serde(default = "default_stuck")]
     stuck_after: Dur,
-    /// Only these namespaces (the install's own); empty = every namespace.
+    /// The namespaces the install uses (with the release's): Terminating fails at once.
     #[serde(default)]
     namespaces: Vec<String>,
+    /// Look only at these namespaces (and the install's); empty = every namespace.
+    #[serde(default)]
+    only: Vec<String>,
 }
 
 /// `name (reason: message)` of an APIService whose Available condition is False.
@@ -109,17 +116,19 @@ impl Check for TerminatingNamespaces {
             };
             let broken: Vec<String> = apiservices.items.iter().filter_map(unavailable).collect();
             let now = Timestamp::now();
+            let mut install: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
+            if let Some(r) = &ctx.release {
+                install.push(r.namespace.as_str());
+            }
+            let mut in_use = Vec::new();
             let mut stuck = Vec::new();
             let mut deleting = Vec::new();
             let watched = list
                 .items
                 .iter()
                 .filter(|ns| {
-                    self.namespaces.is_empty()
-                        || self
-                            .namespaces
-                            .iter()
-                            .any(|n| Some(n) == ns.metadata.name.as_ref())
+                    let name = ns.metadata.name.as_deref().unwrap_or_default();
+                    self.only.is_empty() || self.only.iter().any(|n| n == name) || install.contains(&name)
                 })
                 .collect::<Vec<_>>();
             for ns in &watched {
@@ -135,7 +144,10 @@ impl Check for TerminatingNamespaces {
                     format!(", finalizers {}", finalizers.join(", "))
                 };
                 let line = format!("{name} (Terminating for {}s{extra})", age.as_secs());
-                if age >= self.stuck_after.0 {
+                if install.contains(&name.as_str()) {
+                    // Whatever its age: helm's next create in it fails right now.
+                    in_use.push((name, line));
+                } else if age >= self.stuck_after.0 {
                     stuck.push(line);
                 } else {
                     deleting.push(line);
@@ -149,6 +161,36 @@ impl Check for TerminatingNamespaces {
                 }
                 Fix::manual("repair or delete the unavailable APIServices; the namespace controller then finishes the deletion", cmds)
             };
+            if !in_use.is_empty() {
+                let mut lines: Vec<String> = in_use
+                    .iter()
+                    .map(|(name, line)| {
+                        format!(
+                            "namespace {line} is used by the install: helm fails with \"unable to create new content in namespace {name} because it is being terminated\""
+                        )
+                    })
+                    .collect();
+                if !stuck.is_empty() {
+                    lines.push(format!("also stuck Terminating: {}", stuck.join(", ")));
+                }
+                if broken.is_empty() {
+                    lines.push("wait until it is gone before installing; if it stays, look at its finalizers and status conditions".to_string());
+                    return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                        "wait for the deletion to finish (or find what holds it), then install",
+                        in_use
+                            .iter()
+                            .map(|(n, _)| {
+                                format!("kubectl get namespace {n} -o jsonpath='{{.status.conditions}}'")
+                            })
+                            .collect(),
+                    ));
+                }
+                lines.push(format!(
+                    "it will never finish while these APIServices are unavailable: {}",
+                    broken.join(", ")
+                ));
+                return Outcome::fail(lines.join("\n")).with_fix(apiservice_fix(&broken));
+            }
             if !stuck.is_empty() {
                 let mut msg = format!("namespaces stuck Terminating: {}", stuck.join(", "));
                 if broken.is_empty() {
