@@ -279,6 +279,7 @@ fn check(opts: &RunOpts) -> i32 {
     let mut reports = runtime.block_on(engine::run(
         &plan,
         Arc::clone(&ctx),
+        &[],
         |phase, reports| {
             if output == Output::Human {
                 let mut stdout = std::io::stdout().lock();
@@ -304,7 +305,7 @@ fn check(opts: &RunOpts) -> i32 {
                 if output == Output::Human {
                     let changed: Vec<_> = reports
                         .iter()
-                        .filter(|r| r.fixed || r.message.contains("\nfix failed: "))
+                        .filter(|r| r.fixed || r.fix_error.is_some())
                         .cloned()
                         .collect();
                     print!("\n{}", human.section("after --fix", &changed));

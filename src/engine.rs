@@ -19,7 +19,11 @@ pub struct CheckReport {
     pub message: String,
     pub fix: Option<Fix>,
     pub fixed: bool,
+    /// `--fix` tried this check's fix and it failed: why.
+    pub fix_error: Option<String>,
     pub duration_ms: u64,
+    /// What this check told its dependents it starves (kept for a re-run after --fix).
+    pub starved: Vec<Starved>,
 }
 
 impl CheckReport {
@@ -48,13 +52,20 @@ pub fn sort(plan: &mut [Planned]) {
 }
 
 /// Run everything (in `sort` order); `on_phase` sees each phase's reports when it is done.
+/// `prior` holds reports of checks not in `plan` that its checks may require (the first run,
+/// when `--fix` re-runs the fixed checks and their dependents).
 pub async fn run(
     plan: &[Planned],
     ctx: Arc<Ctx>,
+    prior: &[CheckReport],
     mut on_phase: impl FnMut(Phase, &[CheckReport]),
     progress: &crate::report::Progress,
 ) -> Vec<CheckReport> {
     let mut senders: HashMap<&'static str, watch::Sender<Option<Reported>>> = HashMap::new();
+    for r in prior {
+        let reported = (r.status, Arc::new(r.starved.clone()));
+        senders.insert(r.id, watch::channel(Some(reported)).0);
+    }
     for p in plan {
         senders.insert(p.def.meta.id, watch::channel(None).0);
     }
@@ -104,7 +115,9 @@ pub async fn run(
                     message: outcome.message,
                     fix: outcome.fix,
                     fixed: false,
+                    fix_error: None,
                     duration_ms: started.elapsed().as_millis() as u64,
+                    starved: outcome.starved,
                 }
             }));
         }
@@ -118,7 +131,9 @@ pub async fn run(
                 message: format!("the check crashed: {e}"),
                 fix: None,
                 fixed: false,
+                fix_error: None,
                 duration_ms: 0,
+                starved: Vec::new(),
             }));
         }
         progress.finish_phase();
@@ -160,6 +175,24 @@ async fn blocked_by(
         }
     }
     None
+}
+
+/// The ids of `fixed` and of every check in `plan` that requires one of them, directly or
+/// through another: what must run again after a fix.
+pub fn with_dependents(plan: &[Planned], fixed: &[&'static str]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = fixed.to_vec();
+    loop {
+        let before = out.len();
+        for p in plan {
+            let id = p.def.meta.id;
+            if !out.contains(&id) && p.def.meta.requires.iter().any(|r| out.contains(r)) {
+                out.push(id);
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
 }
 
 /// 0 nothing failed; 1 something failed; 3 something could not be decided and nothing failed.

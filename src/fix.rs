@@ -4,10 +4,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::check::{Ctx, Safety, Status};
-use crate::engine::{CheckReport, Planned};
+use crate::engine::{self, CheckReport, Planned};
 
 pub struct FixOptions {
     pub unsafe_fixes: bool,
@@ -111,29 +111,76 @@ pub async fn run(
     }
 
     // Apply in run order, one at a time: a cluster delete may matter to a later check.
+    let mut applied: Vec<&'static str> = Vec::new();
     for &i in &chosen {
         let Some(p) = plan.iter().find(|p| p.def.meta.id == reports[i].id) else {
             continue;
         };
-        let started = Instant::now();
-        match p.check.apply(ctx).await {
+        match apply_one(p, ctx).await {
             Ok(done) => {
                 out.line(&format!("fixed {}: {done}", reports[i].id));
-                let again = p.check.run(ctx).await;
-                let r = &mut reports[i];
-                r.status = again.status;
-                r.message = again.message;
-                r.fix = again.fix;
-                r.fixed = true;
-                r.duration_ms += started.elapsed().as_millis() as u64;
+                applied.push(reports[i].id);
             }
             Err(e) => {
                 out.line(&format!("fix of {} failed: {e}", reports[i].id));
                 let r = &mut reports[i];
                 r.status = Status::Fail;
                 r.message = format!("{}\nfix failed: {e}", r.message);
+                r.fix_error = Some(e);
             }
         }
     }
+    if applied.is_empty() {
+        return FixRun::Applied;
+    }
+    // Check again through the engine — deadlines, panic isolation, prerequisites — the fixed
+    // checks and everything that depends on them, against the first run's other reports.
+    let again_ids = engine::with_dependents(plan, &applied);
+    let again: Vec<Planned> = plan
+        .iter()
+        .filter(|p| again_ids.contains(&p.def.meta.id))
+        .map(|p| Planned {
+            def: p.def,
+            check: Arc::clone(&p.check),
+        })
+        .collect();
+    let prior: Vec<CheckReport> = reports
+        .iter()
+        .filter(|r| !again_ids.contains(&r.id))
+        .cloned()
+        .collect();
+    let quiet = crate::report::Progress::new(false);
+    let fresh = engine::run(&again, Arc::clone(ctx), &prior, |_, _| {}, &quiet).await;
+    for new in fresh {
+        if let Some(r) = reports.iter_mut().find(|r| r.id == new.id) {
+            let fixed = applied.contains(&new.id);
+            let duration_ms = r.duration_ms + new.duration_ms;
+            *r = CheckReport {
+                fixed,
+                duration_ms,
+                ..new
+            };
+        }
+    }
     FixRun::Applied
+}
+
+/// One check's `apply`, in its own task (a panic is a failed fix, not a crash) and under a
+/// deadline: the check's own, plus the time a fix may wait for the cluster to settle.
+async fn apply_one(p: &Planned, ctx: &Arc<Ctx>) -> Result<String, String> {
+    let deadline = engine::check_deadline(ctx.probe_timeout) + Duration::from_secs(120);
+    let check = Arc::clone(&p.check);
+    let task_ctx = Arc::clone(ctx);
+    let mut task = tokio::spawn(async move { check.apply(&task_ctx).await });
+    match tokio::time::timeout(deadline, &mut task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(format!("the fix crashed: {e}")),
+        Err(_) => {
+            task.abort();
+            Err(format!(
+                "the fix did not finish within {}",
+                humantime::format_duration(deadline)
+            ))
+        }
+    }
 }

@@ -551,3 +551,104 @@ fn seed000_cert_manager_release_uninstalled_and_namespace_gone() {
     );
     assert_eq!(entry(&doc, "cluster.leftover-cert-manager")["fixed"], true);
 }
+
+#[test]
+fn the_hosts_commands_shown_do_what_apply_does() {
+    // Without a block (inserted first) and with one (rewritten in place).
+    for before in [
+        "127.0.0.1 localhost\n43.135.100.7 hub.bktencent.com\n".to_string(),
+        "127.0.0.1 localhost\n# BEGIN preflight\n10.0.0.9 mirror.local\n# END preflight\n::1 ip6-localhost\n"
+            .to_string(),
+    ] {
+        let s = Scenario::new();
+        s.host_file("etc/hosts", &before);
+        let p = s.profile(BK_PINS);
+        let (_, doc) = s.json(&["--profile", &p]);
+        let cmds = fix_commands(&doc, "node.hosts");
+        // Run the shown commands, with the real sed, on a copy of the file.
+        let by_hand = s.dir.path().join("by-hand");
+        std::fs::create_dir_all(&by_hand).unwrap();
+        std::fs::write(by_hand.join("hosts"), &before).unwrap();
+        let script = cmds
+            .join("\n")
+            .replace("/etc/hosts", &by_hand.join("hosts").display().to_string());
+        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // And let --fix do it.
+        let (run, _) = s.json(&["--profile", &p, "--fix", "--yes"]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        assert_eq!(
+            std::fs::read_to_string(by_hand.join("hosts")).unwrap(),
+            std::fs::read_to_string(s.host().join("etc/hosts")).unwrap(),
+            "the commands shown ({cmds:?}) and apply disagree"
+        );
+        assert_eq!(
+            std::fs::read_to_string(by_hand.join("hosts.preflight.bak")).unwrap(),
+            before,
+            "both keep the same backup"
+        );
+    }
+}
+
+#[test]
+fn a_fixed_prerequisite_lets_its_dependents_run_again_through_the_engine() {
+    let s = Scenario::new();
+    let bundle = s.dir.path().join("installer/bin");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::copy(real_tool("helm-3.17.2/helm"), bundle.join("helm")).unwrap();
+    // An old helm where the bundled one goes: replaced, and kept as a backup.
+    let local_bin = s.host_dir("usr/local/bin");
+    std::fs::copy(real_tool("helm-3.11.1/helm"), local_bin.join("helm")).unwrap();
+    let plugin = s.dir.path().join("plugins/helm-diff");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::write(
+        plugin.join("plugin.yaml"),
+        "name: diff\nversion: 3.9.4\nusage: diff\ndescription: diff\ncommand: $HELM_PLUGIN_DIR/bin/diff\n",
+    )
+    .unwrap();
+    let mut s = s;
+    s.env.insert("PATH".into(), local_bin.clone().into_os_string());
+    let b = bundle.display();
+    let p = s.profile(&format!(
+        "checks:\n  tools.helm-version: {{bundled_bin_dir: {b}}}\n  tools.helm-plugins: {{required: [diff]}}\n"
+    ));
+    let (_, doc) = s.json(&["--profile", &p]);
+    assert_eq!(status(&doc, "tools.helm-plugins"), "skip");
+    let fix = &entry(&doc, "tools.helm-version")["fix"];
+    assert_eq!(fix["safety"], "safe");
+    assert!(
+        fix["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("(the /usr/local/bin/helm there now is kept as /usr/local/bin/helm.preflight.bak)"),
+        "{fix}"
+    );
+    assert_eq!(
+        fix_commands(&doc, "tools.helm-version"),
+        vec![
+            "cp -p /usr/local/bin/helm /usr/local/bin/helm.preflight.bak".to_string(),
+            format!("install -m 0755 {b}/helm /usr/local/bin/helm"),
+        ]
+    );
+    let (run, doc) = s.json(&["--profile", &p, "--fix", "--yes"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    assert_eq!(status(&doc, "tools.helm-version"), "pass");
+    assert_eq!(entry(&doc, "tools.helm-version")["fixed"], true);
+    // The dependent ran again after the fix, instead of keeping its stale skip.
+    assert_eq!(
+        status(&doc, "tools.helm-plugins"),
+        "pass",
+        "{}",
+        message(&doc, "tools.helm-plugins")
+    );
+    assert_eq!(entry(&doc, "tools.helm-plugins")["fixed"], false);
+    assert_eq!(
+        std::fs::read(local_bin.join("helm.preflight.bak")).unwrap(),
+        std::fs::read(real_tool("helm-3.11.1/helm")).unwrap(),
+        "the replaced helm is kept"
+    );
+}

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use super::hosts_block::{with_block, BEGIN, END};
+use super::hosts_block::{planned, shell, with_block};
 use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
 use crate::fsutil::{backup_once, write_atomic};
 use crate::resolve::ResolveError;
@@ -121,7 +121,16 @@ impl Check for Hosts {
             }
             if !wrong.is_empty() {
                 let block: Vec<String> = to_pin.iter().map(|(n, ip)| format!("{ip} {n}")).collect();
-                let command = format!("sed -i '1i {BEGIN}\\n{}\\n{END}' /etc/hosts", block.join("\\n"));
+                // The commands come from the same computation `apply` makes on this file.
+                let content = std::fs::read(ctx.resolver.hosts_file()).unwrap_or_default();
+                let (had_block, lines) = planned(&content, &to_pin);
+                let commands = shell(
+                    "/etc/hosts",
+                    "/etc/hosts.preflight.bak",
+                    had_block,
+                    content.is_empty(),
+                    &lines,
+                );
                 self.observed.set(Some(to_pin));
                 let mut lines = wrong;
                 lines.extend(undecided);
@@ -130,7 +139,7 @@ impl Check for Hosts {
                         "pin {} in preflight's block at the top of /etc/hosts (backup: /etc/hosts.preflight.bak)",
                         block.join(", ")
                     ),
-                    vec![command],
+                    commands,
                 ));
             }
             if !undecided.is_empty() {

@@ -60,12 +60,74 @@ pub fn with_block(content: &[u8], pins: &[(String, IpAddr)]) -> Vec<u8> {
     out
 }
 
+/// The block's lines (`ip name`) once `pins` are written into `content`, and whether the
+/// file already has a block (rewritten in place) or gets one at the top.
+pub fn planned(content: &[u8], pins: &[(String, IpAddr)]) -> (bool, Vec<String>) {
+    let after = with_block(content, pins);
+    let text = String::from_utf8_lossy(&after);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .skip_while(|l| l.trim() != BEGIN)
+        .skip(1)
+        .take_while(|l| l.trim() != END)
+        .map(String::from)
+        .collect();
+    let had_block = String::from_utf8_lossy(content)
+        .lines()
+        .any(|l| l.trim() == BEGIN);
+    (had_block, lines)
+}
+
+/// The shell commands that do what `with_block` does to `path`: keep one backup, then
+/// replace the marked block in place, or insert it first.
+pub fn shell(path: &str, backup: &str, had_block: bool, empty: bool, lines: &[String]) -> Vec<String> {
+    let body = std::iter::once(BEGIN.to_string())
+        .chain(lines.iter().cloned())
+        .chain(std::iter::once(END.to_string()))
+        .collect::<Vec<_>>()
+        .join("\\n");
+    let write = if had_block {
+        format!("sed -i '/^{BEGIN}$/,/^{END}$/c\\{body}' {path}")
+    } else if empty {
+        format!("printf '{body}\\n' > {path}")
+    } else {
+        format!("sed -i '1i {body}' {path}")
+    };
+    vec![format!("[ -e {backup} ] || cp -p {path} {backup}"), write]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pin(name: &str, ip: &str) -> (String, IpAddr) {
         (name.to_string(), ip.parse().unwrap())
+    }
+
+    #[test]
+    fn the_shown_commands_follow_the_file() {
+        let pins = [pin("hub.bktencent.com", "49.234.165.79")];
+        let fresh = b"127.0.0.1 localhost\n";
+        let (had, lines) = planned(fresh, &pins);
+        assert_eq!(
+            shell("/etc/hosts", "/etc/hosts.preflight.bak", had, false, &lines),
+            vec![
+                "[ -e /etc/hosts.preflight.bak ] || cp -p /etc/hosts /etc/hosts.preflight.bak".to_string(),
+                "sed -i '1i # BEGIN preflight\\n49.234.165.79 hub.bktencent.com\\n# END preflight' /etc/hosts".to_string(),
+            ]
+        );
+        let once = with_block(fresh, &[pin("mirror.local", "10.0.0.9")]);
+        let (had, lines) = planned(&once, &pins);
+        assert!(had);
+        assert_eq!(
+            lines,
+            vec!["10.0.0.9 mirror.local", "49.234.165.79 hub.bktencent.com"]
+        );
+        assert_eq!(
+            shell("/etc/hosts", "/etc/hosts.preflight.bak", had, false, &lines)[1],
+            "sed -i '/^# BEGIN preflight$/,/^# END preflight$/c\\# BEGIN preflight\\n10.0.0.9 mirror.local\\n49.234.165.79 hub.bktencent.com\\n# END preflight' /etc/hosts"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -54,7 +54,7 @@ pub struct HelmVersion {
     bundled_bin_dir: Option<String>,
     /// The bundled binary the last run offered to install.
     #[serde(skip)]
-    offered: Observed<PathBuf>,
+    offered: Observed<super::BundledInstall>,
 }
 
 /// Read helm's version out of any of the forms helm 2, 3 and 4 print.
@@ -101,13 +101,13 @@ impl HelmVersion {
 
 impl Check for HelmVersion {
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
-        Box::pin(async move { apply_bundled(ctx, &self.offered, "helm") })
+        Box::pin(async move { apply_bundled(ctx, &self.offered) })
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let checked = self.check(ctx).await;
-            offer_bundled(&self.bundled_bin_dir, &self.offered, "helm", checked)
+            offer_bundled(ctx, &self.bundled_bin_dir, &self.offered, "helm", checked)
         })
     }
 }

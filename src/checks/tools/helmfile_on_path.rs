@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
 use super::{apply_bundled, offer_bundled};
@@ -45,18 +43,18 @@ pub struct HelmfileOnPath {
     bundled_bin_dir: Option<String>,
     /// The bundled binary the last run offered to install.
     #[serde(skip)]
-    offered: Observed<PathBuf>,
+    offered: Observed<super::BundledInstall>,
 }
 
 impl Check for HelmfileOnPath {
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
-        Box::pin(async move { apply_bundled(ctx, &self.offered, "helmfile") })
+        Box::pin(async move { apply_bundled(ctx, &self.offered) })
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let checked = self.check(ctx).await;
-            offer_bundled(&self.bundled_bin_dir, &self.offered, "helmfile", checked)
+            offer_bundled(ctx, &self.bundled_bin_dir, &self.offered, "helmfile", checked)
         })
     }
 }

@@ -116,49 +116,90 @@ fn bundled(dir: &Option<String>, name: &str) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// The automatic fix that copies the bundled binary into /usr/local/bin.
-fn bundled_fix(src: &std::path::Path, name: &str) -> Fix {
-    Fix::automatic(
-        format!(
-            "install the {name} shipped with the installer ({}) into {INSTALL_DIR}",
-            src.display()
-        ),
-        vec![format!("install -m 0755 {} {INSTALL_DIR}/{name}", src.display())],
-    )
+/// Installing the installer's copy: what `run` saw and `apply` does, and so what the fix
+/// shows — one value for all three.
+#[derive(Clone, Debug)]
+pub struct BundledInstall {
+    src: PathBuf,
+    name: String,
+    /// The binary already in /usr/local/bin, kept under this name before it is replaced.
+    backup: Option<String>,
 }
 
-/// Copy `src` to `<host-root>/usr/local/bin/<name>` atomically (temp file + rename).
-fn install_bundled(ctx: &Ctx, src: &std::path::Path, name: &str) -> Result<String, String> {
-    let bytes = std::fs::read(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
-    let dir = ctx.host_path(INSTALL_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let dst = dir.join(name);
-    write_atomic(&dst, &bytes, 0o755)?;
-    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("cannot chmod {}: {e}", dst.display()))?;
-    Ok(format!("installed {} as {}", src.display(), dst.display()))
+impl BundledInstall {
+    fn new(ctx: &Ctx, src: PathBuf, name: &str) -> Self {
+        let dst = ctx.host_path(INSTALL_DIR).join(name);
+        let backup = dst
+            .exists()
+            .then(|| format!("{INSTALL_DIR}/{name}.preflight.bak"));
+        BundledInstall {
+            src,
+            name: name.to_string(),
+            backup,
+        }
+    }
+
+    fn fix(&self) -> Fix {
+        let dst = format!("{INSTALL_DIR}/{}", self.name);
+        let mut commands = Vec::new();
+        let mut summary = format!(
+            "install the {} shipped with the installer ({}) into {INSTALL_DIR}",
+            self.name,
+            self.src.display()
+        );
+        if let Some(b) = &self.backup {
+            commands.push(format!("cp -p {dst} {b}"));
+            summary.push_str(&format!(" (the {dst} there now is kept as {b})"));
+        }
+        commands.push(format!("install -m 0755 {} {dst}", self.src.display()));
+        Fix::automatic(summary, commands)
+    }
+
+    /// Copy to `<host-root>/usr/local/bin/<name>` atomically (temp file + rename), after
+    /// keeping the binary it replaces.
+    fn apply(&self, ctx: &Ctx) -> Result<String, String> {
+        let bytes =
+            std::fs::read(&self.src).map_err(|e| format!("cannot read {}: {e}", self.src.display()))?;
+        let dir = ctx.host_path(INSTALL_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let dst = dir.join(&self.name);
+        let mut done = Vec::new();
+        if let Some(b) = &self.backup {
+            let backup = ctx.host_path(b);
+            let old = std::fs::read(&dst).map_err(|e| format!("cannot read {}: {e}", dst.display()))?;
+            write_atomic(&backup, &old, 0o755)?;
+            done.push(format!("kept the old {} as {}", dst.display(), backup.display()));
+        }
+        write_atomic(&dst, &bytes, 0o755)?;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot chmod {}: {e}", dst.display()))?;
+        done.push(format!("installed {} as {}", self.src.display(), dst.display()));
+        Ok(done.join("; "))
+    }
 }
 
 /// When `replaceable` (the binary is missing or too old) and the installer ships its own
 /// copy, make installing that copy the (automatic) fix, and remember it for `apply`.
 pub fn offer_bundled(
+    ctx: &Ctx,
     dir: &Option<String>,
-    offered: &Observed<PathBuf>,
+    offered: &Observed<BundledInstall>,
     name: &str,
     (outcome, replaceable): (Outcome, bool),
 ) -> Outcome {
     offered.set(None);
     match bundled(dir, name) {
         Some(src) if replaceable => {
-            offered.set(Some(src.clone()));
-            outcome.with_fix(bundled_fix(&src, name))
+            let install = BundledInstall::new(ctx, src, name);
+            let fix = install.fix();
+            offered.set(Some(install));
+            outcome.with_fix(fix)
         }
         _ => outcome,
     }
 }
 
 /// `apply` of a check that offered its bundled binary.
-pub fn apply_bundled(ctx: &Ctx, offered: &Observed<PathBuf>, name: &str) -> Result<String, String> {
-    let src = offered.get().ok_or("nothing was observed to fix")?;
-    install_bundled(ctx, &src, name)
+pub fn apply_bundled(ctx: &Ctx, offered: &Observed<BundledInstall>) -> Result<String, String> {
+    offered.get().ok_or("nothing was observed to fix")?.apply(ctx)
 }
