@@ -226,12 +226,16 @@ fn seed000_cert_manager_namespace_not_owned_by_this_release() {
             "Namespace \"{ns}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\""
         )
     );
+    // No helm release behind it: nothing to uninstall, and the fix says so.
     assert_eq!(
         fix_commands(&doc, "cluster.leftover-cert-manager"),
-        vec![
-            format!("helm delete cert-manager -n {ns}"),
-            format!("kubectl delete namespace {ns}")
-        ]
+        vec![format!("kubectl delete namespace {ns}")]
+    );
+    assert_eq!(
+        fix_summary(&doc, "cluster.leftover-cert-manager"),
+        format!(
+            "(no helm release {ns}/cert-manager exists) delete namespace {ns} (destroys everything in it)"
+        )
     );
     assert_eq!(
         entry(&doc, "cluster.leftover-cert-manager")["fix"]["safety"],
@@ -250,8 +254,8 @@ fn cert_manager_namespace_of_another_release_names_it_in_the_fix() {
     let msg = message(&doc, "cluster.leftover-cert-manager");
     assert!(msg.ends_with("invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"cert-manager\"; annotation validation error: key \"meta.helm.sh/release-namespace\" must equal \"vela-system\": current value is \"cert-manager\""), "{msg}");
     assert_eq!(
-        fix_commands(&doc, "cluster.leftover-cert-manager")[0],
-        "helm delete cert-manager -n cert-manager"
+        fix_summary(&doc, "cluster.leftover-cert-manager"),
+        format!("(no helm release cert-manager/cert-manager exists) delete namespace {ns} (destroys everything in it)")
     );
 }
 

@@ -652,3 +652,118 @@ fn a_fixed_prerequisite_lets_its_dependents_run_again_through_the_engine() {
         "the replaced helm is kept"
     );
 }
+
+fn helm_install(c: &Cluster, s: &Scenario, release: &str, ns: &str) {
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini-release");
+    let out = Command::new(real_tool("helm-3.17.2/helm"))
+        .args([
+            "install",
+            release,
+            chart.to_str().unwrap(),
+            "--namespace",
+            ns,
+            "--create-namespace",
+        ])
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env("HOME", s.dir.path().join("home"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn helm_uninstall(c: &Cluster, s: &Scenario, release: &str, ns: &str) {
+    let out = Command::new(real_tool("helm-3.17.2/helm"))
+        .args(["uninstall", release, "--namespace", ns])
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env("HOME", s.dir.path().join("home"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_cert_manager_fix_uninstalls_only_the_release_it_saw() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    let ns = unique("cert-manager");
+    helm_install(&c, &s, "cert-manager", &ns);
+    let profile = format!("release: {{name: kubevela, namespace: vela-system}}\nchecks:\n  cluster.leftover-cert-manager: {{namespace: {ns}}}\n");
+    let p = s.profile(&profile);
+    let kc = c.kubeconfig();
+    let args = [
+        "--profile",
+        p.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--fix",
+        "--unsafe-fixes",
+        "--no-progress",
+    ];
+    let (code, out) = on_tty(
+        &s,
+        &args,
+        || {
+            // Between the check and the "y": the release is replaced by a new one of the
+            // same name (new storage secret, new UID).
+            helm_uninstall(&c, &s, "cert-manager", &ns);
+            helm_install(&c, &s, "cert-manager", &ns);
+        },
+        "y\n",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("[unsafe] cluster.leftover-cert-manager: uninstall release {ns}/cert-manager (as seen now: sh.helm.release.v1.cert-manager.v1 (uid ")), "{out}");
+    assert!(
+        out.contains(&format!("fix of cluster.leftover-cert-manager failed: helm release {ns}/cert-manager changed since the check looked (storage secrets then: sh.helm.release.v1.cert-manager.v1 (uid ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("): nothing was uninstalled; run preflight again"),
+        "{out}"
+    );
+    // The new release and its namespace are untouched.
+    let (ok, _) = c.kubectl(
+        &["get", "secret", "-n", &ns, "sh.helm.release.v1.cert-manager.v1"],
+        None,
+    );
+    assert!(ok, "the re-installed release survives");
+    let (ok, _) = c.kubectl(&["get", "namespace", &ns], None);
+    assert!(ok);
+    helm_uninstall(&c, &s, "cert-manager", &ns);
+    c.delete(&["namespace", &ns]);
+}
+
+#[test]
+fn the_cert_manager_fix_never_uninstalls_the_profiles_own_release() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    let ns = unique("own");
+    // Our release's annotations, but not helm's label: helm refuses to adopt it.
+    helm_install(&c, &s, "kubevela", &ns);
+    c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  annotations: {{meta.helm.sh/release-name: kubevela, meta.helm.sh/release-namespace: {ns}}}\n"));
+    let profile = format!("release: {{name: kubevela, namespace: {ns}}}\nchecks:\n  cluster.leftover-cert-manager: {{namespace: {ns}}}\n");
+    let (run, doc) = cluster_run(&s, &c, &profile, &["--fix", "--unsafe-fixes", "--yes"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let msg = message(&doc, "cluster.leftover-cert-manager");
+    assert!(msg.ends_with(&format!("its annotations name this very release ({ns}/kubevela): add the missing label rather than uninstall anything")), "{msg}");
+    assert_eq!(
+        entry(&doc, "cluster.leftover-cert-manager")["fix"]["automatic"],
+        false
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.leftover-cert-manager"),
+        vec![format!(
+            "kubectl label namespace {ns} app.kubernetes.io/managed-by=Helm"
+        )]
+    );
+    let (ok, _) = c.kubectl(
+        &["get", "secret", "-n", &ns, "sh.helm.release.v1.kubevela.v1"],
+        None,
+    );
+    assert!(ok, "our own release is untouched");
+    helm_uninstall(&c, &s, "kubevela", &ns);
+    c.delete(&["namespace", &ns]);
+}

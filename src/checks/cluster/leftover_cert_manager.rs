@@ -42,10 +42,12 @@ meta.helm.sh/release-name / -namespace equal to the profile's release). Fails wh
 owned by anything else (quoting helm's own message) or is Terminating. Skipped when the
 profile names no release.
 
-Fix (unsafe, `--fix --unsafe-fixes`): `helm uninstall` of the release that owns it when
-one exists (the real helm on PATH), then delete exactly that namespace (UID precondition),
-then wait (up to `wait`, 60s) until it is gone — or report that it is stuck Terminating and
-why (unavailable APIServices, finalizers).
+Fix (unsafe, `--fix --unsafe-fixes`): `helm uninstall` of the release that owns it — only
+the release the check saw, identified by its storage secrets' names and UIDs, and refused
+when they changed since (or when the annotations name the profile's own release) — with the
+real helm on PATH, then delete exactly that namespace (UID precondition), then wait (up to
+`wait`, 60s) until it is gone — or report that it is stuck Terminating and why
+(unavailable APIServices, finalizers).
 
 Parameters: namespace: cert-manager, helm_release: cert-manager, wait: 60s"#,
     },
@@ -65,9 +67,44 @@ pub struct LeftoverCertManager {
     helm_release: String,
     #[serde(default = "default_wait")]
     wait: Dur,
-    /// The namespace the last run found, and the helm release (name, namespace) behind it.
+    /// The namespace the last run found, and the helm release behind it as it was then.
     #[serde(skip)]
-    observed: Observed<(Doomed, String, String)>,
+    observed: Observed<(Doomed, Option<SeenRelease>)>,
+}
+
+/// A helm release as the check saw it: its storage secrets (`sh.helm.release.v1.NAME.vN`,
+/// label owner=helm) by name and UID, so the fix uninstalls exactly that release or nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenRelease {
+    name: String,
+    namespace: String,
+    secrets: Vec<(String, String)>,
+}
+
+/// The storage secrets of release `name` in `ns`, sorted by name (the versions).
+async fn storage(
+    ctx: &Ctx,
+    client: &kube::Client,
+    name: &str,
+    ns: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("owner=helm,name={name}"));
+    let found = ctx
+        .kube
+        .call(
+            &format!("list helm release {ns}/{name}"),
+            secrets.list_metadata(&lp),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out: Vec<(String, String)> = found
+        .items
+        .into_iter()
+        .filter_map(|m| Some((m.metadata.name?, m.metadata.uid?)))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 fn default_wait() -> Dur {
@@ -75,33 +112,29 @@ fn default_wait() -> Dur {
 }
 
 impl LeftoverCertManager {
-    /// `helm uninstall` when the release really exists (its storage secrets are there).
+    /// `helm uninstall` of exactly the release the check saw: refused when its storage
+    /// secrets are no longer the ones seen (re-installed, upgraded, gone).
     async fn uninstall(
         &self,
         ctx: &Ctx,
         client: &kube::Client,
-        release: &str,
-        ns: &str,
-    ) -> Result<Option<String>, String> {
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-        let lp = ListParams::default().labels(&format!("owner=helm,name={release}"));
-        let found = ctx
-            .kube
-            .call(
-                &format!("list helm release {ns}/{release}"),
-                secrets.list_metadata(&lp),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if found.items.is_empty() {
-            return Ok(None);
+        seen: &SeenRelease,
+    ) -> Result<String, String> {
+        let (name, ns) = (&seen.name, &seen.namespace);
+        let now = storage(ctx, client, name, ns).await?;
+        if now != seen.secrets {
+            return Err(format!(
+                "helm release {ns}/{name} changed since the check looked (storage secrets then: {}; now: {}): nothing was uninstalled; run preflight again",
+                names(&seen.secrets),
+                names(&now)
+            ));
         }
         let helm = ctx
             .which("helm")
-            .ok_or_else(|| format!("helm release {ns}/{release} exists but helm is not on PATH"))?;
+            .ok_or_else(|| format!("helm release {ns}/{name} exists but helm is not on PATH"))?;
         let mut args = vec![
             "uninstall".to_string(),
-            release.to_string(),
+            name.to_string(),
             "--namespace".to_string(),
             ns.to_string(),
         ];
@@ -121,9 +154,9 @@ impl LeftoverCertManager {
         )
         .await?;
         if !out.success {
-            return Err(format!("helm uninstall {release} -n {ns}: {}", out.stderr.trim()));
+            return Err(format!("helm uninstall {name} -n {ns}: {}", out.stderr.trim()));
         }
-        Ok(Some(format!("helm uninstall {release} -n {ns}")))
+        Ok(format!("helm uninstall {name} -n {ns}"))
     }
 
     /// Why a namespace stays Terminating: its finalizers and the unavailable APIServices.
@@ -162,11 +195,11 @@ impl Check for LeftoverCertManager {
 
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
         Box::pin(async move {
-            let (doomed, helm_release, helm_ns) = self.observed.get().ok_or("nothing was observed to fix")?;
+            let (doomed, seen) = self.observed.get().ok_or("nothing was observed to fix")?;
             let client = client(ctx).await.map_err(|o| o.message)?;
             let mut done = Vec::new();
-            if let Some(u) = self.uninstall(ctx, &client, &helm_release, &helm_ns).await? {
-                done.push(u);
+            if let Some(seen) = &seen {
+                done.push(self.uninstall(ctx, &client, seen).await?);
             }
             done.push(delete_exactly(ctx, std::slice::from_ref(&doomed)).await?);
             let api: Api<Namespace> = Api::all(client.clone());
@@ -207,7 +240,7 @@ impl Check for LeftoverCertManager {
             let release = crate::or_return!(release(ctx));
             let client = crate::or_return!(client(ctx).await);
             let name = &self.namespace;
-            let api: Api<Namespace> = Api::all(client);
+            let api: Api<Namespace> = Api::all(client.clone());
             let ns = match ctx
                 .kube
                 .call(&format!("GET namespace {name}"), api.get_opt(name))
@@ -235,25 +268,64 @@ impl Check for LeftoverCertManager {
                     release.namespace, release.name
                 )),
                 Some(problem) => {
+                    let message = cannot_import("Namespace", name, None, &problem);
                     let (helm_release, helm_ns) = owning_release(&annotations)
                         .unwrap_or_else(|| (self.helm_release.clone(), name.clone()));
+                    if helm_release == release.name && helm_ns == release.namespace {
+                        // Our own release by its annotations: never uninstall it to fix this.
+                        return Outcome::fail(format!(
+                            "{message}\nits annotations name this very release ({helm_ns}/{helm_release}): add the missing label rather than uninstall anything"
+                        ))
+                        .with_fix(Fix::manual(
+                            format!("label namespace {name} as managed by Helm"),
+                            vec![format!("kubectl label namespace {name} app.kubernetes.io/managed-by=Helm")],
+                        ));
+                    }
+                    let secrets = match storage(ctx, &client, &helm_release, &helm_ns).await {
+                        Ok(s) => s,
+                        Err(e) => return Outcome::error(e),
+                    };
+                    let seen = (!secrets.is_empty()).then(|| SeenRelease {
+                        name: helm_release.clone(),
+                        namespace: helm_ns.clone(),
+                        secrets,
+                    });
+                    let mut commands = Vec::new();
+                    let mut summary = String::new();
+                    match &seen {
+                        Some(r) => {
+                            commands.push(format!("helm uninstall {helm_release} -n {helm_ns}"));
+                            summary.push_str(&format!(
+                                "uninstall release {helm_ns}/{helm_release} (as seen now: {}), then ",
+                                names(&r.secrets)
+                            ));
+                        }
+                        None => {
+                            summary.push_str(&format!("(no helm release {helm_ns}/{helm_release} exists) "))
+                        }
+                    }
+                    commands.push(format!("kubectl delete namespace {name}"));
+                    summary.push_str(&format!("delete namespace {name} (destroys everything in it)"));
                     let resource = ApiResource::erase::<Namespace>(&());
                     if let Some(d) = Doomed::from_meta(&resource, None, meta) {
-                        self.observed
-                            .set(Some((d, helm_release.clone(), helm_ns.clone())));
+                        self.observed.set(Some((d, seen)));
                     }
-                    Outcome::fail(cannot_import("Namespace", name, None, &problem)).with_fix(
-                        Fix::automatic(
-                            format!("uninstall the release that owns namespace {name}, then delete the namespace (destroys everything in it)"),
-                            vec![
-                                format!("helm delete {helm_release} -n {helm_ns}"),
-                                format!("kubectl delete namespace {name}"),
-                            ],
-                        )
-                        .unsafe_(),
-                    )
+                    Outcome::fail(message).with_fix(Fix::automatic(summary, commands).unsafe_())
                 }
             }
         })
+    }
+}
+
+/// `sh.helm.release.v1.x.v1 (uid …), sh.helm.release.v1.x.v2 (uid …)` (or `none`).
+fn names(secrets: &[(String, String)]) -> String {
+    if secrets.is_empty() {
+        "none".to_string()
+    } else {
+        secrets
+            .iter()
+            .map(|(n, uid)| format!("{n} (uid {uid})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
