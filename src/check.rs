@@ -240,6 +240,35 @@ pub struct Ctx {
     pub registries: crate::registry::Registries,
     /// Every planned check's declared API access, for cluster.api to review up front.
     pub planned_access: Vec<(&'static str, Vec<Access>)>,
+    /// Cleanups a check started that must finish even when its deadline cut it off.
+    pub cleanups: Cleanups,
+}
+
+/// Tasks that undo what a check created (a probe object), awaited before the process exits
+/// so that a check's deadline never leaks what it made.
+#[derive(Clone, Default)]
+pub struct Cleanups(std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Cleanups {
+    /// Run `fut` now, outside any check's deadline, and remember to wait for it.
+    pub fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let task = handle.spawn(fut);
+        if let Ok(mut tasks) = self.0.lock() {
+            tasks.push(task);
+        }
+    }
+
+    /// Wait for every cleanup (each bounds itself); `bound` caps the whole wait.
+    pub async fn finish(&self, bound: Duration) {
+        let tasks: Vec<_> = match self.0.lock() {
+            Ok(mut t) => t.drain(..).collect(),
+            Err(_) => return,
+        };
+        let _ = tokio::time::timeout(bound, futures::future::join_all(tasks)).await;
+    }
 }
 
 impl Ctx {

@@ -263,6 +263,7 @@ fn check(opts: &RunOpts) -> i32 {
         resolver,
         registries,
         planned_access,
+        cleanups: Default::default(),
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -313,6 +314,8 @@ fn check(opts: &RunOpts) -> i32 {
             }
         }
     }
+    // Whatever a check created and could not remove before its deadline goes now.
+    runtime.block_on(ctx.cleanups.finish(opts.timeout * 2));
     let stats_requests = ctx.kube.requests();
     let rendered = match output {
         Output::Human => human.summary(&reports),

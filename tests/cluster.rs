@@ -836,11 +836,43 @@ fn live_probe_fails_when_the_controller_manager_does_not_sign() {
     let msg = message(&doc, "cluster.csr-controllers");
     assert!(msg.starts_with("the probe CSR preflight-probe-"), "{msg}");
     assert!(msg.ends_with("was approved but not signed within 3s: the csrsigning controller is not running (or has no signing key)"), "{msg}");
-    let (_, left) = c.kubectl(&["get", "csr", "-o", "name"], None);
-    assert!(
-        !left.contains("preflight-probe"),
-        "probe CSR must be deleted on timeout too: {left}"
+    // Its own CSR (other tests probe this cluster at the same time).
+    let name = msg
+        .strip_prefix("the probe CSR ")
+        .and_then(|m| m.split(' ').next())
+        .unwrap();
+    let (found, left) = c.kubectl(&["get", "csr", name], None);
+    assert!(!found, "probe CSR must be deleted on timeout too: {left}");
+}
+
+#[test]
+fn live_probe_with_the_default_settings_reports_and_cleans_up_inside_its_deadline() {
+    let Some(c) = nosign_cluster() else { return };
+    let s = Scenario::new();
+    // probe_wait 30s and --timeout 5s: the check's deadline is 30s too; the wait must end
+    // first, so the check reports what it saw and deletes its CSR itself.
+    let (r, doc) = run(
+        &s,
+        &c,
+        "checks:\n  cluster.csr-controllers: {live_probe: true}\n",
+        &[],
     );
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.csr-controllers");
+    assert!(!msg.contains("did not finish within"), "{msg}");
+    assert!(
+        msg.contains(
+            "(probe_wait 30s capped to fit the check's deadline): the csrsigning controller is not running"
+        ),
+        "{msg}"
+    );
+    let name = msg
+        .strip_prefix("the probe CSR ")
+        .and_then(|m| m.split(' ').next())
+        .unwrap()
+        .to_string();
+    let (found, out) = c.kubectl(&["get", "csr", &name], None);
+    assert!(!found, "the probe CSR {name} is left behind: {out}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestSpec,
@@ -11,8 +11,32 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
+use crate::check::Cleanups;
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::engine::check_deadline;
 use crate::values::{parse_version, Dur, Version};
+
+/// Deletes the probe CSR when dropped armed: the engine's deadline drops a check's future,
+/// and the cleanup must outlive it.
+struct ProbeGuard {
+    api: Api<CertificateSigningRequest>,
+    name: String,
+    timeout: Duration,
+    cleanups: Cleanups,
+    armed: bool,
+}
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (api, name, timeout) = (self.api.clone(), self.name.clone(), self.timeout);
+        self.cleanups.spawn(async move {
+            let _ = tokio::time::timeout(timeout, api.delete(&name, &DeleteParams::default())).await;
+        });
+    }
+}
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -35,7 +59,9 @@ and bootstrapsigner — under the old names or the new ones
 only the default-on controllers: bootstrapsigner is default-off. With no such pod (managed
 control planes) it cannot read the flags; with `live_probe: true` it then decides (or
 confirms) by creating a CSR for signer kubernetes.io/kube-apiserver-client, approving it,
-waiting (up to `probe_wait`) for the certificate, and deleting it — also on timeout.
+waiting (up to `probe_wait`, and never past the check's own deadline) for the
+certificate, and deleting it — always: a cleanup that outlives the check deletes it even
+when the deadline cuts the check off.
 
 Fix: run kube-controller-manager with `--controllers=*,bootstrapsigner` (edit
 /etc/kubernetes/manifests/kube-controller-manager.yaml; drop any -csr… entries) and the
@@ -135,7 +161,7 @@ fn unique_name() -> String {
 }
 
 impl CsrControllers {
-    async fn live_probe(&self, ctx: &Ctx, client: &kube::Client) -> Probe {
+    async fn live_probe(&self, ctx: &Ctx, client: &kube::Client, budget_end: Instant) -> Probe {
         let name = unique_name();
         let request = match rcgen::KeyPair::generate().and_then(|key| {
             let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
@@ -179,8 +205,16 @@ impl CsrControllers {
             Ok(c) => c,
             Err(e) => return Probe::Undecided(e.to_string()),
         };
-        let result = self.approve_and_wait(ctx, &api, created).await;
-        // Always clean up, whatever happened above.
+        // From here on the CSR is deleted whatever happens: explicitly below, or by the
+        // guard when the engine's deadline drops this future mid-wait.
+        let mut guard = ProbeGuard {
+            api: api.clone(),
+            name: name.clone(),
+            timeout: ctx.probe_timeout,
+            cleanups: ctx.cleanups.clone(),
+            armed: true,
+        };
+        let result = self.approve_and_wait(ctx, &api, created, budget_end).await;
         let _ = ctx
             .kube
             .call(
@@ -188,6 +222,7 @@ impl CsrControllers {
                 api.delete(&name, &DeleteParams::default()),
             )
             .await;
+        guard.armed = false;
         result
     }
 
@@ -196,6 +231,7 @@ impl CsrControllers {
         ctx: &Ctx,
         api: &Api<CertificateSigningRequest>,
         mut csr: CertificateSigningRequest,
+        budget_end: Instant,
     ) -> Probe {
         let name = csr.metadata.name.clone().unwrap_or_default();
         csr.status = Some(CertificateSigningRequestStatus {
@@ -219,7 +255,13 @@ impl CsrControllers {
         {
             return Probe::Undecided(e.to_string());
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        // The wait ends inside the check's own deadline (leaving one GET), so the probe
+        // reports what it saw instead of being cut off.
+        let wait = self
+            .probe_wait
+            .0
+            .min(budget_end.saturating_duration_since(started));
         loop {
             match ctx.kube.call(&format!("GET CSR {name}"), api.get(&name)).await {
                 Ok(c) => {
@@ -233,10 +275,18 @@ impl CsrControllers {
                 }
                 Err(e) => return Probe::Undecided(e.to_string()),
             }
-            if started.elapsed() >= self.probe_wait.0 {
+            if started.elapsed() >= wait {
+                let capped = if wait < self.probe_wait.0 {
+                    format!(
+                        " (probe_wait {} capped to fit the check's deadline)",
+                        humantime::format_duration(self.probe_wait.0)
+                    )
+                } else {
+                    String::new()
+                };
                 return Probe::NotSigned(format!(
-                    "the probe CSR {name} was approved but not signed within {}: the csrsigning controller is not running (or has no signing key)",
-                    humantime::format_duration(self.probe_wait.0)
+                    "the probe CSR {name} was approved but not signed within {}{capped}: the csrsigning controller is not running (or has no signing key)",
+                    humantime::format_duration(Duration::from_secs(wait.as_secs()))
                 ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -276,6 +326,9 @@ impl Check for CsrControllers {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            let budget_end = Instant::now() + check_deadline(ctx.probe_timeout)
+                - ctx.probe_timeout
+                - Duration::from_secs(1);
             let client = crate::or_return!(client(ctx).await);
             let info = match ctx.kube.call("GET /version", client.apiserver_version()).await {
                 Ok(i) => i,
@@ -351,7 +404,7 @@ impl Check for CsrControllers {
                     )),
                 };
             }
-            match self.live_probe(ctx, &client).await {
+            match self.live_probe(ctx, &client, budget_end).await {
                 Probe::Signed(took) => Outcome::pass(format!(
                     "{}; a probe CSR was approved and signed in {} ms",
                     from_flags.unwrap_or_else(|| format!("Kubernetes {}", info.git_version)),
