@@ -119,7 +119,7 @@ fn forbidden_everywhere_is_error_never_pass() {
     let Some(c) = cluster() else { return };
     let s = Scenario::new();
     let profile = format!(
-        "{RELEASE}checks:\n  cluster.leftover-cert-manager: {{namespace: {}}}\n  cluster.terminating-namespaces: {{}}\n  cluster.webhooks: {{}}\n  cluster.csr-controllers: {{}}\n  cluster.storageclass: {{}}\n  cluster.schedulable: {{}}\n  cluster.helm-ownership: {{objects: [{{kind: Namespace, name: default}}]}}\n",
+        "{RELEASE}checks:\n  cluster.leftover-cert-manager: {{namespace: {}}}\n  cluster.terminating-namespaces: {{}}\n  cluster.webhooks: {{}}\n  cluster.csr-controllers: {{}}\n  cluster.storageclass: {{}}\n  cluster.schedulable: {{}}\n  cluster.helm-ownership: {{objects: [{{kind: Namespace, name: default}}]}}\n  cluster.leftover-scopedefinition: {{}}\n",
         unique("cm")
     );
     // cluster.api is not in the profile, so nothing is skipped: each check meets the 403 itself.
@@ -727,6 +727,43 @@ fn seed003_webhooks_without_endpoints() {
     assert!(!entry(&doc, "cluster.webhooks")["fix"]["automatic"]
         .as_bool()
         .unwrap());
+
+    // A mutating webhook (as cert-manager and kruise ship) and one calling a URL.
+    let ns = unique("kruise-system");
+    c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: kruise-webhook-service, namespace: {ns}}}\nspec: {{ports: [{{port: 443}}]}}\n"));
+    let url_hook = unique("url-validating");
+    c.apply(&format!("apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {url_hook}, labels: {{preflight-test: webhooks}}}}\nwebhooks:\n- name: vurl.kb.io\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  clientConfig: {{url: \"https://webhook.example.test/validate\"}}\n  rules: [{{apiGroups: [preflight.test], apiVersions: [v1], operations: [CREATE], resources: [nothings]}}]\n"));
+    let (r, doc) = run(&s, &c, profile, &[]);
+    assert_eq!(r.code(), 0, "{}", r.stdout());
+    assert_eq!(
+        status(&doc, "cluster.webhooks"),
+        "warn",
+        "a URL webhook is named, never passed"
+    );
+    assert_eq!(
+        message(&doc, "cluster.webhooks"),
+        format!("1 webhook(s) with failurePolicy Fail call a URL, which is not probed from here (only the API server's network can tell whether it answers): ValidatingWebhookConfiguration {url_hook} webhook \"vurl.kb.io\" → https://webhook.example.test/validate")
+    );
+    let mutating = unique("kruise-mutating");
+    c.apply(&format!("apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {{name: {mutating}, labels: {{preflight-test: webhooks}}}}\nwebhooks:\n- name: mpod.kb.io\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  clientConfig: {{service: {{name: kruise-webhook-service, namespace: {ns}, path: /mutate-pod}}}}\n  rules: [{{apiGroups: [preflight.test], apiVersions: [v1], operations: [CREATE], resources: [nothings]}}]\n"));
+    let (r, doc) = run(&s, &c, profile, &[]);
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "validatingwebhookconfigurations,mutatingwebhookconfigurations",
+            "-l",
+            "preflight-test=webhooks",
+        ],
+        None,
+    );
+    c.delete(&["namespace", &ns]);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.webhooks");
+    assert_eq!(msg.lines().count(), 2, "{msg}");
+    assert!(msg.starts_with(&format!("MutatingWebhookConfiguration {mutating} webhook \"mpod.kb.io\" (failurePolicy Fail) calls {ns}/kruise-webhook-service: no endpoints available for service \"kruise-webhook-service\"")), "{msg}");
+    assert!(fix_commands(&doc, "cluster.webhooks").contains(&format!(
+        "kubectl delete mutatingwebhookconfiguration {mutating}   # only if its operator is gone"
+    )));
 }
 
 fn kcm_pod(name: &str, controllers: &str) -> String {

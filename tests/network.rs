@@ -834,3 +834,26 @@ fn only_the_registrys_manifest_unknown_means_missing() {
         "{msg}"
     );
 }
+
+#[test]
+fn runtime_configuration_that_cannot_be_read_is_an_error_in_both_phases() {
+    let s = Scenario::new();
+    s.host_file(
+        "etc/docker/daemon.json",
+        "{\"registry-mirrors\": [\"http://127.0.0.1:1\"],",
+    );
+    let p = runtime_profile(&s, "10.0.0.5:5000");
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    for id in ["node.container-runtime-registries", "network.runtime-mirrors"] {
+        assert_eq!(status(&doc, id), "error");
+        assert!(
+            message(&doc, id).starts_with(&format!(
+                "{}/etc/docker/daemon.json is not valid JSON: ",
+                s.host().display()
+            )),
+            "{}",
+            message(&doc, id)
+        );
+    }
+}

@@ -30,7 +30,8 @@ every request it matches, so every create of the install fails. OpenKruise users
 What it looks at: every Validating- and MutatingWebhookConfiguration; for each webhook
 with failurePolicy Fail (the default in admissionregistration/v1) that calls an in-cluster
 service: the Service exists and its Endpoints have at least one ready address. Webhooks
-with failurePolicy Ignore, or calling a URL, are not judged.
+with failurePolicy Ignore are not judged; those calling a URL are named (warn), since only
+the API server's network can tell whether they answer.
 
 Fix (manual; deleting a webhook configuration is the operator's call): bring the
 webhook's pods back (`kubectl -n <ns> get pods`, `kubectl -n <ns> get endpoints <svc>`),
@@ -51,25 +52,33 @@ struct Hook {
     service: ServiceReference,
 }
 
-/// The webhooks that must answer: failurePolicy Fail (v1's default) and an in-cluster service.
+/// A webhook with failurePolicy Fail: its clientConfig service, or its URL.
+type Called = (String, Option<String>, Option<ServiceReference>, Option<String>);
+
+/// The webhooks that must answer: failurePolicy Fail (v1's default); those calling an
+/// in-cluster service go to `out`, those calling a URL (which this check cannot probe as the
+/// API server would) to `urls`, so they are named instead of passed.
 fn collect(
     config_kind: &'static str,
     config: Option<String>,
-    webhooks: impl Iterator<Item = (String, Option<String>, Option<ServiceReference>)>,
+    webhooks: impl Iterator<Item = Called>,
     out: &mut Vec<Hook>,
+    urls: &mut Vec<String>,
 ) {
     let config = config.unwrap_or_default();
-    for (webhook, policy, service) in webhooks {
+    for (webhook, policy, service, url) in webhooks {
         if policy.as_deref().unwrap_or("Fail") != "Fail" {
             continue;
         }
-        if let Some(service) = service {
-            out.push(Hook {
+        match (service, url) {
+            (Some(service), _) => out.push(Hook {
                 config_kind,
                 config: config.clone(),
                 webhook,
                 service,
-            });
+            }),
+            (None, Some(url)) => urls.push(format!("{config_kind} {config} webhook \"{webhook}\" → {url}")),
+            (None, None) => {}
         }
     }
 }
@@ -132,6 +141,7 @@ impl Check for Webhooks {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
             let mut hooks = Vec::new();
+            let mut urls = Vec::new();
             let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
             match ctx
                 .kube
@@ -144,12 +154,20 @@ impl Check for Webhooks {
                 Ok(l) => {
                     for c in l.items {
                         let hooks_of = c.webhooks.unwrap_or_default().into_iter();
-                        let pairs = hooks_of.map(|w| (w.name, w.failure_policy, w.client_config.service));
+                        let called = hooks_of.map(|w| {
+                            (
+                                w.name,
+                                w.failure_policy,
+                                w.client_config.service,
+                                w.client_config.url,
+                            )
+                        });
                         collect(
                             "ValidatingWebhookConfiguration",
                             c.metadata.name,
-                            pairs,
+                            called,
                             &mut hooks,
+                            &mut urls,
                         );
                     }
                 }
@@ -167,14 +185,37 @@ impl Check for Webhooks {
                 Ok(l) => {
                     for c in l.items {
                         let hooks_of = c.webhooks.unwrap_or_default().into_iter();
-                        let pairs = hooks_of.map(|w| (w.name, w.failure_policy, w.client_config.service));
-                        collect("MutatingWebhookConfiguration", c.metadata.name, pairs, &mut hooks);
+                        let called = hooks_of.map(|w| {
+                            (
+                                w.name,
+                                w.failure_policy,
+                                w.client_config.service,
+                                w.client_config.url,
+                            )
+                        });
+                        collect(
+                            "MutatingWebhookConfiguration",
+                            c.metadata.name,
+                            called,
+                            &mut hooks,
+                            &mut urls,
+                        );
                     }
                 }
                 Err(e) => return undecided(e),
             }
+            let not_probed = (!urls.is_empty()).then(|| {
+                format!(
+                    "{} webhook(s) with failurePolicy Fail call a URL, which is not probed from here (only the API server's network can tell whether it answers): {}",
+                    urls.len(),
+                    urls.join(", ")
+                )
+            });
             if hooks.is_empty() {
-                return Outcome::pass("no webhook with failurePolicy Fail calls an in-cluster service");
+                return match not_probed {
+                    Some(m) => Outcome::warn(m),
+                    None => Outcome::pass("no webhook with failurePolicy Fail calls an in-cluster service"),
+                };
             }
             // One lookup per service, however many webhooks share it.
             let mut seen: HashMap<(String, String), Backend> = HashMap::new();
@@ -216,11 +257,16 @@ impl Check for Webhooks {
                 }
             }
             if broken.is_empty() {
-                return Outcome::pass(format!(
+                let all = format!(
                     "{} webhook(s) with failurePolicy Fail, all with ready endpoints",
                     hooks.len()
-                ));
+                );
+                return match not_probed {
+                    Some(m) => Outcome::warn(format!("{all}\n{m}")),
+                    None => Outcome::pass(all),
+                };
             }
+            broken.extend(not_probed);
             Outcome::fail(broken.join("\n")).with_fix(Fix::manual(
                 "bring the webhook's pods back; delete the configuration only if its operator was uninstalled (operator's call)",
                 commands,
