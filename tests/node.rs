@@ -224,6 +224,7 @@ fn seed004_hosts_file_pins_the_wrong_node() {
     assert_eq!(
         fix_commands(&doc, "node.hosts"),
         vec![
+            "[ -e /etc/hosts.preflight.bak ] || cp -p /etc/hosts /etc/hosts.preflight.bak".to_string(),
             "sed -i '1i # BEGIN preflight\\n49.234.165.79 hub.bktencent.com\\n# END preflight' /etc/hosts"
                 .to_string()
         ]
@@ -252,8 +253,8 @@ fn seed004_dns_answers_the_singapore_node() {
     );
     assert_eq!(
         fix_commands(&doc, "node.hosts").len(),
-        1,
-        "only the block insertion"
+        2,
+        "the backup and the block insertion"
     );
 }
 
@@ -287,8 +288,9 @@ fn seed002_no_such_host() {
     );
     assert_eq!(
         fix_commands(&doc, "node.hosts"),
+        // No hosts file at all: nothing to back up, and sed cannot insert into nothing.
         vec![
-            "sed -i '1i # BEGIN preflight\\n10.0.0.5 defult.registry.tke.com\\n# END preflight' /etc/hosts"
+            "printf '# BEGIN preflight\\n10.0.0.5 defult.registry.tke.com\\n# END preflight\\n' > /etc/hosts"
                 .to_string()
         ]
     );

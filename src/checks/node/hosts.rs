@@ -122,13 +122,13 @@ impl Check for Hosts {
             if !wrong.is_empty() {
                 let block: Vec<String> = to_pin.iter().map(|(n, ip)| format!("{ip} {n}")).collect();
                 // The commands come from the same computation `apply` makes on this file.
-                let content = std::fs::read(ctx.resolver.hosts_file()).unwrap_or_default();
-                let (had_block, lines) = planned(&content, &to_pin);
+                let content = std::fs::read(ctx.resolver.hosts_file()).ok();
+                let (had_block, lines) = planned(content.as_deref().unwrap_or_default(), &to_pin);
                 let commands = shell(
                     "/etc/hosts",
                     "/etc/hosts.preflight.bak",
                     had_block,
-                    content.is_empty(),
+                    content.as_deref(),
                     &lines,
                 );
                 self.observed.set(Some(to_pin));

@@ -79,9 +79,16 @@ pub fn planned(content: &[u8], pins: &[(String, IpAddr)]) -> (bool, Vec<String>)
     (had_block, lines)
 }
 
-/// The shell commands that do what `with_block` does to `path`: keep one backup, then
+/// The shell commands that do what `with_block` does to `path` (whose current content is
+/// `current`, `None` when it does not exist): keep one backup of an existing file, then
 /// replace the marked block in place, or insert it first.
-pub fn shell(path: &str, backup: &str, had_block: bool, empty: bool, lines: &[String]) -> Vec<String> {
+pub fn shell(
+    path: &str,
+    backup: &str,
+    had_block: bool,
+    current: Option<&[u8]>,
+    lines: &[String],
+) -> Vec<String> {
     let body = std::iter::once(BEGIN.to_string())
         .chain(lines.iter().cloned())
         .chain(std::iter::once(END.to_string()))
@@ -89,12 +96,16 @@ pub fn shell(path: &str, backup: &str, had_block: bool, empty: bool, lines: &[St
         .join("\\n");
     let write = if had_block {
         format!("sed -i '/^{BEGIN}$/,/^{END}$/c\\{body}' {path}")
-    } else if empty {
+    } else if current.is_none_or(|c| c.is_empty()) {
+        // sed inserts nothing into an empty file.
         format!("printf '{body}\\n' > {path}")
     } else {
         format!("sed -i '1i {body}' {path}")
     };
-    vec![format!("[ -e {backup} ] || cp -p {path} {backup}"), write]
+    match current {
+        Some(_) => vec![format!("[ -e {backup} ] || cp -p {path} {backup}"), write],
+        None => vec![write],
+    }
 }
 
 #[cfg(test)]
@@ -111,7 +122,7 @@ mod tests {
         let fresh = b"127.0.0.1 localhost\n";
         let (had, lines) = planned(fresh, &pins);
         assert_eq!(
-            shell("/etc/hosts", "/etc/hosts.preflight.bak", had, false, &lines),
+            shell("/etc/hosts", "/etc/hosts.preflight.bak", had, Some(fresh), &lines),
             vec![
                 "[ -e /etc/hosts.preflight.bak ] || cp -p /etc/hosts /etc/hosts.preflight.bak".to_string(),
                 "sed -i '1i # BEGIN preflight\\n49.234.165.79 hub.bktencent.com\\n# END preflight' /etc/hosts".to_string(),
@@ -125,7 +136,7 @@ mod tests {
             vec!["10.0.0.9 mirror.local", "49.234.165.79 hub.bktencent.com"]
         );
         assert_eq!(
-            shell("/etc/hosts", "/etc/hosts.preflight.bak", had, false, &lines)[1],
+            shell("/etc/hosts", "/etc/hosts.preflight.bak", had, Some(&once), &lines)[1],
             "sed -i '/^# BEGIN preflight$/,/^# END preflight$/c\\# BEGIN preflight\\n10.0.0.9 mirror.local\\n49.234.165.79 hub.bktencent.com\\n# END preflight' /etc/hosts"
         );
     }
