@@ -242,6 +242,9 @@ pub struct Ctx {
     pub planned_access: Vec<(&'static str, Vec<Access>)>,
     /// Cleanups a check started that must finish even when its deadline cut it off.
     pub cleanups: Cleanups,
+    /// The install (`--chart` / `--helmfile` / `install:`), rendered once before any check
+    /// runs: `None` when none was given, `Err` with helm's own message when it did not render.
+    pub install: Option<Result<std::sync::Arc<crate::install::Install>, String>>,
 }
 
 /// Tasks that undo what a check created (a probe object), awaited before the process exits
@@ -272,6 +275,13 @@ impl Cleanups {
 }
 
 impl Ctx {
+    /// The rendered install, if one was given; `Err` says why it could not be rendered.
+    pub fn install(&self) -> Option<Result<&crate::install::Install, &str>> {
+        self.install
+            .as_ref()
+            .map(|r| r.as_ref().map(|i| i.as_ref()).map_err(String::as_str))
+    }
+
     /// `path` as seen on the host (`/etc/hosts` → `<host-root>/etc/hosts`).
     pub fn host_path(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();

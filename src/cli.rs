@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::check::Ctx;
 use crate::engine::{self, Planned};
 use crate::fix;
+use crate::install::render;
+use crate::install::{ChartSpec, HelmfileSpec, Install, InstallSpec};
 use crate::kube::KubeAccess;
 use crate::profile::{self, Profile};
 use crate::report::{self, Human, Progress};
@@ -22,6 +24,7 @@ pub const EXIT_USAGE: i32 = 2;
 #[command(
     name = "preflight",
     version,
+    disable_version_flag = true,
     about = "Checks a host, its network and its Kubernetes cluster before helm install / helmfile sync, with the exact fix for each problem.",
     after_help = "Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 usage or profile error (nothing ran), 3 a check could not be evaluated and none failed."
 )]
@@ -93,6 +96,89 @@ struct RunOpts {
     /// No progress spinner on stderr.
     #[arg(long, global = true)]
     no_progress: bool,
+    #[command(flatten)]
+    install: InstallOpts,
+}
+
+/// The install to check, with the arguments the installer gives helm / helmfile.
+#[derive(Args, Debug, Default)]
+#[command(next_help_heading = "The install (as given to helm / helmfile)")]
+struct InstallOpts {
+    /// Chart to check: a directory, a .tgz, repo/name or oci://… (as helm takes it).
+    #[arg(long, global = true, value_name = "CHART", conflicts_with = "helmfile")]
+    chart: Option<String>,
+    /// Release name (with --chart).
+    #[arg(long, global = true, value_name = "NAME", requires = "chart")]
+    release: Option<String>,
+    /// Release namespace (with --chart).
+    #[arg(short = 'n', long, global = true, value_name = "NS", requires = "chart")]
+    namespace: Option<String>,
+    /// Values file (with --chart; repeatable).
+    #[arg(
+        short = 'f',
+        long = "values",
+        global = true,
+        value_name = "FILE",
+        requires = "chart"
+    )]
+    values: Vec<PathBuf>,
+    /// --set K=V (with --chart; repeatable).
+    #[arg(long, global = true, value_name = "K=V", requires = "chart")]
+    set: Vec<String>,
+    /// --set-string K=V (with --chart; repeatable).
+    #[arg(long, global = true, value_name = "K=V", requires = "chart")]
+    set_string: Vec<String>,
+    /// With --chart: the chart version; alone: print preflight's version.
+    #[arg(short = 'V', long, global = true, value_name = "VERSION", num_args = 0..=1)]
+    version: Option<Option<String>>,
+    /// The install creates the release namespace (helm --create-namespace).
+    #[arg(long, global = true, requires = "chart")]
+    create_namespace: bool,
+    /// The install skips the chart's crds/ (helm --skip-crds).
+    #[arg(long, global = true, requires = "chart")]
+    skip_crds: bool,
+    /// The install runs no hooks (helm --no-hooks).
+    #[arg(long, global = true, requires = "chart")]
+    no_hooks: bool,
+    /// helmfile.yaml to check (as helmfile --file takes it).
+    #[arg(long, global = true, value_name = "FILE")]
+    helmfile: Option<PathBuf>,
+    /// helmfile --environment.
+    #[arg(short = 'e', long, global = true, value_name = "ENV", requires = "helmfile")]
+    environment: Option<String>,
+    /// helmfile --selector K=V (repeatable).
+    #[arg(short = 'l', long, global = true, value_name = "K=V", requires = "helmfile")]
+    selector: Vec<String>,
+}
+
+impl InstallOpts {
+    /// The install given on the command line, if any.
+    fn spec(&self) -> Result<Option<InstallSpec>, String> {
+        if let Some(chart) = &self.chart {
+            let release = self.release.clone().ok_or("--chart needs --release NAME")?;
+            let namespace = self.namespace.clone().ok_or("--chart needs --namespace NS")?;
+            return Ok(Some(InstallSpec::Chart(ChartSpec {
+                chart: chart.clone(),
+                release,
+                namespace,
+                values: self.values.clone(),
+                set: self.set.clone(),
+                set_string: self.set_string.clone(),
+                version: self.version.clone().flatten(),
+                create_namespace: self.create_namespace,
+                skip_crds: self.skip_crds,
+                no_hooks: self.no_hooks,
+            })));
+        }
+        if let Some(file) = &self.helmfile {
+            return Ok(Some(InstallSpec::Helmfile(HelmfileSpec {
+                file: file.clone(),
+                environment: self.environment.clone(),
+                selectors: self.selector.clone(),
+            })));
+        }
+        Ok(None)
+    }
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -118,6 +204,15 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if cli.opts.install.version == Some(None) {
+        println!("preflight {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if cli.opts.install.version.is_some() && cli.opts.install.chart.is_none() {
+        return usage_error(
+            "--version VERSION is the chart version and goes with --chart (preflight's own: --version alone)",
+        );
+    }
     match cli.command {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
@@ -193,8 +288,20 @@ fn is_phase(entry: &str) -> bool {
     crate::check::Phase::ALL.iter().any(|p| p.name() == entry)
 }
 
-/// The checks to run: the profile's, narrowed by --only / --skip.
-fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
+/// The checks an install feeds (they derive their input from it), added to the default
+/// profile when an install is given without --profile.
+const INSTALL_FED: &[&str] = &[
+    "network.registry",
+    "network.images",
+    "network.chart-repos",
+    "cluster.helm-ownership",
+    "cluster.terminating-namespaces",
+    "cluster.storageclass",
+];
+
+/// The checks to run: the profile's (plus `extra` with their defaults), narrowed by
+/// --only / --skip.
+fn plan(profile: Profile, opts: &RunOpts, extra: &[&str]) -> Result<Vec<Planned>, String> {
     for id in opts.only.iter().chain(&opts.skip) {
         if crate::checks::find(id).is_none() && !is_phase(id) {
             return Err(profile::unknown_id_message(id));
@@ -210,8 +317,16 @@ fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
             check: Arc::from(check),
         })
         .collect();
-    // --only may name a check the profile lacks: run it with its default parameters.
-    for id in &opts.only {
+    // --only may name a check the profile lacks: run it with its default parameters; so do
+    // the checks an install feeds, when --only/--skip let them.
+    let fed = extra.iter().map(|s| s.to_string()).filter(|id| {
+        crate::checks::find(id).is_some_and(|d| {
+            (opts.only.is_empty() || opts.only.iter().any(|o| selects(o, d)))
+                && !opts.skip.iter().any(|s| selects(s, d))
+        })
+    });
+    let wanted: Vec<String> = opts.only.iter().cloned().chain(fed).collect();
+    for id in &wanted {
         if plan.iter().any(|p| p.def.meta.id == id) || opts.skip.contains(id) {
             continue;
         }
@@ -226,6 +341,46 @@ fn plan(profile: Profile, opts: &RunOpts) -> Result<Vec<Planned>, String> {
     Ok(plan)
 }
 
+/// Render the install once, with the target cluster's capabilities when the cluster phase
+/// runs and the cluster answers.
+async fn render_install(ctx: &Ctx, spec: &InstallSpec, with_cluster: bool) -> Result<Install, String> {
+    let caps = if with_cluster {
+        ctx.kube
+            .capabilities()
+            .await
+            .map_err(|e| format!("the cluster did not answer ({e})"))
+    } else {
+        Err("the cluster phase does not run".to_string())
+    };
+    let tools = render::Tools {
+        helm: ctx.which("helm"),
+        helmfile: ctx.which("helmfile"),
+        path_env: ctx.path_env.clone(),
+        // A large helmfile renders for a while; a hung helm must still end.
+        timeout: ctx.exec_timeout() * 6,
+    };
+    render::render(spec, &tools, caps).await
+}
+
+/// The report's first line about the install: what was rendered, and for which cluster.
+fn install_line(ctx: &Ctx) -> Option<String> {
+    Some(match ctx.install()? {
+        Ok(i) => {
+            let target = match &i.rendered_for {
+                Ok(k) => format!("rendered for {k}"),
+                Err(why) => format!("rendered without the cluster's capabilities: {why}"),
+            };
+            format!(
+                "install: {}: {} release(s), {} object(s), {target}",
+                i.what,
+                i.releases.len(),
+                i.objects.len()
+            )
+        }
+        Err(e) => format!("install: could not be rendered; every check that needs it reports error:\n{e}"),
+    })
+}
+
 fn check(opts: &RunOpts) -> i32 {
     // Decided before anything runs: a setup script that forgot --yes gets a usage error at
     // once, not a whole run followed by a refusal and no report.
@@ -235,13 +390,31 @@ fn check(opts: &RunOpts) -> i32 {
         );
     }
     let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
-    let profile = match profile::load(&profile_name) {
+    let mut profile = match profile::load(&profile_name) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
-    let release = profile.release.clone();
+    // The command line's install wins over the profile's `install:`.
+    let install_spec = match opts.install.spec() {
+        Ok(Some(spec)) => Some(spec),
+        Ok(None) => profile.install.take(),
+        Err(e) => return usage_error(e),
+    };
+    let mut release = profile.release.clone();
+    if let (None, Some(InstallSpec::Chart(c))) = (&release, &install_spec) {
+        release = Some(crate::check::Release {
+            name: c.release.clone(),
+            namespace: c.namespace.clone(),
+        });
+    }
     let section = profile.registries.clone();
-    let mut plan = match plan(profile, opts) {
+    // With an install and no --profile: the default profile plus every check it feeds.
+    let fed = if install_spec.is_some() && opts.profile.is_none() {
+        INSTALL_FED
+    } else {
+        &[]
+    };
+    let mut plan = match plan(profile, opts, fed) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
@@ -249,7 +422,7 @@ fn check(opts: &RunOpts) -> i32 {
     let planned_access = plan.iter().map(|p| (p.def.meta.id, p.check.access())).collect();
 
     let resolver = Resolver::new(&opts.host_root, opts.timeout);
-    let ctx = Arc::new(Ctx {
+    let mut ctx = Ctx {
         host_root: opts.host_root.clone(),
         probe_timeout: opts.timeout,
         path_env: std::env::var_os("PATH"),
@@ -264,7 +437,8 @@ fn check(opts: &RunOpts) -> i32 {
         registries,
         planned_access,
         cleanups: Default::default(),
-    });
+        install: None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -272,10 +446,26 @@ fn check(opts: &RunOpts) -> i32 {
             return 3;
         }
     };
+    if let Some(spec) = &install_spec {
+        let with_cluster = plan
+            .iter()
+            .any(|p| p.def.meta.phase == crate::check::Phase::Cluster);
+        ctx.install = Some(
+            runtime
+                .block_on(render_install(&ctx, spec, with_cluster))
+                .map(Arc::new),
+        );
+    }
+    let ctx = Arc::new(ctx);
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let human = Human::new(color);
     let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     let output = opts.output;
+    if output == Output::Human {
+        if let Some(line) = install_line(&ctx) {
+            println!("{line}\n");
+        }
+    }
     engine::sort(&mut plan);
     let mut reports = runtime.block_on(engine::run(
         &plan,

@@ -123,6 +123,34 @@ impl KubeAccess {
     }
 }
 
+impl KubeAccess {
+    /// The server version and every served group/version: what `helm install` will see as
+    /// `.Capabilities`, for rendering the install as it will be installed.
+    pub async fn capabilities(&self) -> Result<crate::install::render::Capabilities, String> {
+        let conn = self.connect().await?;
+        let version = self
+            .call("GET /version", conn.client.apiserver_version())
+            .await
+            .map_err(|e| e.to_string())?;
+        let core = self
+            .call("GET /api", conn.client.list_core_api_versions())
+            .await
+            .map_err(|e| e.to_string())?;
+        let groups = self
+            .call("GET /apis", conn.client.list_api_groups())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut api_versions: Vec<String> = core.versions;
+        for g in groups.groups {
+            api_versions.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        Ok(crate::install::render::Capabilities {
+            kube_version: version.git_version,
+            api_versions,
+        })
+    }
+}
+
 /// kubectl's order: --kubeconfig, $KUBECONFIG, ~/.kube/config, then in-cluster.
 async fn load_config(path: Option<&Path>, context: Option<&str>) -> Result<(Config, String), String> {
     let opts = KubeConfigOptions {

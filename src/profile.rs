@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, Release};
 use crate::checks;
+use crate::install::{InstallSpec, RawInstall};
 use crate::registry::{Registries, RegistrySettings};
 
 /// The profiles compiled into the binary: one file is all a node needs.
@@ -25,6 +26,8 @@ pub struct Profile {
     pub checks: Vec<(&'static CheckDef, Box<dyn Check>)>,
     /// The top-level `registries:` section as written (checks' own lists join it in `Ctx`).
     pub registries: Vec<RegistrySettings>,
+    /// `install:`: the chart or helmfile to check, paths resolved against the profile.
+    pub install: Option<InstallSpec>,
 }
 
 /// A profile that cannot be used: `file:line: key: what is wrong`.
@@ -68,11 +71,26 @@ pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
 
 pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile, ProfileError> {
     let raw: RawProfile = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(file, &e))?;
+    // Paths in `install:` are relative to the profile file (the cwd for embedded ones).
+    let base = Path::new(file)
+        .parent()
+        .filter(|p| !file.ends_with("(embedded)") && !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let install = match raw.install {
+        Some(i) => Some(i.into_spec(&base).map_err(|message| ProfileError {
+            file: file.to_string(),
+            line: None,
+            message,
+        })?),
+        None => None,
+    };
     Ok(Profile {
         name: name.to_string(),
         release: raw.release,
         checks: raw.checks.into_checks(),
         registries: raw.registries,
+        install,
     })
 }
 
@@ -106,6 +124,8 @@ struct RawProfile {
     release: Option<Release>,
     #[serde(default)]
     registries: Vec<RegistrySettings>,
+    #[serde(default)]
+    install: Option<RawInstall>,
     checks: checks::ChecksSection,
 }
 

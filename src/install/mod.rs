@@ -1,0 +1,377 @@
+//! THE INSTALL MODEL: what `helm install` / `helmfile sync` is about to do, rendered once per
+//! run by the real helm / helmfile (`render`), parsed once (`manifest`), and read by every
+//! check through `Ctx::install()`: releases, objects with their source template, images,
+//! namespaces, claims, chart repositories.
+
+pub mod image;
+pub mod manifest;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use image::ImageRef;
+pub use manifest::{Object, Origin};
+
+/// The install as the installer describes it to helm or helmfile (flags or `install:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstallSpec {
+    Chart(ChartSpec),
+    Helmfile(HelmfileSpec),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChartSpec {
+    /// A directory, a `.tgz`, `repo/name` or `oci://…`, as helm takes it.
+    pub chart: String,
+    pub release: String,
+    pub namespace: String,
+    pub values: Vec<PathBuf>,
+    pub set: Vec<String>,
+    pub set_string: Vec<String>,
+    pub version: Option<String>,
+    pub create_namespace: bool,
+    pub skip_crds: bool,
+    pub no_hooks: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelmfileSpec {
+    pub file: PathBuf,
+    pub environment: Option<String>,
+    pub selectors: Vec<String>,
+}
+
+/// `install:` in a profile (paths relative to the profile file).
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstall {
+    #[serde(default)]
+    pub chart: Option<String>,
+    #[serde(default)]
+    pub release: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub set: Vec<String>,
+    #[serde(default)]
+    pub set_string: Vec<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub create_namespace: bool,
+    #[serde(default)]
+    pub skip_crds: bool,
+    #[serde(default)]
+    pub no_hooks: bool,
+    #[serde(default)]
+    pub helmfile: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub selectors: Vec<String>,
+}
+
+impl RawInstall {
+    /// Validated against what helm / helmfile need; relative paths resolved against `base`
+    /// (the profile's directory). A relative chart that is not a local path (`repo/name`)
+    /// is kept as written.
+    pub fn into_spec(self, base: &std::path::Path) -> Result<InstallSpec, String> {
+        let local = |p: &str| {
+            let path = PathBuf::from(p);
+            if path.is_absolute() {
+                path
+            } else {
+                base.join(path)
+            }
+        };
+        match (self.chart, self.helmfile) {
+            (Some(chart), None) => {
+                let release = self
+                    .release
+                    .ok_or("install: a chart needs `release` (the release name)")?;
+                let namespace = self.namespace.ok_or("install: a chart needs `namespace`")?;
+                let resolved = local(&chart);
+                let chart = if resolved.exists() {
+                    resolved.display().to_string()
+                } else {
+                    chart
+                };
+                Ok(InstallSpec::Chart(ChartSpec {
+                    chart,
+                    release,
+                    namespace,
+                    values: self.values.iter().map(|v| local(v)).collect(),
+                    set: self.set,
+                    set_string: self.set_string,
+                    version: self.version,
+                    create_namespace: self.create_namespace,
+                    skip_crds: self.skip_crds,
+                    no_hooks: self.no_hooks,
+                }))
+            }
+            (None, Some(file)) => {
+                if self.release.is_some() || !self.values.is_empty() || !self.set.is_empty() {
+                    return Err(
+                        "install: `release`, `values` and `set` go with `chart`; a helmfile names its own"
+                            .to_string(),
+                    );
+                }
+                Ok(InstallSpec::Helmfile(HelmfileSpec {
+                    file: local(&file),
+                    environment: self.environment,
+                    selectors: self.selectors,
+                }))
+            }
+            (Some(_), Some(_)) => Err("install: give either `chart` or `helmfile`, not both".to_string()),
+            (None, None) => {
+                Err("install: give `chart` (with `release` and `namespace`) or `helmfile`".to_string())
+            }
+        }
+    }
+}
+
+/// One release of the install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseInfo {
+    pub name: String,
+    pub namespace: String,
+    /// As given to helm: `./charts/x`, `repo/x`, `oci://…`.
+    pub chart: String,
+    pub version: Option<String>,
+    /// `--create-namespace`; helmfile's `createNamespace` (default true).
+    pub create_namespace: bool,
+}
+
+impl ReleaseInfo {
+    pub fn as_release(&self) -> crate::check::Release {
+        crate::check::Release {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+/// A chart repository the install pulls from (helmfile `repositories:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChartRepo {
+    pub name: String,
+    pub url: String,
+}
+
+/// A volume claim the install makes: a PersistentVolumeClaim or a StatefulSet's
+/// volumeClaimTemplate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub release: usize,
+    pub source: String,
+    /// `PersistentVolumeClaim data` or `StatefulSet mysql, claim data`.
+    pub what: String,
+    pub storage_class: Option<String>,
+    /// `spec.resources.requests.storage` as written (`50Gi`).
+    pub size: Option<String>,
+}
+
+/// What the install will do.
+#[derive(Clone, Debug)]
+pub struct Install {
+    /// `chart ./x as release r in ns` or `helmfile ./helmfile.yaml`, for messages.
+    pub what: String,
+    pub releases: Vec<ReleaseInfo>,
+    pub objects: Vec<Object>,
+    pub repositories: Vec<ChartRepo>,
+    /// `Kubernetes v1.20.2` when rendered with the target cluster's capabilities; otherwise
+    /// why not (said in the report).
+    pub rendered_for: Result<String, String>,
+}
+
+impl Install {
+    pub fn release(&self, o: &Object) -> Option<&ReleaseInfo> {
+        self.releases.get(o.release)
+    }
+
+    /// `helm's release/template`, for messages: `kruise (kruise/templates/webhook.yaml)`.
+    pub fn provenance(&self, o: &Object) -> String {
+        let release = self.release(o).map(|r| r.name.as_str()).unwrap_or("?");
+        if o.source.is_empty() {
+            format!("release {release}")
+        } else {
+            format!("release {release}, {}", o.source)
+        }
+    }
+
+    /// `N from R releases`: how much of a check's input came from the install.
+    pub fn counted(&self, n: usize, what: &str) -> String {
+        format!(
+            "{n} {what} from {} release{}",
+            self.releases.len(),
+            if self.releases.len() == 1 { "" } else { "s" }
+        )
+    }
+
+    /// Every image of every pod template (containers, initContainers, ephemeralContainers;
+    /// hooks included), normalised, with where it is used. Unparsable references are
+    /// returned as errors naming their source.
+    pub fn images(&self) -> (BTreeMap<ImageRef, Vec<String>>, Vec<String>) {
+        let mut out: BTreeMap<ImageRef, Vec<String>> = BTreeMap::new();
+        let mut bad = Vec::new();
+        for o in &self.objects {
+            let Some(spec) = pod_spec(o) else { continue };
+            for list in ["initContainers", "containers", "ephemeralContainers"] {
+                for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+                    let Some(image) = c.get("image").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    match ImageRef::parse(image) {
+                        Ok(r) => {
+                            let used = out.entry(r).or_default();
+                            let p = self.provenance(o);
+                            if !used.contains(&p) {
+                                used.push(p);
+                            }
+                        }
+                        Err(e) => bad.push(format!("{e} ({})", self.provenance(o))),
+                    }
+                }
+            }
+        }
+        (out, bad)
+    }
+
+    /// Every namespace the install touches: the releases', the objects', and the
+    /// Namespaces it creates.
+    pub fn namespaces(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self.releases.iter().map(|r| r.namespace.clone()).collect();
+        for o in &self.objects {
+            if let Some(ns) = &o.namespace {
+                out.insert(ns.clone());
+            }
+            if o.kind == "Namespace" && o.api_version == "v1" {
+                out.insert(o.name.clone());
+            }
+        }
+        out
+    }
+
+    /// Every volume claim: PersistentVolumeClaims and StatefulSet volumeClaimTemplates.
+    pub fn claims(&self) -> Vec<Claim> {
+        let mut out = Vec::new();
+        let claim = |o: &Object, what: String, spec: Option<&Value>| Claim {
+            release: o.release,
+            source: o.source.clone(),
+            what,
+            storage_class: spec
+                .and_then(|s| s.get("storageClassName"))
+                .and_then(Value::as_str)
+                .map(String::from),
+            size: spec
+                .and_then(|s| s.pointer("/resources/requests/storage"))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .or_else(|| v.as_u64().map(|n| n.to_string()))
+                }),
+        };
+        for o in &self.objects {
+            match o.kind.as_str() {
+                "PersistentVolumeClaim" => out.push(claim(
+                    o,
+                    format!("PersistentVolumeClaim {}", o.name),
+                    o.value.get("spec"),
+                )),
+                "StatefulSet" => {
+                    let templates = o
+                        .value
+                        .pointer("/spec/volumeClaimTemplates")
+                        .and_then(Value::as_array);
+                    for t in templates.into_iter().flatten() {
+                        let name = t.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+                        out.push(claim(
+                            o,
+                            format!("StatefulSet {}, claim {name}", o.name),
+                            t.get("spec"),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The pod spec of a workload object (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
+/// Job, CronJob, ReplicationController).
+pub fn pod_spec(o: &Object) -> Option<&Value> {
+    let v = &o.value;
+    match o.kind.as_str() {
+        "Pod" => v.get("spec"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "ReplicationController" => {
+            v.pointer("/spec/template/spec")
+        }
+        "CronJob" => v.pointer("/spec/jobTemplate/spec/template/spec"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn install(text: &str) -> Install {
+        Install {
+            what: "test".into(),
+            releases: vec![ReleaseInfo {
+                name: "r".into(),
+                namespace: "ns".into(),
+                chart: "./c".into(),
+                version: None,
+                create_namespace: false,
+            }],
+            objects: manifest::parse(text, 0).unwrap(),
+            repositories: vec![],
+            rendered_for: Err("test".into()),
+        }
+    }
+
+    #[test]
+    fn images_of_every_pod_template() {
+        let i = install("# Source: c/templates/d.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      initContainers: [{name: i, image: busybox}]\n      containers: [{name: a, image: \"hub.bktencent.com/blueking/bk-repo:1.0.0\"}]\n---\n# Source: c/templates/cj.yaml\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: cj}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers: [{name: a, image: busybox:latest}]\n");
+        let (images, bad) = i.images();
+        assert!(bad.is_empty());
+        let names: Vec<String> = images.keys().map(|i| i.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "docker.io/library/busybox:latest",
+                "hub.bktencent.com/blueking/bk-repo:1.0.0"
+            ]
+        );
+        assert_eq!(
+            images.values().next().unwrap(),
+            &vec![
+                "release r, c/templates/d.yaml".to_string(),
+                "release r, c/templates/cj.yaml".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn claims_and_namespaces() {
+        let i = install("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: other}\nspec:\n  storageClassName: local-storage\n  resources: {requests: {storage: 90Gi}}\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: mysql}\nspec:\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {resources: {requests: {storage: 50Gi}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: cert-manager}\n");
+        let claims = i.claims();
+        assert_eq!(claims.len(), 2);
+        assert_eq!(claims[0].storage_class.as_deref(), Some("local-storage"));
+        assert_eq!(claims[1].what, "StatefulSet mysql, claim data");
+        assert_eq!(claims[1].size.as_deref(), Some("50Gi"));
+        assert_eq!(
+            i.namespaces().into_iter().collect::<Vec<_>>(),
+            vec!["cert-manager", "ns", "other"]
+        );
+    }
+}
