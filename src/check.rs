@@ -282,6 +282,16 @@ impl Ctx {
             .map(|r| r.as_ref().map(|i| i.as_ref()).map_err(String::as_str))
     }
 
+    /// The rendered install, when one was given; a render that failed ends the check as
+    /// `error` with helm's own message (it is already a prediction).
+    pub fn rendered(&self) -> Result<Option<&crate::install::Install>, Outcome> {
+        match self.install() {
+            None => Ok(None),
+            Some(Ok(i)) => Ok(Some(i)),
+            Some(Err(e)) => Err(Outcome::error(format!("the install could not be rendered: {e}"))),
+        }
+    }
+
     /// `path` as seen on the host (`/etc/hosts` → `<host-root>/etc/hosts`).
     pub fn host_path(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();

@@ -11,6 +11,7 @@ use crate::check::{
     ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase, Release,
 };
 use crate::exec;
+use crate::install::Origin;
 use crate::kube::{cannot_import, ownership_problem, owning_release};
 
 pub static DEF: CheckDef = CheckDef {
@@ -192,23 +193,52 @@ impl Check for HelmOwnership {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             self.foreign.set(None);
-            let release = crate::or_return!(release(ctx));
-            let mut objects: Vec<ObjRef> = self.objects.clone();
-            match self.rendered(ctx, release).await {
-                Ok(r) => objects.extend(r),
-                Err(e) => return Outcome::error(e),
+            let install = crate::or_return!(ctx.rendered());
+            // (object, the release it must belong to, where it comes from)
+            let mut objects: Vec<(ObjRef, Release, Option<String>)> = Vec::new();
+            if !self.objects.is_empty() || self.render.is_some() || install.is_none() {
+                let release = crate::or_return!(release(ctx));
+                let mut listed: Vec<ObjRef> = self.objects.clone();
+                match self.rendered(ctx, release).await {
+                    Ok(r) => listed.extend(r),
+                    Err(e) => return Outcome::error(e),
+                }
+                objects.extend(listed.into_iter().map(|o| (o, release.clone(), None)));
             }
-            objects.sort();
-            objects.dedup();
+            // helm checks what the release creates from templates and hooks, not crds/.
+            let mut brought_crds: Vec<(String, String)> = Vec::new();
+            if let Some(install) = install {
+                for o in &install.objects {
+                    let Some(r) = install.release(o) else { continue };
+                    if o.origin == Origin::Crd {
+                        if let (Some(g), Some(k)) = (
+                            o.value.pointer("/spec/group").and_then(|v| v.as_str()),
+                            o.value.pointer("/spec/names/kind").and_then(|v| v.as_str()),
+                        ) {
+                            brought_crds.push((g.to_string(), k.to_string()));
+                        }
+                        continue;
+                    }
+                    let obj = ObjRef {
+                        kind: o.kind.clone(),
+                        name: o.name.clone(),
+                        api_version: Some(o.api_version.clone()).filter(|a| !a.is_empty()),
+                        namespace: o.namespace.clone(),
+                    };
+                    objects.push((obj, r.as_release(), Some(install.provenance(o))));
+                }
+            }
+            objects.sort_by(|a, b| (&a.0, &a.1.namespace, &a.1.name).cmp(&(&b.0, &b.1.namespace, &b.1.name)));
+            objects.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
             if objects.is_empty() {
                 return Outcome::skip("the profile lists no objects and renders no chart");
             }
             let client = crate::or_return!(client(ctx).await);
             // A kind written without apiVersion may live in any group: then discover them all.
-            let kind_only = objects.iter().any(|o| o.api_version.is_none());
+            let kind_only = objects.iter().any(|(o, _, _)| o.api_version.is_none());
             let groups: BTreeSet<String> = objects
                 .iter()
-                .filter_map(|o| o.api_version.as_ref())
+                .filter_map(|(o, _, _)| o.api_version.as_ref())
                 .map(|av| av.split_once('/').map(|(g, _)| g.to_string()).unwrap_or_default())
                 .collect();
             let filter: Vec<&str> = groups.iter().map(String::as_str).collect();
@@ -227,7 +257,8 @@ impl Check for HelmOwnership {
             let mut checked = 0;
             let mut unserved = Vec::new();
             let mut ambiguous = Vec::new();
-            for o in &objects {
+            let mut from_crds = 0;
+            for (o, release, from) in &objects {
                 let found = match &o.api_version {
                     Some(av) => {
                         let (g, v) = av.split_once('/').unwrap_or(("", av.as_str()));
@@ -257,6 +288,19 @@ impl Check for HelmOwnership {
                 // Not served: nothing of that kind exists to clash with, but say it was not
                 // looked up rather than count it as free.
                 let Some((ar, caps)) = found else {
+                    let group = o
+                        .api_version
+                        .as_deref()
+                        .and_then(|a| a.split_once('/'))
+                        .map(|(g, _)| g);
+                    if brought_crds
+                        .iter()
+                        .any(|(g, k)| Some(g.as_str()) == group && k == &o.kind)
+                    {
+                        // Its CRD comes with the install: nothing of that kind exists yet.
+                        from_crds += 1;
+                        continue;
+                    }
                     unserved.push(match &o.api_version {
                         Some(av) => format!("{} {} ({av})", o.kind, o.name),
                         None => format!("{} {}", o.kind, o.name),
@@ -296,8 +340,9 @@ impl Check for HelmOwnership {
                     let owner = owning_release(&annotations)
                         .map(|(r, n)| format!(" (owned by release {n}/{r})"))
                         .unwrap_or_default();
+                    let from = from.as_ref().map(|f| format!(" [{f}]")).unwrap_or_default();
                     foreign.push((
-                        cannot_import(&o.kind, &o.name, ns.as_deref(), &problem) + &owner,
+                        cannot_import(&o.kind, &o.name, ns.as_deref(), &problem) + &owner + &from,
                         delete,
                     ));
                 }
@@ -318,15 +363,24 @@ impl Check for HelmOwnership {
                 if !notes.is_empty() {
                     let mut lines = vec![format!(
                         "{checked} of {} object(s) looked up: none belongs to another release",
-                        objects.len()
+                        objects.len() - from_crds
                     )];
                     lines.extend(notes);
                     return Outcome::warn(lines.join("\n"));
                 }
-                return Outcome::pass(format!(
+                let mut msg = format!(
                     "{} object(s) looked up: none belongs to another release",
-                    objects.len()
-                ));
+                    objects.len() - from_crds
+                );
+                if from_crds > 0 {
+                    msg.push_str(&format!(
+                        "; {from_crds} of a kind whose CRD the install brings (none can exist yet)"
+                    ));
+                }
+                if let Some(i) = install {
+                    msg.push_str(&format!(" ({})", i.counted(objects.len(), "objects")));
+                }
+                return Outcome::pass(msg);
             }
             let mut msg: Vec<String> = foreign.iter().map(|f| f.0.clone()).collect();
             msg.extend(ambiguous);

@@ -28,7 +28,8 @@ because it is being terminated".
 
 What it looks at: one list of namespace metadata (deletionTimestamp), one list of
 APIServices (condition Available=False, with its reason). A namespace the install uses (the
-release's namespace and `namespaces`) that is Terminating fails at once, whatever its age,
+release's namespace, `namespaces`, and with an install every namespace it renders into or
+creates) that is Terminating fails at once, whatever its age,
 with helm's own sentence — and, when an APIService is unavailable, names it as the reason
 the deletion will never finish. Other namespaces fail when Terminating longer than
 `stuck_after` (default 60s), naming the unavailable APIServices that block them; it warns
@@ -116,7 +117,12 @@ impl Check for TerminatingNamespaces {
             };
             let broken: Vec<String> = apiservices.items.iter().filter_map(unavailable).collect();
             let now = Timestamp::now();
+            let rendered: Vec<String> = match crate::or_return!(ctx.rendered()) {
+                Some(i) => i.namespaces().into_iter().collect(),
+                None => Vec::new(),
+            };
             let mut install: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
+            install.extend(rendered.iter().map(String::as_str));
             if let Some(r) = &ctx.release {
                 install.push(r.namespace.as_str());
             }

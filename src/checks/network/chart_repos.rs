@@ -44,7 +44,7 @@ struct ChartRef {
     version: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct Repo {
     name: String,
@@ -244,11 +244,42 @@ impl Check for ChartRepos {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            if self.repos.is_empty() {
-                return Outcome::skip("the profile lists no chart repositories");
+            let install = crate::or_return!(ctx.rendered());
+            let mut repos: Vec<Repo> = self.repos.clone();
+            if let Some(i) = install {
+                for r in &i.repositories {
+                    // Each release whose chart is `<repo>/<chart>`, at its version.
+                    let charts = i
+                        .releases
+                        .iter()
+                        .filter_map(|rel| {
+                            let chart = rel.chart.strip_prefix(&format!("{}/", r.name))?;
+                            Some(ChartRef {
+                                name: chart.to_string(),
+                                version: rel.version.clone()?,
+                            })
+                        })
+                        .collect();
+                    match repos.iter_mut().find(|p| p.name == r.name) {
+                        Some(p) => p.charts.extend(charts),
+                        None => repos.push(Repo {
+                            name: r.name.clone(),
+                            url: r.url.clone(),
+                            charts,
+                            insecure: None,
+                            ca_file: None,
+                        }),
+                    }
+                }
+            }
+            if repos.is_empty() {
+                return Outcome::skip(match install {
+                    Some(_) => "the install names no chart repositories and the profile lists none",
+                    None => "the profile lists no chart repositories",
+                });
             }
             let deadline = ctx.probe_timeout + std::time::Duration::from_millis(500);
-            let findings = join_all(self.repos.iter().map(|r| async move {
+            let findings = join_all(repos.iter().map(|r| async move {
                 tokio::time::timeout(deadline, look(ctx, r))
                     .await
                     .unwrap_or_else(|_| {

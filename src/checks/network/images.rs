@@ -1,9 +1,11 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use futures::future::join_all;
 use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::ImageRef;
 use crate::net::Failure;
 use crate::registry::{self, transport_fix, Manifest, RegistrySettings};
 
@@ -52,38 +54,6 @@ pub struct Images {
     docker_config: Option<String>,
 }
 
-/// `registry/repo:tag` → (registry host, repository, tag or digest), as docker reads it.
-pub fn parse_ref(image: &str) -> (String, String, String) {
-    let (name, reference) = match image.split_once('@') {
-        Some((n, d)) => (n, d.to_string()),
-        None => match image.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t.to_string()),
-            _ => (image, "latest".to_string()),
-        },
-    };
-    let (host, repo) = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            (first.to_string(), rest.to_string())
-        }
-        _ => ("docker.io".to_string(), name.to_string()),
-    };
-    let repo = if host == "docker.io" && !repo.contains('/') {
-        format!("library/{repo}")
-    } else {
-        repo
-    };
-    (host, repo, reference)
-}
-
-/// The registry's own address for a host name as docker reads it.
-fn api_host(host: &str) -> &str {
-    if host == "docker.io" {
-        "registry-1.docker.io"
-    } else {
-        host
-    }
-}
-
 impl Check for Images {
     fn registries(&self) -> Vec<RegistrySettings> {
         self.registries.clone()
@@ -91,41 +61,71 @@ impl Check for Images {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            if self.images.is_empty() {
-                return Outcome::skip("the profile lists no images");
+            let install = crate::or_return!(ctx.rendered());
+            // Each image once, with where it is used (the install's releases and templates).
+            let mut wanted: BTreeMap<ImageRef, Vec<String>> = BTreeMap::new();
+            let mut unparsable = Vec::new();
+            for image in &self.images {
+                match ImageRef::parse(image) {
+                    Ok(r) => {
+                        wanted.entry(r).or_default();
+                    }
+                    Err(e) => unparsable.push(format!("{e} (profile)")),
+                }
+            }
+            let mut from_install = 0;
+            if let Some(i) = install {
+                let (images, bad) = i.images();
+                from_install = images.len();
+                for (r, used) in images {
+                    wanted.entry(r).or_default().extend(used);
+                }
+                unparsable.extend(bad);
+            }
+            if wanted.is_empty() && unparsable.is_empty() {
+                return Outcome::skip(match install {
+                    Some(_) => "the install runs no container images and the profile lists none",
+                    None => "the profile lists no images",
+                });
             }
             // The token flow is up to three round trips.
             let deadline = ctx.probe_timeout * 3;
             let docker_config = self.docker_config.as_deref().map(Path::new);
-            let verdicts = join_all(self.images.iter().map(|image| async move {
-                let (host, repo, reference) = parse_ref(image);
-                let mut settings = ctx.registries.get(&host);
-                settings.host = api_host(&host).to_string();
+            let verdicts = join_all(wanted.iter().map(|(image, used)| async move {
+                let mut settings = ctx.registries.get(&image.registry);
+                settings.host = image.api_host().to_string();
                 let v = tokio::time::timeout(
                     deadline,
-                    registry::manifest(ctx, &settings, &repo, &reference, docker_config),
+                    registry::manifest(ctx, &settings, &image.repository, &image.reference, docker_config),
                 )
                 .await
                 .unwrap_or_else(|_| Manifest::Problem {
                     line: format!(
-                        "{host}: no answer within {}",
+                        "{}: no answer within {}",
+                        image.registry,
                         humantime::format_duration(deadline)
                     ),
-                    fix: transport_fix(&Failure::NoAnswer, &host),
+                    fix: transport_fix(&Failure::NoAnswer, &image.registry),
                 });
-                (image, v)
+                let shown = if used.is_empty() {
+                    image.to_string()
+                } else {
+                    format!("{image} (used by {})", used.join("; "))
+                };
+                (shown, image, v)
             }))
             .await;
+            let total = wanted.len();
             let mut present = 0;
             let mut missing = Vec::new();
             let mut problems = Vec::new();
             let mut problem_fixes: Vec<String> = Vec::new();
-            for (image, v) in verdicts {
+            for (shown, image, v) in verdicts {
                 match v {
                     Manifest::Present => present += 1,
-                    Manifest::Missing(code) => missing.push((image.clone(), code)),
+                    Manifest::Missing(code) => missing.push((shown, image.to_string(), code)),
                     Manifest::Problem { line, fix } => {
-                        problems.push(format!("{image}: {line}"));
+                        problems.push(format!("{shown}: {line}"));
                         for c in fix {
                             if !problem_fixes.contains(&c) {
                                 problem_fixes.push(c);
@@ -134,27 +134,30 @@ impl Check for Images {
                     }
                 }
             }
+            let counted = match install {
+                Some(i) if from_install > 0 => format!(" ({})", i.counted(from_install, "images")),
+                _ => String::new(),
+            };
+            problems.extend(unparsable);
             if missing.is_empty() && problems.is_empty() {
-                return Outcome::pass(format!("all {present} images are in their registries"));
+                return Outcome::pass(format!("all {present} images are in their registries{counted}"));
             }
             let mut lines = Vec::new();
             if !missing.is_empty() {
                 lines.push(format!(
-                    "{} of {} images are missing (the registry says manifest unknown): {}",
+                    "{} of {total} images are missing (the registry says manifest unknown){counted}: {}",
                     missing.len(),
-                    self.images.len(),
                     missing
                         .iter()
-                        .map(|(m, _)| m.as_str())
+                        .map(|(m, _, _)| m.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
             }
             if !problems.is_empty() {
                 lines.push(format!(
-                    "{} of {} images could not be looked up:",
-                    problems.len(),
-                    self.images.len()
+                    "{} of {total} images could not be looked up:",
+                    problems.len()
                 ));
                 lines.extend(problems);
             }
@@ -167,7 +170,7 @@ impl Check for Images {
             }
             let mut cmds: Vec<String> = missing
                 .iter()
-                .map(|(m, _)| format!("skopeo copy docker://<source>/{m} docker://{m}"))
+                .map(|(_, m, _)| format!("skopeo copy docker://<source>/{m} docker://{m}"))
                 .collect();
             cmds.extend(problem_fixes);
             Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
@@ -175,29 +178,5 @@ impl Check for Images {
                 cmds,
             ))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_ref;
-
-    #[test]
-    fn references_as_docker_reads_them() {
-        let p = |s: &str| {
-            let (h, r, t) = parse_ref(s);
-            format!("{h} {r} {t}")
-        };
-        assert_eq!(
-            p("hub.bktencent.com/blueking/bk-repo:1.0.0"),
-            "hub.bktencent.com blueking/bk-repo 1.0.0"
-        );
-        assert_eq!(p("busybox"), "docker.io library/busybox latest");
-        assert_eq!(p("oamdev/vela-core:v1.9"), "docker.io oamdev/vela-core v1.9");
-        assert_eq!(
-            p("127.0.0.1:5000/app@sha256:abc"),
-            "127.0.0.1:5000 app sha256:abc"
-        );
-        assert_eq!(p("localhost/x/y"), "localhost x/y latest");
     }
 }

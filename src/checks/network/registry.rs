@@ -59,9 +59,23 @@ impl Check for Registry {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let all = ctx.registries.all();
+            let install = crate::or_return!(ctx.rendered());
+            let mut all: Vec<RegistrySettings> = ctx.registries.all().to_vec();
+            // Every registry the install's images are pulled from, with the profile's settings.
+            if let Some(i) = install {
+                for image in i.images().0.keys() {
+                    let mut s = ctx.registries.get(&image.registry);
+                    s.host = image.api_host().to_string();
+                    if !all.iter().any(|r| r.host == s.host) {
+                        all.push(s);
+                    }
+                }
+            }
             if all.is_empty() {
-                return Outcome::skip("the profile lists no registries");
+                return Outcome::skip(match install {
+                    Some(_) => "the install pulls no images and the profile lists no registries",
+                    None => "the profile lists no registries",
+                });
             }
             let deadline = ctx.probe_timeout + Duration::from_millis(500);
             let findings = join_all(all.iter().map(|r| async move {
