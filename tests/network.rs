@@ -313,7 +313,7 @@ fn seed004_chart_repo_serves_the_version_or_names_the_missing_one() {
     assert!(index.contains("mini-release"));
     let server = FaultServer::start_on(
         port,
-        Fault::Files(vec![("/charts/index.yaml".to_string(), index)]),
+        Fault::Files(vec![("/charts/index.yaml".to_string(), index.into_bytes())]),
     );
     let url = format!("http://{}/charts", server.host());
     let profile = |version: &str| {

@@ -133,7 +133,7 @@ pub enum Fault {
     /// Answer with this status line, extra headers and body.
     Answer(&'static str, &'static str, &'static str),
     /// Serve these files (path → body) with 200, anything else 404.
-    Files(Vec<(String, String)>),
+    Files(Vec<(String, Vec<u8>)>),
     /// Accept, read, and never answer.
     Hang,
     /// Docker Hub's token flow: 401 + `WWW-Authenticate: Bearer realm=<this server>/token`,
@@ -180,15 +180,17 @@ impl FaultServer {
                             Fault::Files(files) => {
                                 let req = String::from_utf8_lossy(&buf);
                                 let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                                let (status, body) = match files.iter().find(|(p, _)| *p == path) {
-                                    Some((_, b)) => ("200 OK", b.as_str()),
-                                    None => ("404 Not Found", "not found"),
-                                };
+                                let (status, body): (&str, &[u8]) =
+                                    match files.iter().find(|(p, _)| *p == path) {
+                                        Some((_, b)) => ("200 OK", b),
+                                        None => ("404 Not Found", b"not found"),
+                                    };
                                 let _ = write!(
                                     s,
-                                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                                     body.len()
                                 );
+                                let _ = s.write_all(body);
                             }
                             Fault::TokenRegistry(present) => {
                                 let req = String::from_utf8_lossy(&buf).to_string();

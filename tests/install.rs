@@ -1,0 +1,448 @@
+//! `--chart` / `--helmfile`: the install rendered by the REAL helm / helmfile, every check
+//! reading it, and the prediction proven by the REAL `helm install` / `helmfile sync` on the
+//! test cluster failing the way preflight said (and succeeding once preflight passes).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::cluster::{cluster, unique, Cluster};
+use common::registry::*;
+use common::*;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A scenario with the real helm 3.17.2 and helmfile 0.166.0 on PATH.
+fn with_tools() -> Scenario {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    s.on_path("helmfile", &real_tool("helmfile-0.166.0/helmfile"));
+    s
+}
+
+/// The real helm against the test cluster, in the scenario's environment.
+fn helm(s: &Scenario, c: &Cluster, args: &[&str]) -> (bool, String) {
+    let out = Command::new(real_tool("helm-3.17.2/helm"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env_clear()
+        .envs(&s.env)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn seed000_a_chart_bundling_a_cert_manager_namespace_is_predicted_then_installs() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns, cm) = (unique("kv"), unique("vela-system"), unique("cert-manager"));
+    let scope = format!("{}.core.oam.dev", unique("healthscopes"));
+    // What an earlier cert-manager install left: the namespace, not owned by this release.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {cm}}}\n"
+    ));
+    let chart = fixture("oam-like");
+    let set_cm = format!("certManagerNamespace={cm}");
+    let set_scope = format!("scopeName={scope}");
+    let kc = c.kubeconfig();
+    let args = [
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--create-namespace",
+        "--set",
+        set_cm.as_str(),
+        "--set",
+        set_scope.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.helm-ownership",
+    ];
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
+    let msg = message(&doc, "cluster.helm-ownership");
+    assert_eq!(
+        msg,
+        format!("Namespace \"{cm}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"{rel}\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"{ns}\" [release {rel}, oam-like/templates/namespace.yaml]")
+    );
+    // The real helm install fails the same way.
+    let install = [
+        "install",
+        rel.as_str(),
+        chart.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--create-namespace",
+        "--set",
+        set_cm.as_str(),
+        "--set",
+        set_scope.as_str(),
+    ];
+    let (ok, out) = helm(&s, &c, &install);
+    assert!(!ok, "helm install should have failed: {out}");
+    assert!(
+        out.contains(&format!(
+            "Namespace \"{cm}\" in namespace \"\" exists and cannot be imported into the current release"
+        )),
+        "{out}"
+    );
+    // Once the leftover is gone, preflight passes and so does the real install.
+    let (ok, out) = c.kubectl(
+        &["delete", "namespace", &cm, "--wait=true", "--timeout=60s"],
+        None,
+    );
+    assert!(ok, "{out}");
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let msg = message(&doc, "cluster.helm-ownership");
+    // crds/ are not helm's to adopt: the Namespace, the ScopeDefinition and the Deployment.
+    assert_eq!(
+        msg,
+        "3 object(s) looked up: none belongs to another release (3 objects from 1 release)"
+    );
+    let (ok, out) = helm(&s, &c, &install);
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "--namespace", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    c.delete(&["namespace", &cm]);
+    assert!(ok, "the clean install must succeed: {out}");
+}
+
+#[test]
+fn images_on_two_registries_one_of_them_missing_an_image() {
+    let a = Registry::start(RegistryOpts::default());
+    let b = Registry::start(RegistryOpts::default());
+    push_image(&a.host(), "blueking/bk-repo", "1.0.0", None);
+    let s = with_tools();
+    let image_a = format!("{}/blueking/bk-repo:1.0.0", a.host());
+    let image_b = format!("{}/library/busybox:1.36", b.host());
+    let (set_a, set_b, set_init) = (
+        format!("imageA={image_a}"),
+        format!("imageB={image_b}"),
+        format!("initImage={image_a}"),
+    );
+    let chart = fixture("storage-app");
+    let host = s.host().display().to_string();
+    let run = s.run(&[
+        "--host-root",
+        host.as_str(),
+        "--no-progress",
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "bk",
+        "--namespace",
+        "blueking",
+        "--set",
+        set_a.as_str(),
+        "--set",
+        set_b.as_str(),
+        "--set",
+        set_init.as_str(),
+        "--only",
+        "network.registry,network.images",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let out = run.stdout();
+    assert!(
+        out.starts_with("install: chart "),
+        "the report says what was rendered: {out}"
+    );
+    assert!(
+        out.contains("rendered without the cluster's capabilities: the cluster phase does not run"),
+        "{out}"
+    );
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "bk",
+        "--namespace",
+        "blueking",
+        "--set",
+        set_a.as_str(),
+        "--set",
+        set_b.as_str(),
+        "--set",
+        set_init.as_str(),
+        "--only",
+        "network.registry,network.images",
+    ]);
+    assert_eq!(run.code(), 1);
+    assert_eq!(
+        message(&doc, "network.images"),
+        format!("1 of 2 images are missing (the registry says manifest unknown) (2 images from 1 release): {image_b} (used by release bk, storage-app/templates/deployment.yaml; release bk, storage-app/templates/statefulset.yaml)")
+    );
+    assert_eq!(
+        fix_commands(&doc, "network.images"),
+        vec![format!(
+            "skopeo copy docker://<source>/{image_b} docker://{image_b}"
+        )]
+    );
+    // Both registries the images name are probed, with no profile listing them.
+    let reg = message(&doc, "network.registry");
+    assert!(
+        reg.contains(&format!("{}: registry API answers 200 over http", a.host())),
+        "{reg}"
+    );
+    assert!(
+        reg.contains(&format!("{}: registry API answers 200 over http", b.host())),
+        "{reg}"
+    );
+}
+
+#[test]
+fn seed004_claims_of_a_storageclass_that_does_not_exist() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let sc = unique("local-storage");
+    let set_sc = format!("storageClass={sc}");
+    let chart = fixture("storage-app");
+    let kc = c.kubeconfig();
+    let args = [
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "bk",
+        "--namespace",
+        "blueking",
+        "--set",
+        set_sc.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.storageclass",
+    ];
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let msg = message(&doc, "cluster.storageclass");
+    assert!(
+        msg.contains(&format!("PersistentVolumeClaim bk-data (release bk, storage-app/templates/pvc.yaml) asks for StorageClass {sc}, which does not exist (existing: ")),
+        "{msg}"
+    );
+    // With that StorageClass there, the PVC is fine (the StatefulSet's claim, which names
+    // none, depends on a default class, which other tests may add or remove meanwhile).
+    c.apply(&format!("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {{name: {sc}}}\nprovisioner: rancher.io/local-path\n"));
+    let (_, doc) = s.json(&args);
+    c.delete(&["storageclass", &sc]);
+    let msg = message(&doc, "cluster.storageclass");
+    assert!(!msg.contains("PersistentVolumeClaim bk-data"), "{msg}");
+}
+
+/// A chart repository served on 127.0.0.1: the real `helm package` and `helm repo index`.
+fn chart_repo(s: &Scenario) -> FaultServer {
+    let dir = s.dir.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let helm = real_tool("helm-3.17.2/helm");
+    let out = Command::new(&helm)
+        .args(["package", &fixture("mini-release"), "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without --url the index names the package relative to the repository, as helm allows.
+    let out = Command::new(&helm)
+        .args(["repo", "index"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files = vec![
+        (
+            "/charts/index.yaml".to_string(),
+            std::fs::read(dir.join("index.yaml")).unwrap(),
+        ),
+        (
+            "/charts/mini-release-0.1.0.tgz".to_string(),
+            std::fs::read(dir.join("mini-release-0.1.0.tgz")).unwrap(),
+        ),
+    ];
+    FaultServer::start(Fault::Files(files))
+}
+
+fn helmfile_env(s: &mut Scenario, repo: &str, names: &[(&str, &str)]) {
+    s.env.insert("REPO_URL".into(), repo.into());
+    for (k, v) in names {
+        s.env.insert((*k).into(), (*v).into());
+    }
+}
+
+#[test]
+fn seed004_helmfile_release_at_a_version_the_repository_lacks() {
+    let Some(c) = cluster() else { return };
+    let mut s = with_tools();
+    let repo = chart_repo(&s);
+    let url = format!("http://{}/charts", repo.host());
+    let (a, b, ns_a, ns_b) = (unique("rel-a"), unique("rel-b"), unique("ns-a"), unique("ns-b"));
+    helmfile_env(
+        &mut s,
+        &url,
+        &[
+            ("REL_A", &a),
+            ("REL_B", &b),
+            ("NS_A", &ns_a),
+            ("NS_B", &ns_b),
+            ("VERSION_B", "1.1.25"),
+        ],
+    );
+    let file = fixture("helmfile-repo.yaml");
+    let kc = c.kubeconfig();
+    let args = [
+        "--helmfile",
+        file.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "network.chart-repos,cluster.helm-ownership",
+    ];
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    // The render itself fails, in helm's words: that is the prediction.
+    for id in ["network.chart-repos", "cluster.helm-ownership"] {
+        assert_eq!(status(&doc, id), "error");
+        let msg = message(&doc, id);
+        assert!(
+            msg.starts_with("the install could not be rendered: helmfile --file "),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("chart \"mini-release\" matching 1.1.25 not found in local index"),
+            "{msg}"
+        );
+    }
+    // The real helmfile sync fails the same way.
+    let sync = Command::new(real_tool("helmfile-0.166.0/helmfile"))
+        .args(["--file", file.as_str(), "sync", "--kube-context", "test"])
+        .env_clear()
+        .envs(&s.env)
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&sync.stderr).into_owned();
+    assert!(!sync.status.success());
+    assert!(
+        out.contains("chart \"mini-release\" matching 1.1.25 not found in local index"),
+        "{out}"
+    );
+
+    // At a version the repository has: rendered, both releases checked, and it installs.
+    s.env.insert("VERSION_B".into(), "0.1.0".into());
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns_b}}}\n"
+    ));
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(
+        message(&doc, "network.chart-repos").starts_with(&format!(
+            "local: {url}/index.yaml lists 1 chart(s), including the 2 needed"
+        )),
+        "{}",
+        message(&doc, "network.chart-repos")
+    );
+    assert!(
+        message(&doc, "cluster.helm-ownership").ends_with("(4 objects from 2 releases)"),
+        "{}",
+        message(&doc, "cluster.helm-ownership")
+    );
+    let sync = Command::new(real_tool("helmfile-0.166.0/helmfile"))
+        .args(["--file", file.as_str(), "sync", "--kube-context", "test"])
+        .env_clear()
+        .envs(&s.env)
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()
+        .unwrap();
+    let ok = sync.status.success();
+    let out = String::from_utf8_lossy(&sync.stderr).into_owned();
+    for (rel, ns) in [(&a, &ns_a), (&b, &ns_b)] {
+        let _ = helm(&s, &c, &["uninstall", rel.as_str(), "--namespace", ns.as_str()]);
+        c.delete(&["namespace", ns]);
+    }
+    assert!(ok, "helmfile sync of the clean helmfile: {out}");
+}
+
+#[test]
+fn without_profile_an_install_runs_the_default_checks_plus_those_it_feeds() {
+    let s = with_tools();
+    let chart = fixture("mini-release");
+    let run = s.run(&["list"]);
+    assert_eq!(run.code(), 0);
+    let (_, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "r",
+        "--namespace",
+        "n",
+        "--skip",
+        "cluster,tools,node",
+    ]);
+    let ids: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            "network.registry",
+            "network.images",
+            "network.chart-repos",
+            "network.runtime-mirrors"
+        ]
+    );
+    assert_eq!(
+        message(&doc, "network.images"),
+        "the install runs no container images and the profile lists none"
+    );
+}
+
+#[test]
+fn a_chart_that_does_not_render_is_an_error_in_helms_words() {
+    let s = with_tools();
+    let bad = s.dir.path().join("bad");
+    std::fs::create_dir_all(bad.join("templates")).unwrap();
+    std::fs::write(
+        bad.join("Chart.yaml"),
+        "apiVersion: v2\nname: bad\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(bad.join("values.yaml"), "images: {}\n").unwrap();
+    std::fs::write(
+        bad.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  registry: {{ index .Values.images \"imageRegistry2\" | required \"map has no entry for key imageRegistry2\" }}\n",
+    )
+    .unwrap();
+    let chart: PathBuf = bad;
+    let chart = chart.display().to_string();
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "r",
+        "--namespace",
+        "n",
+        "--only",
+        "network.images",
+    ]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    let msg = message(&doc, "network.images");
+    assert!(msg.starts_with(&format!("the install could not be rendered: helm template r {chart} failed:\nError: execution error at (bad/templates/cm.yaml:5:")), "{msg}");
+    assert!(
+        msg.contains("): map has no entry for key imageRegistry2"),
+        "{msg}"
+    );
+}
