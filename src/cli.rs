@@ -46,6 +46,132 @@ enum Command {
         /// A check id, e.g. node.conntrack
         id: String,
     },
+    /// The helm plugin form: `helm preflight install NAME CHART [helm install flags]`.
+    /// Checks the install helm is about to do; preflight's own options go before `install`.
+    Install {
+        /// NAME CHART, then helm install's flags (-n, -f, --set, --set-string, --version,
+        /// --create-namespace, --skip-crds, --no-hooks, --kube-context, --kubeconfig; others
+        /// are helm's own business and ignored)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 2.., value_name = "NAME CHART [FLAGS]")]
+        args: Vec<String>,
+    },
+}
+
+/// helm install's arguments as the helm plugin passes them (NAME CHART and helm's flags),
+/// with preflight's own options anywhere among them: the install, and preflight's options
+/// as argv for clap.
+struct HelmInstall {
+    spec: ChartSpec,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    own: Vec<String>,
+}
+
+fn helm_install_args(args: &[String]) -> Result<HelmInstall, String> {
+    use clap::CommandFactory;
+    let mut spec = ChartSpec {
+        namespace: std::env::var("HELM_NAMESPACE").unwrap_or_else(|_| "default".to_string()),
+        ..Default::default()
+    };
+    let mut kubeconfig = None;
+    let mut context = std::env::var("HELM_KUBECONTEXT").ok().filter(|c| !c.is_empty());
+    let mut positional = Vec::new();
+    let mut own = Vec::new();
+    // helm install's own flags that take a value: skipped with it.
+    const HELM_VALUED: &[&str] = &[
+        "--timeout",
+        "--description",
+        "--repo",
+        "--username",
+        "--password",
+        "--ca-file",
+        "--cert-file",
+        "--key-file",
+        "--keyring",
+        "--post-renderer",
+        "--post-renderer-args",
+        "--labels",
+        "--name-template",
+        "--set-file",
+        "--set-json",
+        "--set-literal",
+        "--registry-config",
+        "--repository-cache",
+        "--repository-config",
+        "--kube-apiserver",
+        "--kube-as-group",
+        "--kube-as-user",
+        "--kube-ca-file",
+        "--kube-token",
+        "--burst-limit",
+        "--qps",
+        "--history-max",
+    ];
+    let cli = Cli::command();
+    // A preflight option, and whether it takes a value.
+    let preflight_option = |flag: &str| -> Option<bool> {
+        cli.get_arguments()
+            .find(|a| {
+                flag.strip_prefix("--").is_some_and(|l| a.get_long() == Some(l))
+                    || (flag.len() == 2 && flag.starts_with('-') && a.get_short() == flag.chars().nth(1))
+            })
+            .map(|a| a.get_action().takes_values())
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if a.starts_with('-') => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it.next().cloned().ok_or_else(|| format!("{flag} needs a value")),
+            }
+        };
+        match flag {
+            "-n" | "--namespace" => spec.namespace = value()?,
+            "-f" | "--values" => spec.values.push(PathBuf::from(value()?)),
+            "--set" => spec.set.push(value()?),
+            "--set-string" => spec.set_string.push(value()?),
+            "--version" => spec.version = Some(value()?),
+            "--kube-context" => context = Some(value()?),
+            "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
+            "--create-namespace" => spec.create_namespace = true,
+            "--skip-crds" => spec.skip_crds = true,
+            "--no-hooks" => spec.no_hooks = true,
+            f if HELM_VALUED.contains(&f) => {
+                value()?;
+            }
+            f if f.starts_with('-') => match preflight_option(f) {
+                Some(takes_value) => {
+                    own.push(a.clone());
+                    if takes_value && inline.is_none() {
+                        own.push(value()?);
+                    }
+                }
+                // helm install's switches (--wait, --atomic, --debug, …): helm's business.
+                None => {}
+            },
+            _ => positional.push(a.clone()),
+        }
+    }
+    match positional.as_slice() {
+        [name, chart] => {
+            spec.release = name.clone();
+            spec.chart = chart.clone();
+            Ok(HelmInstall {
+                spec,
+                kubeconfig,
+                context,
+                own,
+            })
+        }
+        _ => Err(format!(
+            "install takes NAME CHART (as helm install does), got: {}",
+            positional.join(" ")
+        )),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -217,6 +343,36 @@ pub fn main() -> i32 {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
         Some(Command::Check) | None => check(&cli.opts),
+        Some(Command::Install { ref args }) => match helm_install_args(args) {
+            Ok(h) => {
+                // preflight's own options: those before `install` and those among helm's.
+                let mut argv: Vec<String> = std::env::args().take_while(|a| a != "install").collect();
+                argv.extend(h.own);
+                argv.push("check".to_string());
+                let mut opts = match Cli::try_parse_from(&argv) {
+                    Ok(c) => c.opts,
+                    Err(e) => {
+                        let _ = e.print();
+                        return EXIT_USAGE;
+                    }
+                };
+                let spec = h.spec;
+                opts.install.chart = Some(spec.chart);
+                opts.install.release = Some(spec.release);
+                opts.install.namespace = Some(spec.namespace);
+                opts.install.values = spec.values;
+                opts.install.set = spec.set;
+                opts.install.set_string = spec.set_string;
+                opts.install.version = spec.version.map(Some);
+                opts.install.create_namespace = spec.create_namespace;
+                opts.install.skip_crds = spec.skip_crds;
+                opts.install.no_hooks = spec.no_hooks;
+                opts.kubeconfig = opts.kubeconfig.or(h.kubeconfig);
+                opts.context = opts.context.or(h.context);
+                check(&opts)
+            }
+            Err(e) => usage_error(e),
+        },
     }
 }
 
@@ -353,7 +509,11 @@ async fn render_install(ctx: &Ctx, spec: &InstallSpec, with_cluster: bool) -> Re
         Err("the cluster phase does not run".to_string())
     };
     let tools = render::Tools {
-        helm: ctx.which("helm"),
+        // Run as a helm plugin, the helm that will install is the one that called us.
+        helm: std::env::var_os("HELM_BIN")
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .or_else(|| ctx.which("helm")),
         helmfile: ctx.which("helmfile"),
         path_env: ctx.path_env.clone(),
         // A large helmfile renders for a while; a hung helm must still end.

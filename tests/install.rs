@@ -446,3 +446,94 @@ fn a_chart_that_does_not_render_is_an_error_in_helms_words() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_helm_plugin_form_checks_what_helm_install_would_do() {
+    let Some(c) = cluster() else { return };
+    for helm_release in ["helm-3.17.2/helm", "helm-4.1.4/helm"] {
+        let mut s = Scenario::new();
+        if helm_release.starts_with("helm-4") {
+            // helm 4.1's `plugin install` writes under $HOME/.local/share/helm/plugins even
+            // when HELM_PLUGINS points elsewhere, then reads HELM_PLUGINS: use the default.
+            s.env.remove("HELM_PLUGINS");
+        }
+        // Offline install of the plugin: plugin.yaml with the binary next to it.
+        let plugin = s.dir.path().join("preflight");
+        std::fs::create_dir_all(&plugin).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("helm-plugin/plugin.yaml"),
+            plugin.join("plugin.yaml"),
+        )
+        .unwrap();
+        std::fs::copy(bin(), plugin.join("preflight")).unwrap();
+        let helm = real_tool(helm_release);
+        let out = Command::new(&helm)
+            .args(["plugin", "install"])
+            .arg(&plugin)
+            .env_clear()
+            .envs(&s.env)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{helm_release}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cm = unique("cert-manager");
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {cm}}}\n"
+        ));
+        // Exactly what the installer would give helm install, plus preflight's own options.
+        let out = Command::new(&helm)
+            .args([
+                "preflight",
+                "install",
+                "kv",
+                &fixture("oam-like"),
+                "-n",
+                "vela-system",
+                "--create-namespace",
+            ])
+            .args([
+                "--set",
+                &format!("certManagerNamespace={cm}"),
+                "--wait",
+                "--timeout",
+                "5m",
+            ])
+            .args(["--set", &format!("scopeName={}.core.oam.dev", unique("scope"))])
+            .args(["--only", "cluster.api,cluster.helm-ownership", "-o", "json"])
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .env_clear()
+            .envs(&s.env)
+            .output()
+            .unwrap();
+        c.delete(&["namespace", &cm]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{helm_release}: helm passes the exit code on: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{helm_release}: {e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let msg = message(&doc, "cluster.helm-ownership");
+        assert!(
+            msg.starts_with(&format!(
+                "Namespace \"{cm}\" in namespace \"\" exists and cannot be imported into the current release"
+            )),
+            "{helm_release}: {msg}"
+        );
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        assert!(
+            msg.ends_with("[release kv, oam-like/templates/namespace.yaml]"),
+            "{msg}"
+        );
+    }
+}
