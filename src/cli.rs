@@ -143,16 +143,15 @@ fn helm_install_args(args: &[String]) -> Result<HelmInstall, String> {
             f if HELM_VALUED.contains(&f) => {
                 value()?;
             }
-            f if f.starts_with('-') => match preflight_option(f) {
-                Some(takes_value) => {
+            // helm install's own switches (--wait, --atomic, --debug, …) are helm's business.
+            f if f.starts_with('-') => {
+                if let Some(takes_value) = preflight_option(f) {
                     own.push(a.clone());
                     if takes_value && inline.is_none() {
                         own.push(value()?);
                     }
                 }
-                // helm install's switches (--wait, --atomic, --debug, …): helm's business.
-                None => {}
-            },
+            }
             _ => positional.push(a.clone()),
         }
     }
