@@ -668,7 +668,10 @@ fn check(opts: &RunOpts) -> i32 {
     let stats_requests = ctx.kube.requests();
     let rendered = match output {
         Output::Human => human.summary(&reports),
-        Output::Json => report::json(&profile_name, &reports) + "\n",
+        Output::Json => {
+            let install = ctx.install().map(crate::report::InstallSummary::of);
+            report::json(&profile_name, install, &reports) + "\n"
+        }
         Output::Junit => match report::junit(&profile_name, &reports) {
             Ok(s) => s,
             Err(e) => {

@@ -128,7 +128,7 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
         ),
         (
             "relase: {name: a, namespace: b}\nchecks: {}\n",
-            ":1: unknown field `relase`, expected one of `release`, `registries`, `checks`",
+            ":1: unknown field `relase`, expected one of `release`, `registries`, `install`, `checks`",
         ),
         (
             "checks:\n  tools.helm-version: {min: \"three\"}\n",

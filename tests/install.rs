@@ -182,6 +182,18 @@ fn images_on_two_registries_one_of_them_missing_an_image() {
         "network.registry,network.images",
     ]);
     assert_eq!(run.code(), 1);
+    // JSON says what was rendered and that it was rendered without a cluster.
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(doc["install"]["releases"], 1);
+    assert_eq!(doc["install"]["objects"], 3);
+    assert_eq!(doc["install"]["rendered_for"], serde_json::Value::Null);
+    assert_eq!(
+        doc["install"]["rendered_without_cluster"],
+        "the cluster phase does not run"
+    );
     assert_eq!(
         message(&doc, "network.images"),
         format!("1 of 2 images are missing (the registry says manifest unknown) (2 images from 1 release): {image_b} (used by release bk, storage-app/templates/deployment.yaml; release bk, storage-app/templates/statefulset.yaml)")
@@ -345,6 +357,10 @@ fn seed004_helmfile_release_at_a_version_the_repository_lacks() {
     ));
     let (run, doc) = s.json(&args);
     assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        doc["install"]["rendered_for"], "Kubernetes v1.20.2",
+        "rendered with the cluster's capabilities"
+    );
     assert!(
         message(&doc, "network.chart-repos").starts_with(&format!(
             "local: {url}/index.yaml lists 1 chart(s), including the 2 needed"

@@ -6,7 +6,7 @@ mod json;
 mod junit;
 
 pub use human::Human;
-pub use json::render as json;
+pub use json::{render as json, InstallSummary};
 pub use junit::render as junit;
 
 use std::time::Duration;
