@@ -553,3 +553,304 @@ fn the_helm_plugin_form_checks_what_helm_install_would_do() {
         );
     }
 }
+
+#[test]
+fn a_chart_whose_kube_version_the_cluster_does_not_meet() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns) = (unique("nk"), unique("nk-ns"));
+    let kc = c.kubeconfig();
+    let chart = fixture("new-kube");
+    let run_for = |chart: &str| {
+        s.json(&[
+            "--chart",
+            chart,
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            ns.as_str(),
+            "--create-namespace",
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.kube-version",
+        ])
+    };
+    let (run, doc) = run_for(&chart);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let sentence = "chart requires kubeVersion: >= 1.22.0-0 which is incompatible with Kubernetes v1.20.2";
+    assert_eq!(message(&doc, "cluster.kube-version"), sentence);
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--create-namespace",
+        ],
+    );
+    assert!(!ok && out.contains(sentence), "the real helm install: {out}");
+    // A chart without the constraint: helm accepted it for this cluster.
+    let (run, doc) = run_for(&fixture("mini-release"));
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.kube-version"),
+        "helm rendered the 1 release(s) for Kubernetes v1.20.2: every chart's kubeVersion accepts it"
+    );
+}
+
+#[test]
+fn release_namespace_missing_or_created_twice() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let (rel, ns) = (unique("rn"), unique("kruise-system"));
+    let mini = fixture("mini-release");
+    // No such namespace, and nothing creates it.
+    let (run, doc) = s.json(&[
+        "--chart",
+        mini.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.release-namespace",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.release-namespace"),
+        format!("release {rel} (namespace {ns}): does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"")
+    );
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &["install", rel.as_str(), mini.as_str(), "-n", ns.as_str()],
+    );
+    assert!(
+        !ok && out.contains(&format!(
+            "create: failed to create: namespaces \"{ns}\" not found"
+        )),
+        "{out}"
+    );
+    // --create-namespace and a chart that renders the same Namespace.
+    let oam = fixture("oam-like");
+    let set_cm = format!("certManagerNamespace={ns}");
+    let set_scope = format!("scopeName={}.core.oam.dev", unique("scope"));
+    let (run, doc) = s.json(&[
+        "--chart",
+        oam.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--create-namespace",
+        "--set",
+        set_cm.as_str(),
+        "--set",
+        set_scope.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.release-namespace",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.release-namespace"),
+        format!("release {rel} (namespace {ns}): created first because of --create-namespace / createNamespace, then the chart's own Namespace (oam-like/templates/namespace.yaml) fails with \"namespaces \\\"{ns}\\\" already exists\"")
+    );
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            oam.as_str(),
+            "-n",
+            ns.as_str(),
+            "--create-namespace",
+            "--set",
+            set_cm.as_str(),
+            "--set",
+            set_scope.as_str(),
+        ],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    assert!(
+        !ok && out.contains(&format!("namespaces \"{ns}\" already exists")),
+        "{out}"
+    );
+}
+
+/// Secrets helm keeps for `rel` in `ns`: the newest revision's status label.
+fn release_status(c: &Cluster, rel: &str, ns: &str) -> String {
+    let (_, out) = c.kubectl(
+        &[
+            "get",
+            "secret",
+            "-n",
+            ns,
+            "-l",
+            &format!("owner=helm,name={rel}"),
+            "-o",
+            "jsonpath={.items[*].metadata.labels.status}",
+        ],
+        None,
+    );
+    out.trim().to_string()
+}
+
+#[test]
+fn seed001_an_interrupted_install_leaves_the_release_pending() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let (rel, ns) = (unique("stuck"), unique("stuck-ns"));
+    let chart = fixture("storage-app");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    // helm install --wait on a cluster without a kubelet waits for ever: kill it mid-way, as
+    // an installer killed by its operator would be.
+    let mut install = Command::new(real_tool("helm-3.17.2/helm"))
+        .args([
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--wait",
+            "--timeout",
+            "5m",
+        ])
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env_clear()
+        .envs(&s.env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while release_status(&c, &rel, &ns) != "pending-install" {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "helm never stored the pending release"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = install.kill();
+    let _ = install.wait();
+    let args = [
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.release-state",
+    ];
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.release-state"),
+        format!("release {ns}/{rel}: revision 1 is pending-install: helm fails with \"another operation (install/upgrade/rollback) is in progress\"")
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.release-state"),
+        vec![format!(
+            "helm uninstall {rel} -n {ns}   # unsafe: deletes what the interrupted install created"
+        )]
+    );
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "upgrade",
+            "--install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+        ],
+    );
+    assert!(
+        !ok && out.contains("another operation (install/upgrade/rollback) is in progress"),
+        "{out}"
+    );
+    // After the fix: a first install again.
+    let (ok, out) = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    assert!(ok, "{out}");
+    let (run, doc) = s.json(&args);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.release-state"),
+        format!("release {ns}/{rel}: a first install")
+    );
+}
+
+#[test]
+fn a_failed_first_install_blocks_helm_install_of_the_name() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let (rel, ns) = (unique("failed"), unique("failed-ns"));
+    let chart = fixture("storage-app");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    // Nothing ever gets ready here: the install times out and is marked failed.
+    let (ok, _) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(release_status(&c, &rel, &ns), "failed");
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.release-state",
+    ]);
+    assert_eq!(run.code(), 0, "a warning: {}", run.stdout());
+    assert_eq!(status(&doc, "cluster.release-state"), "warn");
+    assert!(message(&doc, "cluster.release-state")
+        .contains("helm install says \"cannot re-use a name that is still in use\""));
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &["install", rel.as_str(), chart.as_str(), "-n", ns.as_str()],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    assert!(
+        !ok && out.contains("cannot re-use a name that is still in use"),
+        "{out}"
+    );
+}

@@ -3,8 +3,11 @@
 pub mod api;
 pub mod csr_controllers;
 pub mod helm_ownership;
+pub mod kube_version;
 pub mod leftover_cert_manager;
 pub mod leftover_scopedefinition;
+pub mod release_namespace;
+pub mod release_state;
 pub mod schedulable;
 pub mod storageclass;
 pub mod terminating_namespaces;

@@ -1,0 +1,105 @@
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.release-namespace",
+        phase: Phase::Cluster,
+        title: "each release's namespace exists or will be created, and only once",
+        requires: &["cluster.api"],
+        explain: r#"Why: helm installs a release into a namespace that must exist (or that
+--create-namespace / helmfile's createNamespace makes first), that is not being deleted, and
+that the chart does not also create. Measured on a v1.20 cluster with the real helm:
+
+    Error: INSTALLATION FAILED: create: failed to create: namespaces "kruise-system" not found
+    Error: INSTALLATION FAILED: namespaces "kruise-system" already exists        (--create-namespace
+                                                         and a chart that renders that Namespace)
+    Error: ... unable to create new content in namespace cert-manager because it is being
+    terminated                                                                   (seed 000)
+
+What it looks at: with an install (--chart / --helmfile), for each release: GET its namespace;
+whether the release creates it (--create-namespace; helmfile's createNamespace, true unless
+set false) and whether the chart renders a Namespace of the same name.
+
+Fix: create the namespace or add --create-namespace; drop --create-namespace (helmfile:
+createNamespace: false) when the chart brings the Namespace itself; wait for (or repair) a
+Terminating namespace (see cluster.terminating-namespaces).
+
+Parameters: none"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseNamespace {}
+
+impl Check for ReleaseNamespace {
+    fn access(&self) -> Vec<Access> {
+        vec![Access::new("get", "", "namespaces")]
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let Some(install) = crate::or_return!(ctx.rendered()) else {
+                return Outcome::skip("no install given (--chart / --helmfile / install:)");
+            };
+            let client = crate::or_return!(client(ctx).await);
+            let api: Api<Namespace> = Api::all(client);
+            let mut ok = Vec::new();
+            let mut bad = Vec::new();
+            let mut cmds = Vec::new();
+            for (i, r) in install.releases.iter().enumerate() {
+                let ns = &r.namespace;
+                let renders_it = install.objects.iter().find(|o| {
+                    o.release == i && o.kind == "Namespace" && o.api_version == "v1" && &o.name == ns
+                });
+                let found = match ctx
+                    .kube
+                    .call(&format!("GET namespace {ns}"), api.get_opt(ns))
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(e) => return undecided(e),
+                };
+                let who = format!("release {} (namespace {ns})", r.name);
+                match found {
+                    Some(n) if n.metadata.deletion_timestamp.is_some() => {
+                        bad.push(format!("{who}: the namespace is being deleted: helm fails with \"unable to create new content in namespace {ns} because it is being terminated\""));
+                        cmds.push(format!(
+                            "kubectl get namespace {ns} -o jsonpath='{{.status.conditions}}'"
+                        ));
+                    }
+                    Some(_) => ok.push(format!("{who}: exists")),
+                    None => match (r.create_namespace, renders_it) {
+                        (true, Some(o)) => {
+                            bad.push(format!(
+                                "{who}: created first because of --create-namespace / createNamespace, then the chart's own Namespace ({}) fails with \"namespaces \\\"{ns}\\\" already exists\"",
+                                o.source
+                            ));
+                            cmds.push(format!("# drop --create-namespace for {} (helmfile: createNamespace: false): the chart creates {ns} itself", r.name));
+                        }
+                        (true, None) => ok.push(format!("{who}: will be created (--create-namespace)")),
+                        (false, Some(_)) => ok.push(format!("{who}: created by the chart itself")),
+                        (false, None) => {
+                            bad.push(format!("{who}: does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\""));
+                            cmds.push(format!(
+                                "kubectl create namespace {ns}   # or install with --create-namespace"
+                            ));
+                        }
+                    },
+                }
+            }
+            if bad.is_empty() {
+                return Outcome::pass(ok.join("\n"));
+            }
+            Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+                "give each release a namespace that exists or is created exactly once",
+                cmds,
+            ))
+        })
+    }
+}

@@ -1,0 +1,133 @@
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{ListParams, ObjectMeta};
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.release-state",
+        phase: Phase::Cluster,
+        title: "no earlier operation left a release half-done",
+        requires: &["cluster.api"],
+        explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost
+connection, a timeout) leaves its release `pending-*`, and every later helm operation on it
+stops at once. DaoCloud users had an app stuck "installing" that could not be removed
+(seed 001); helm says:
+
+    Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress
+
+and a first install that failed blocks `helm install` of the same name:
+
+    Error: INSTALLATION FAILED: cannot re-use a name that is still in use
+
+What it looks at: with an install (--chart / --helmfile), each release's history as helm
+stores it: the Secrets `sh.helm.release.v1.<name>.v<N>` (label owner=helm, name=<name>;
+ConfigMaps when HELM_DRIVER=configmap) in the release's namespace, read by their labels
+(status, version) — no payload is decoded. The newest revision decides: pending-install,
+pending-upgrade or pending-rollback fail; a failed first install warns (helm install
+refuses the name, helm upgrade --install works); deployed is an upgrade (pass); none is a
+first install (pass).
+
+Fix: after an interrupted upgrade, `helm rollback <name> <last deployed revision> -n <ns>`;
+after an interrupted first install, `helm uninstall <name> -n <ns>` (unsafe: it deletes
+what the install created).
+
+Parameters: none"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseState {}
+
+/// One stored revision: (version, status).
+fn revision(meta: &ObjectMeta) -> Option<(u64, String)> {
+    let labels = meta.labels.as_ref()?;
+    Some((
+        labels.get("version")?.parse().ok()?,
+        labels.get("status")?.clone(),
+    ))
+}
+
+impl Check for ReleaseState {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let Some(install) = crate::or_return!(ctx.rendered()) else {
+                return Outcome::skip("no install given (--chart / --helmfile / install:)");
+            };
+            let client = crate::or_return!(client(ctx).await);
+            let configmaps = std::env::var("HELM_DRIVER")
+                .is_ok_and(|d| d.eq_ignore_ascii_case("configmap") || d.eq_ignore_ascii_case("configmaps"));
+            let driver = if configmaps { "ConfigMaps" } else { "Secrets" };
+            let (mut ok, mut warn, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for r in &install.releases {
+                let lp = ListParams::default().labels(&format!("owner=helm,name={}", r.name));
+                let what = format!("list helm release {}/{} ({driver})", r.namespace, r.name);
+                let metas: Vec<ObjectMeta> = if configmaps {
+                    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &r.namespace);
+                    match ctx.kube.call(&what, api.list_metadata(&lp)).await {
+                        Ok(l) => l.items.into_iter().map(|m| m.metadata).collect(),
+                        Err(e) => return undecided(e),
+                    }
+                } else {
+                    let api: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
+                    match ctx.kube.call(&what, api.list_metadata(&lp)).await {
+                        Ok(l) => l.items.into_iter().map(|m| m.metadata).collect(),
+                        Err(e) => return undecided(e),
+                    }
+                };
+                let mut revisions: Vec<(u64, String)> = metas.iter().filter_map(revision).collect();
+                revisions.sort();
+                let who = format!("release {}/{}", r.namespace, r.name);
+                let Some((latest, status)) = revisions.last().cloned() else {
+                    ok.push(format!("{who}: a first install"));
+                    continue;
+                };
+                let last_deployed = revisions
+                    .iter()
+                    .rev()
+                    .find(|(_, s)| s == "deployed" || s == "superseded")
+                    .map(|(v, _)| *v);
+                match status.as_str() {
+                    s if s.starts_with("pending-") => {
+                        bad.push(format!(
+                            "{who}: revision {latest} is {s}: helm fails with \"another operation (install/upgrade/rollback) is in progress\""
+                        ));
+                        cmds.push(match last_deployed {
+                            Some(v) => format!("helm rollback {} {v} -n {}", r.name, r.namespace),
+                            None => format!("helm uninstall {} -n {}   # unsafe: deletes what the interrupted install created", r.name, r.namespace),
+                        });
+                    }
+                    "failed" if last_deployed.is_none() => {
+                        warn.push(format!(
+                            "{who}: its first install failed (revision {latest}): helm install says \"cannot re-use a name that is still in use\"; helm upgrade --install (as helmfile runs it) works"
+                        ));
+                        cmds.push(format!(
+                            "helm uninstall {} -n {}   # to use helm install again",
+                            r.name, r.namespace
+                        ));
+                    }
+                    "deployed" => ok.push(format!("{who}: an upgrade of revision {latest} (deployed)")),
+                    other => ok.push(format!("{who}: an upgrade; revision {latest} is {other}")),
+                }
+            }
+            if !bad.is_empty() {
+                bad.extend(warn);
+                return Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+                    "finish or undo the interrupted operation before installing",
+                    cmds,
+                ));
+            }
+            if !warn.is_empty() {
+                return Outcome::warn(warn.join("\n")).with_fix(Fix::manual(
+                    "clear the failed first install, or install with helm upgrade --install",
+                    cmds,
+                ));
+            }
+            Outcome::pass(ok.join("\n"))
+        })
+    }
+}
