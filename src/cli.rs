@@ -452,6 +452,7 @@ const INSTALL_FED: &[&str] = &[
     "cluster.kube-version",
     "cluster.release-namespace",
     "cluster.release-state",
+    "cluster.api-versions",
     "cluster.helm-ownership",
     "cluster.terminating-namespaces",
     "cluster.storageclass",

@@ -31,6 +31,8 @@ pub struct KubeAccess {
     pub timeout: Duration,
     pub resolver: Resolver,
     client: OnceCell<Result<Connected, String>>,
+    /// Every served group, discovered once for the checks that need all of them.
+    discovery: OnceCell<Result<kube::Discovery, ApiError>>,
     requests: Arc<AtomicUsize>,
 }
 
@@ -55,6 +57,7 @@ impl KubeAccess {
             timeout,
             resolver,
             client: OnceCell::new(),
+            discovery: OnceCell::new(),
             requests: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -63,6 +66,24 @@ impl KubeAccess {
     pub async fn connect(&self) -> Result<&Connected, String> {
         self.client
             .get_or_init(|| async { self.build().await })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Discovery of every served group and kind, run once and shared.
+    pub async fn discovery(&self) -> Result<&kube::Discovery, ApiError> {
+        self.discovery
+            .get_or_init(|| async {
+                let client = self
+                    .connect()
+                    .await
+                    .map_err(ApiError::Unreachable)?
+                    .client
+                    .clone();
+                self.call("API discovery", kube::Discovery::new(client).run())
+                    .await
+            })
             .await
             .as_ref()
             .map_err(Clone::clone)

@@ -40,6 +40,7 @@ fn list_prints_every_check_in_run_order() {
             "cluster.kube-version",
             "cluster.release-namespace",
             "cluster.release-state",
+            "cluster.api-versions",
             "cluster.leftover-cert-manager",
             "cluster.leftover-scopedefinition",
             "cluster.helm-ownership",

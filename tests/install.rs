@@ -854,3 +854,80 @@ fn a_failed_first_install_blocks_helm_install_of_the_name() {
         "{out}"
     );
 }
+
+#[test]
+fn a_kind_without_its_crd_and_an_api_version_a_later_release_removes() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let (rel, ns) = (unique("ak"), unique("ak-ns"));
+    let chart = fixture("api-kinds");
+    let run_with = |sets: &[&str]| {
+        let mut args = vec![
+            "--chart",
+            chart.as_str(),
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            ns.as_str(),
+            "--create-namespace",
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.api-versions",
+        ];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        s.json(&args)
+    };
+    let (run, doc) = run_with(&["widgetGroup=missing.preflight.test"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.api-versions"),
+        format!("release {rel}, api-kinds/templates/widget.yaml: resource mapping not found for name: \"{rel}-w\" namespace: \"\" from \"\": no matches for kind \"Widget\" in version \"missing.preflight.test/v1\"\nensure CRDs are installed first")
+    );
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--create-namespace",
+            "--set",
+            "widgetGroup=missing.preflight.test",
+        ],
+    );
+    assert!(
+        !ok && out.contains("no matches for kind \"Widget\" in version \"missing.preflight.test/v1\""),
+        "{out}"
+    );
+    // Its CRD in crds/, and an Ingress that 1.22 removes: a warning, and the install works.
+    let (run, doc) = run_with(&["oldIngress=true"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(status(&doc, "cluster.api-versions"), "warn");
+    assert_eq!(
+        message(&doc, "cluster.api-versions"),
+        format!("Ingress {rel}-web (release {rel}, api-kinds/templates/ingress.yaml) uses extensions/v1beta1, which Kubernetes 1.22 removes: served by this cluster (v1.20.2), not after an upgrade")
+    );
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--create-namespace",
+            "--set",
+            "oldIngress=true",
+        ],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    assert!(ok, "{out}");
+}

@@ -1,6 +1,7 @@
 //! The target cluster, through the kubeconfig. Every check here requires cluster.api.
 
 pub mod api;
+pub mod api_versions;
 pub mod csr_controllers;
 pub mod helm_ownership;
 pub mod kube_version;

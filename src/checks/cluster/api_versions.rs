@@ -1,0 +1,208 @@
+use kube::core::GroupVersionKind;
+use serde::Deserialize;
+
+use super::undecided;
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::{Install, Object, Origin};
+use crate::values::parse_version;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.api-versions",
+        phase: Phase::Cluster,
+        title: "every kind the install renders is served, or brought by its own CRDs",
+        requires: &["cluster.api"],
+        explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates
+anything; a CRD that is not installed, or an API version the cluster removed (or does not
+have yet), stops the install:
+
+    Error: INSTALLATION FAILED: unable to build kubernetes objects from release manifest:
+    resource mapping not found for name: "w" namespace: "" from "": no matches for kind
+    "Widget" in version "preflight.test/v1"
+    ensure CRDs are installed first
+
+What it looks at: with an install (--chart / --helmfile), API discovery (once), and every
+rendered object's apiVersion/kind: served by the cluster, or defined (served) by a CRD the
+install itself brings in crds/ or its templates. A served version the Kubernetes project
+has removed in a later release (extensions/v1beta1 Ingress in 1.22, batch/v1beta1 CronJob
+in 1.25, …: a table kept as data) is a warning naming that release.
+
+Fix: install the CRDs first (or the operator that owns them), or use the chart version made
+for this Kubernetes version.
+
+Parameters: none"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiVersions {}
+
+/// API versions the Kubernetes project removed: (apiVersion, kind or "*", removed in).
+const REMOVED: &[(&str, &str, &str)] = &[
+    ("extensions/v1beta1", "Deployment", "1.16"),
+    ("extensions/v1beta1", "DaemonSet", "1.16"),
+    ("extensions/v1beta1", "ReplicaSet", "1.16"),
+    ("extensions/v1beta1", "NetworkPolicy", "1.16"),
+    ("extensions/v1beta1", "PodSecurityPolicy", "1.16"),
+    ("apps/v1beta1", "*", "1.16"),
+    ("apps/v1beta2", "*", "1.16"),
+    ("extensions/v1beta1", "Ingress", "1.22"),
+    ("networking.k8s.io/v1beta1", "*", "1.22"),
+    ("apiextensions.k8s.io/v1beta1", "*", "1.22"),
+    ("admissionregistration.k8s.io/v1beta1", "*", "1.22"),
+    ("apiregistration.k8s.io/v1beta1", "*", "1.22"),
+    ("authentication.k8s.io/v1beta1", "*", "1.22"),
+    ("authorization.k8s.io/v1beta1", "*", "1.22"),
+    ("certificates.k8s.io/v1beta1", "*", "1.22"),
+    ("coordination.k8s.io/v1beta1", "*", "1.22"),
+    ("rbac.authorization.k8s.io/v1beta1", "*", "1.22"),
+    ("scheduling.k8s.io/v1beta1", "*", "1.22"),
+    ("storage.k8s.io/v1beta1", "CSIDriver", "1.22"),
+    ("storage.k8s.io/v1beta1", "CSINode", "1.22"),
+    ("storage.k8s.io/v1beta1", "StorageClass", "1.22"),
+    ("storage.k8s.io/v1beta1", "VolumeAttachment", "1.22"),
+    ("batch/v1beta1", "CronJob", "1.25"),
+    ("discovery.k8s.io/v1beta1", "*", "1.25"),
+    ("events.k8s.io/v1beta1", "*", "1.25"),
+    ("autoscaling/v2beta1", "*", "1.25"),
+    ("policy/v1beta1", "*", "1.25"),
+    ("node.k8s.io/v1beta1", "*", "1.25"),
+    ("autoscaling/v2beta2", "*", "1.26"),
+    ("flowcontrol.apiserver.k8s.io/v1beta1", "*", "1.26"),
+    ("storage.k8s.io/v1beta1", "CSIStorageCapacity", "1.27"),
+    ("flowcontrol.apiserver.k8s.io/v1beta2", "*", "1.29"),
+    ("flowcontrol.apiserver.k8s.io/v1beta3", "*", "1.32"),
+];
+
+fn removed_in(api_version: &str, kind: &str) -> Option<&'static str> {
+    REMOVED
+        .iter()
+        .find(|(av, k, _)| *av == api_version && (*k == "*" || *k == kind))
+        .map(|(_, _, v)| *v)
+}
+
+/// Whether a CRD of the install serves `apiVersion`/`kind`.
+fn brought(install: &Install, o: &Object) -> bool {
+    let (group, version) = o
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", o.api_version.as_str()));
+    install.objects.iter().any(|crd| {
+        crd.kind == "CustomResourceDefinition"
+            && crd.value.pointer("/spec/group").and_then(|g| g.as_str()) == Some(group)
+            && crd.value.pointer("/spec/names/kind").and_then(|k| k.as_str()) == Some(o.kind.as_str())
+            && (crd.value.pointer("/spec/version").and_then(|v| v.as_str()) == Some(version)
+                || crd
+                    .value
+                    .pointer("/spec/versions")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .any(|v| {
+                        v.get("name").and_then(|n| n.as_str()) == Some(version)
+                            && v.get("served").and_then(|s| s.as_bool()) != Some(false)
+                    }))
+    })
+}
+
+impl Check for ApiVersions {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let Some(install) = crate::or_return!(ctx.rendered()) else {
+                return Outcome::skip("no install given (--chart / --helmfile / install:)");
+            };
+            let discovery = match ctx.kube.discovery().await {
+                Ok(d) => d,
+                Err(e) => return undecided(e.clone()),
+            };
+            let server = match ctx.kube.connect().await {
+                Ok(c) => match ctx.kube.call("GET /version", c.client.apiserver_version()).await {
+                    Ok(v) => v.git_version,
+                    Err(e) => return undecided(e),
+                },
+                Err(e) => return Outcome::error(e),
+            };
+            let server_minor = parse_version(&server)
+                .map(|v| (v.major, v.minor))
+                .unwrap_or((0, 0));
+            let (mut missing, mut doomed, mut by_crd) = (Vec::new(), Vec::new(), 0);
+            for o in &install.objects {
+                if o.api_version.is_empty() {
+                    continue;
+                }
+                let (g, v) = o
+                    .api_version
+                    .split_once('/')
+                    .unwrap_or(("", o.api_version.as_str()));
+                let served = discovery
+                    .resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
+                    .is_some();
+                if !served {
+                    if o.origin != Origin::Crd && brought(install, o) {
+                        by_crd += 1;
+                        continue;
+                    }
+                    let ns = o.namespace.as_deref().unwrap_or("");
+                    missing.push(format!(
+                        "{}: resource mapping not found for name: {:?} namespace: {ns:?} from \"\": no matches for kind {:?} in version {:?}",
+                        install.provenance(o),
+                        o.name,
+                        o.kind,
+                        o.api_version
+                    ));
+                    continue;
+                }
+                if let Some(release) = removed_in(&o.api_version, &o.kind) {
+                    let later = parse_version(release)
+                        .map(|r| (r.major, r.minor) > server_minor)
+                        .unwrap_or(false);
+                    if later {
+                        doomed.push(format!(
+                            "{} {} ({}) uses {}, which Kubernetes {release} removes: served by this cluster ({server}), not after an upgrade",
+                            o.kind,
+                            o.name,
+                            install.provenance(o),
+                            o.api_version
+                        ));
+                    }
+                }
+            }
+            let fix = || {
+                Fix::manual(
+                    "install the CRDs (or the operator that owns them) first, or use the chart version made for this Kubernetes version",
+                    vec!["kubectl api-resources".to_string(), "kubectl api-versions".to_string()],
+                )
+            };
+            if !missing.is_empty() {
+                missing.push("ensure CRDs are installed first".to_string());
+                missing.extend(doomed);
+                return Outcome::fail(missing.join("\n")).with_fix(fix());
+            }
+            if !doomed.is_empty() {
+                return Outcome::warn(doomed.join("\n")).with_fix(fix());
+            }
+            let mut msg = format!(
+                "every kind of the {} is served by Kubernetes {server}",
+                install.counted(install.objects.len(), "objects")
+            );
+            if by_crd > 0 {
+                msg.push_str(&format!(", {by_crd} by the install's own CRDs"));
+            }
+            Outcome::pass(msg)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::removed_in;
+
+    #[test]
+    fn removed_apis_by_kind_or_whole_version() {
+        assert_eq!(removed_in("extensions/v1beta1", "Ingress"), Some("1.22"));
+        assert_eq!(removed_in("batch/v1beta1", "CronJob"), Some("1.25"));
+        assert_eq!(removed_in("policy/v1beta1", "PodDisruptionBudget"), Some("1.25"));
+        assert_eq!(removed_in("apps/v1", "Deployment"), None);
+    }
+}
