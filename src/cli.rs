@@ -453,6 +453,7 @@ const INSTALL_FED: &[&str] = &[
     "cluster.release-namespace",
     "cluster.release-state",
     "cluster.api-versions",
+    "cluster.install-rbac",
     "cluster.helm-ownership",
     "cluster.terminating-namespaces",
     "cluster.storageclass",

@@ -931,3 +931,78 @@ fn a_kind_without_its_crd_and_an_api_version_a_later_release_removes() {
     c.delete(&["namespace", &ns]);
     assert!(ok, "{out}");
 }
+
+#[test]
+fn a_user_who_may_not_create_a_kind_the_chart_renders() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns, user) = (unique("rb"), unique("rb-ns"), unique("deploy"));
+    // A namespace admin of sorts: helm's storage and ConfigMaps there, nothing cluster-wide.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: {user}, namespace: {ns}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets, configmaps]\n  verbs: [get, list, create, update, patch, delete]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {user}, namespace: {ns}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
+    ));
+    let kc = c.kubeconfig_as(s.dir.path(), &user);
+    let chart = fixture("mini-release");
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.install-rbac",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.install-rbac"),
+        format!("may not create clusterroles.rbac.authorization.k8s.io at the cluster scope: needed by release {rel}, mini-release/templates/clusterrole.yaml\nmay not get clusterroles.rbac.authorization.k8s.io at the cluster scope: needed by release {rel}, mini-release/templates/clusterrole.yaml")
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.install-rbac"),
+        vec![
+            "kubectl auth can-i create clusterroles.rbac.authorization.k8s.io",
+            "kubectl auth can-i get clusterroles.rbac.authorization.k8s.io"
+        ]
+    );
+    // The real helm, as that user, stops there.
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--kube-as-user",
+            user.as_str(),
+        ],
+    );
+    c.delete(&["namespace", &ns]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("User \"{user}\" cannot get resource \"clusterroles\" in API group \"rbac.authorization.k8s.io\" at the cluster scope")),
+        "{out}"
+    );
+    // The admin may do it all.
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        c.kubeconfig().as_str(),
+        "--only",
+        "cluster.install-rbac",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.install-rbac"),
+        "this user may get and create every kind of the 2 objects from 1 release (7 permission(s) reviewed)"
+    );
+}

@@ -4,6 +4,7 @@ pub mod api;
 pub mod api_versions;
 pub mod csr_controllers;
 pub mod helm_ownership;
+pub mod install_rbac;
 pub mod kube_version;
 pub mod leftover_cert_manager;
 pub mod leftover_scopedefinition;

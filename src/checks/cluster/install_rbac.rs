@@ -1,0 +1,206 @@
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::api::PostParams;
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::Install;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.install-rbac",
+        phase: Phase::Cluster,
+        title: "the installing user may create everything the install renders",
+        requires: &["cluster.api"],
+        explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops
+the install part-way, after earlier objects were already created:
+
+    Error: INSTALLATION FAILED: rendered manifests contain a resource that already exists.
+    Unable to continue with install: could not get information about the resource ClusterRole
+    "r-reader" in namespace "": clusterroles.rbac.authorization.k8s.io "r-reader" is forbidden:
+    User "deploy" cannot get resource "clusterroles" in API group "rbac.authorization.k8s.io"
+    at the cluster scope
+
+What it looks at: with an install (--chart / --helmfile), every kind it renders (CRDs,
+templates, hooks), resolved through discovery (or the install's own CRDs) to its resource
+and scope, in each namespace it renders into: `get` (helm looks for existing objects first)
+and `create`; and helm's own release storage in each release's namespace (`list`, `create`,
+`update` secrets; configmaps with HELM_DRIVER=configmap). All as SelfSubjectAccessReviews,
+at once — as linkerd's `check --pre` does for its own objects, here for any chart.
+
+Fix: install with a kubeconfig whose user has these rights, or grant them (a Role per
+namespace, a ClusterRole for cluster-scoped kinds); `kubectl auth can-i` shows each.
+
+Parameters: none"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRbac {}
+
+/// What the install needs, and which objects need it.
+fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Vec<String>>, Vec<String>) {
+    let mut out: BTreeMap<Access, Vec<String>> = BTreeMap::new();
+    let mut unresolved = Vec::new();
+    let mut add = |a: Access, why: String| {
+        let v = out.entry(a).or_default();
+        if !v.contains(&why) {
+            v.push(why);
+        }
+    };
+    let storage = if std::env::var("HELM_DRIVER").is_ok_and(|d| d.starts_with("configmap")) {
+        "configmaps"
+    } else {
+        "secrets"
+    };
+    for r in &install.releases {
+        for verb in ["list", "create", "update"] {
+            add(
+                Access::new(verb, "", storage).in_namespace(&r.namespace),
+                format!("helm's release storage of {}", r.name),
+            );
+        }
+    }
+    for o in &install.objects {
+        let Some(release) = install.release(o) else {
+            continue;
+        };
+        let (g, v) = o
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", o.api_version.as_str()));
+        let resolved = discovery
+            .resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
+            .map(|(ar, caps)| (ar.plural, caps.scope == Scope::Namespaced))
+            .or_else(|| {
+                // A kind the install's own CRD brings.
+                install.objects.iter().find_map(|crd| {
+                    let spec = crd.value.get("spec")?;
+                    (crd.kind == "CustomResourceDefinition"
+                        && spec.get("group")?.as_str()? == g
+                        && spec.pointer("/names/kind")?.as_str()? == o.kind)
+                        .then(|| {
+                            Some((
+                                spec.pointer("/names/plural")?.as_str()?.to_string(),
+                                spec.get("scope")?.as_str()? == "Namespaced",
+                            ))
+                        })?
+                })
+            });
+        let Some((plural, namespaced)) = resolved else {
+            unresolved.push(format!("{} {} ({})", o.kind, o.name, install.provenance(o)));
+            continue;
+        };
+        for verb in ["get", "create"] {
+            let a = Access::new(verb, g, &plural);
+            let a = if namespaced {
+                a.in_namespace(o.namespace.as_deref().unwrap_or(&release.namespace))
+            } else {
+                a
+            };
+            add(a, install.provenance(o));
+        }
+    }
+    (out, unresolved)
+}
+
+impl Check for InstallRbac {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let Some(install) = crate::or_return!(ctx.rendered()) else {
+                return Outcome::skip("no install given (--chart / --helmfile / install:)");
+            };
+            let discovery = match ctx.kube.discovery().await {
+                Ok(d) => d,
+                Err(e) => return undecided(e.clone()),
+            };
+            let client = crate::or_return!(client(ctx).await);
+            let (needed, unresolved) = needs(install, discovery);
+            let reviews: Api<SelfSubjectAccessReview> = Api::all(client);
+            let answers = join_all(needed.keys().map(|a| {
+                let reviews = &reviews;
+                async move {
+                    let review = SelfSubjectAccessReview {
+                        spec: SelfSubjectAccessReviewSpec {
+                            resource_attributes: Some(ResourceAttributes {
+                                verb: Some(a.verb.clone()),
+                                group: Some(a.group.clone()),
+                                resource: Some(a.resource.clone()),
+                                namespace: a.namespace.clone(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        ..Default::default()
+                    };
+                    let what = format!("SelfSubjectAccessReview ({})", a.describe());
+                    ctx.kube
+                        .call(&what, reviews.create(&PostParams::default(), &review))
+                        .await
+                        .map(|r| r.status.is_some_and(|s| s.allowed))
+                }
+            }))
+            .await;
+            let mut denied = Vec::new();
+            let mut cmds = Vec::new();
+            for ((a, why), allowed) in needed.iter().zip(answers) {
+                match allowed {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let scope = match &a.namespace {
+                            Some(ns) => format!("in namespace {ns}"),
+                            None => "at the cluster scope".to_string(),
+                        };
+                        let mut whys = why.clone();
+                        let more = whys.len().saturating_sub(3);
+                        whys.truncate(3);
+                        let more = if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        };
+                        denied.push(format!(
+                            "may not {} {} {scope}: needed by {}{more}",
+                            a.verb,
+                            a.resource_name(),
+                            whys.join("; ")
+                        ));
+                        cmds.push(a.can_i().replace(" -A", ""));
+                    }
+                    Err(e) => return undecided(e),
+                }
+            }
+            let mut notes = Vec::new();
+            if !unresolved.is_empty() {
+                notes.push(format!(
+                    "not served and no CRD of the install defines them, so their rights were not reviewed (see cluster.api-versions): {}",
+                    unresolved.join(", ")
+                ));
+            }
+            if !denied.is_empty() {
+                denied.extend(notes);
+                return Outcome::fail(denied.join("\n")).with_fix(Fix::manual(
+                    "install with a kubeconfig whose user has these rights, or grant them (Role per namespace, ClusterRole for cluster-scoped kinds)",
+                    cmds,
+                ));
+            }
+            if !notes.is_empty() {
+                return Outcome::warn(notes.join("\n"));
+            }
+            Outcome::pass(format!(
+                "this user may get and create every kind of the {} ({} permission(s) reviewed)",
+                install.counted(install.objects.len(), "objects"),
+                needed.len()
+            ))
+        })
+    }
+}
