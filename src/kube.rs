@@ -15,6 +15,9 @@ use std::time::Duration;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use kube::client::ConfigExt;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Config;
@@ -87,6 +90,34 @@ impl KubeAccess {
             .await
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// One SelfSubjectAccessReview: Ok(None) allowed, Ok(Some(reason)) denied (the reason
+    /// may be empty).
+    pub async fn may(
+        &self,
+        reviews: &kube::Api<SelfSubjectAccessReview>,
+        a: &crate::check::Access,
+    ) -> Result<Option<String>, ApiError> {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(a.verb.clone()),
+                    resource: Some(a.resource.clone()),
+                    group: Some(a.group.clone()),
+                    namespace: a.namespace.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let what = format!("SelfSubjectAccessReview ({})", a.describe());
+        let r = self
+            .call(&what, reviews.create(&kube::api::PostParams::default(), &review))
+            .await?;
+        let status = r.status.unwrap_or_default();
+        Ok((!status.allowed).then(|| status.reason.filter(|r| !r.is_empty()).unwrap_or_default()))
     }
 
     /// API requests sent so far (the cluster benchmark logs it).

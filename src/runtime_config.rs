@@ -23,6 +23,19 @@ impl RuntimeConfig {
         })
     }
 
+    /// The configuration, or the outcome of a check that has none to look at (`skip`) or
+    /// cannot read it (`error`).
+    pub fn present(ctx: &Ctx) -> Result<RuntimeConfig, crate::check::Outcome> {
+        let config = Self::read(ctx).map_err(crate::check::Outcome::error)?;
+        if config.is_empty() {
+            return Err(crate::check::Outcome::skip(format!(
+                "neither {DAEMON_JSON} nor {CONTAINERD_TOML} exists under {}",
+                ctx.host_root.display()
+            )));
+        }
+        Ok(config)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.docker.is_none() && self.containerd.is_none()
     }

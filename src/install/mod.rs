@@ -195,6 +195,29 @@ impl Install {
         self.releases.get(o.release)
     }
 
+    /// The install's own CRD that serves `api_version`/`kind` (a custom resource that cannot
+    /// be looked up or mapped before the install creates its CRD).
+    pub fn crd_for(&self, api_version: &str, kind: &str) -> Option<&Object> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        self.objects.iter().find(|crd| {
+            let spec = |p: &str| crd.value.pointer(p).and_then(Value::as_str);
+            crd.kind == "CustomResourceDefinition"
+                && spec("/spec/group") == Some(group)
+                && spec("/spec/names/kind") == Some(kind)
+                && (spec("/spec/version") == Some(version)
+                    || crd
+                        .value
+                        .pointer("/spec/versions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|v| {
+                            v.get("name").and_then(Value::as_str) == Some(version)
+                                && v.get("served").and_then(Value::as_bool) != Some(false)
+                        }))
+        })
+    }
+
     /// `helm's release/template`, for messages: `kruise (kruise/templates/webhook.yaml)`.
     pub fn provenance(&self, o: &Object) -> String {
         let release = self.release(o).map(|r| r.name.as_str()).unwrap_or("?");

@@ -1,7 +1,4 @@
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
-use kube::api::PostParams;
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use kube::Api;
 use serde::Deserialize;
 
@@ -70,34 +67,6 @@ pub struct ClusterApi {
     verbs: Vec<VerbReq>,
 }
 
-/// One SelfSubjectAccessReview: Ok(None) allowed, Ok(Some(reason)) denied.
-async fn review(
-    ctx: &Ctx,
-    api: &Api<SelfSubjectAccessReview>,
-    a: &Access,
-) -> Result<Option<String>, ApiError> {
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(a.verb.clone()),
-                resource: Some(a.resource.clone()),
-                group: Some(a.group.clone()),
-                namespace: a.namespace.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let what = format!("SelfSubjectAccessReview ({})", a.describe());
-    let r = ctx
-        .kube
-        .call(&what, api.create(&PostParams::default(), &review))
-        .await?;
-    let status = r.status.unwrap_or_default();
-    Ok((!status.allowed).then(|| status.reason.filter(|r| !r.is_empty()).unwrap_or_default()))
-}
-
 fn kubeconfig_fix() -> Fix {
     Fix::manual(
         "point preflight at the cluster's kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config) and the right --context",
@@ -142,7 +111,7 @@ impl Check for ClusterApi {
                 }
             }
             let asked: Vec<&Access> = install.iter().chain(reads.keys()).collect();
-            let answers = join_all(asked.iter().map(|a| review(ctx, &reviews, a))).await;
+            let answers = join_all(asked.iter().map(|a| ctx.kube.may(&reviews, a))).await;
             let mut denied: BTreeMap<&Access, String> = BTreeMap::new();
             for (a, answer) in asked.iter().zip(answers) {
                 match answer {

@@ -3,7 +3,7 @@ use serde::Deserialize;
 
 use super::undecided;
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::install::{Install, Object, Origin};
+use crate::install::Origin;
 use crate::values::parse_version;
 
 pub static DEF: CheckDef = CheckDef {
@@ -82,30 +82,6 @@ fn removed_in(api_version: &str, kind: &str) -> Option<&'static str> {
         .map(|(_, _, v)| *v)
 }
 
-/// Whether a CRD of the install serves `apiVersion`/`kind`.
-fn brought(install: &Install, o: &Object) -> bool {
-    let (group, version) = o
-        .api_version
-        .split_once('/')
-        .unwrap_or(("", o.api_version.as_str()));
-    install.objects.iter().any(|crd| {
-        crd.kind == "CustomResourceDefinition"
-            && crd.value.pointer("/spec/group").and_then(|g| g.as_str()) == Some(group)
-            && crd.value.pointer("/spec/names/kind").and_then(|k| k.as_str()) == Some(o.kind.as_str())
-            && (crd.value.pointer("/spec/version").and_then(|v| v.as_str()) == Some(version)
-                || crd
-                    .value
-                    .pointer("/spec/versions")
-                    .and_then(|v| v.as_array())
-                    .into_iter()
-                    .flatten()
-                    .any(|v| {
-                        v.get("name").and_then(|n| n.as_str()) == Some(version)
-                            && v.get("served").and_then(|s| s.as_bool()) != Some(false)
-                    }))
-    })
-}
-
 impl Check for ApiVersions {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
@@ -139,7 +115,7 @@ impl Check for ApiVersions {
                     .resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
                     .is_some();
                 if !served {
-                    if o.origin != Origin::Crd && brought(install, o) {
+                    if o.origin != Origin::Crd && install.crd_for(&o.api_version, &o.kind).is_some() {
                         by_crd += 1;
                         continue;
                     }

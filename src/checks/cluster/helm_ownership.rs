@@ -206,17 +206,10 @@ impl Check for HelmOwnership {
                 objects.extend(listed.into_iter().map(|o| (o, release.clone(), None)));
             }
             // helm checks what the release creates from templates and hooks, not crds/.
-            let mut brought_crds: Vec<(String, String)> = Vec::new();
             if let Some(install) = install {
                 for o in &install.objects {
                     let Some(r) = install.release(o) else { continue };
                     if o.origin == Origin::Crd {
-                        if let (Some(g), Some(k)) = (
-                            o.value.pointer("/spec/group").and_then(|v| v.as_str()),
-                            o.value.pointer("/spec/names/kind").and_then(|v| v.as_str()),
-                        ) {
-                            brought_crds.push((g.to_string(), k.to_string()));
-                        }
                         continue;
                     }
                     let obj = ObjRef {
@@ -288,15 +281,11 @@ impl Check for HelmOwnership {
                 // Not served: nothing of that kind exists to clash with, but say it was not
                 // looked up rather than count it as free.
                 let Some((ar, caps)) = found else {
-                    let group = o
-                        .api_version
-                        .as_deref()
-                        .and_then(|a| a.split_once('/'))
-                        .map(|(g, _)| g);
-                    if brought_crds
-                        .iter()
-                        .any(|(g, k)| Some(g.as_str()) == group && k == &o.kind)
-                    {
+                    let brought = match (install, &o.api_version) {
+                        (Some(i), Some(av)) => i.crd_for(av, &o.kind).is_some(),
+                        _ => false,
+                    };
+                    if brought {
                         // Its CRD comes with the install: nothing of that kind exists yet.
                         from_crds += 1;
                         continue;

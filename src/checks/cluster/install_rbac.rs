@@ -1,10 +1,7 @@
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
-use kube::api::PostParams;
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::Api;
@@ -83,18 +80,11 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Ve
             .map(|(ar, caps)| (ar.plural, caps.scope == Scope::Namespaced))
             .or_else(|| {
                 // A kind the install's own CRD brings.
-                install.objects.iter().find_map(|crd| {
-                    let spec = crd.value.get("spec")?;
-                    (crd.kind == "CustomResourceDefinition"
-                        && spec.get("group")?.as_str()? == g
-                        && spec.pointer("/names/kind")?.as_str()? == o.kind)
-                        .then(|| {
-                            Some((
-                                spec.pointer("/names/plural")?.as_str()?.to_string(),
-                                spec.get("scope")?.as_str()? == "Namespaced",
-                            ))
-                        })?
-                })
+                let spec = install.crd_for(&o.api_version, &o.kind)?.value.get("spec")?;
+                Some((
+                    spec.pointer("/names/plural")?.as_str()?.to_string(),
+                    spec.get("scope")?.as_str()? == "Namespaced",
+                ))
             });
         let Some((plural, namespaced)) = resolved else {
             unresolved.push(format!("{} {} ({})", o.kind, o.name, install.provenance(o)));
@@ -126,36 +116,13 @@ impl Check for InstallRbac {
             let client = crate::or_return!(client(ctx).await);
             let (needed, unresolved) = needs(install, discovery);
             let reviews: Api<SelfSubjectAccessReview> = Api::all(client);
-            let answers = join_all(needed.keys().map(|a| {
-                let reviews = &reviews;
-                async move {
-                    let review = SelfSubjectAccessReview {
-                        spec: SelfSubjectAccessReviewSpec {
-                            resource_attributes: Some(ResourceAttributes {
-                                verb: Some(a.verb.clone()),
-                                group: Some(a.group.clone()),
-                                resource: Some(a.resource.clone()),
-                                namespace: a.namespace.clone(),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        },
-                        ..Default::default()
-                    };
-                    let what = format!("SelfSubjectAccessReview ({})", a.describe());
-                    ctx.kube
-                        .call(&what, reviews.create(&PostParams::default(), &review))
-                        .await
-                        .map(|r| r.status.is_some_and(|s| s.allowed))
-                }
-            }))
-            .await;
+            let answers = join_all(needed.keys().map(|a| ctx.kube.may(&reviews, a))).await;
             let mut denied = Vec::new();
             let mut cmds = Vec::new();
             for ((a, why), allowed) in needed.iter().zip(answers) {
                 match allowed {
-                    Ok(true) => {}
-                    Ok(false) => {
+                    Ok(None) => {}
+                    Ok(Some(_)) => {
                         let scope = match &a.namespace {
                             Some(ns) => format!("in namespace {ns}"),
                             None => "at the cluster scope".to_string(),

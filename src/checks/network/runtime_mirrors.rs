@@ -3,7 +3,7 @@ use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::registry::{probe, Finding};
-use crate::runtime_config::{mirror_ref, RuntimeConfig, CONTAINERD_TOML, DAEMON_JSON};
+use crate::runtime_config::{mirror_ref, RuntimeConfig};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -43,16 +43,7 @@ pub struct RuntimeMirrors {}
 impl Check for RuntimeMirrors {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let config = match RuntimeConfig::read(ctx) {
-                Ok(c) => c,
-                Err(e) => return Outcome::error(e),
-            };
-            if config.is_empty() {
-                return Outcome::skip(format!(
-                    "neither {DAEMON_JSON} nor {CONTAINERD_TOML} exists under {}",
-                    ctx.host_root.display()
-                ));
-            }
+            let config = crate::or_return!(RuntimeConfig::present(ctx));
             let mirrors = config.mirrors();
             if mirrors.is_empty() {
                 return Outcome::skip("the container runtime configures no registry mirrors");

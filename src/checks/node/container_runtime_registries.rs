@@ -52,16 +52,7 @@ impl Check for ContainerRuntimeRegistries {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let config = match RuntimeConfig::read(ctx) {
-                Ok(c) => c,
-                Err(e) => return Outcome::error(e),
-            };
-            if config.is_empty() {
-                return Outcome::skip(format!(
-                    "neither {DAEMON_JSON} nor {CONTAINERD_TOML} exists under {}",
-                    ctx.host_root.display()
-                ));
-            }
+            let config = crate::or_return!(RuntimeConfig::present(ctx));
             // Loopback registries are trusted by both runtimes without configuration.
             let private: Vec<&RegistrySettings> = ctx
                 .registries
