@@ -292,6 +292,13 @@ impl Ctx {
         }
     }
 
+    /// For the checks that only judge an install: the rendered install, or `skip` when none
+    /// was given (and `error` when it did not render).
+    pub fn install_given(&self) -> Result<&crate::install::Install, Outcome> {
+        self.rendered()?
+            .ok_or_else(|| Outcome::skip("no install given (--chart / --helmfile / install:)"))
+    }
+
     /// `path` as seen on the host (`/etc/hosts` → `<host-root>/etc/hosts`).
     pub fn host_path(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();

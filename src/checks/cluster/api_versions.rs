@@ -85,9 +85,7 @@ fn removed_in(api_version: &str, kind: &str) -> Option<&'static str> {
 impl Check for ApiVersions {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let Some(install) = crate::or_return!(ctx.rendered()) else {
-                return Outcome::skip("no install given (--chart / --helmfile / install:)");
-            };
+            let install = crate::or_return!(ctx.install_given());
             let discovery = match ctx.kube.discovery().await {
                 Ok(d) => d,
                 Err(e) => return undecided(e.clone()),

@@ -106,9 +106,7 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Ve
 impl Check for InstallRbac {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let Some(install) = crate::or_return!(ctx.rendered()) else {
-                return Outcome::skip("no install given (--chart / --helmfile / install:)");
-            };
+            let install = crate::or_return!(ctx.install_given());
             let discovery = match ctx.kube.discovery().await {
                 Ok(d) => d,
                 Err(e) => return undecided(e.clone()),

@@ -44,9 +44,7 @@ impl Check for ReleaseNamespace {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let Some(install) = crate::or_return!(ctx.rendered()) else {
-                return Outcome::skip("no install given (--chart / --helmfile / install:)");
-            };
+            let install = crate::or_return!(ctx.install_given());
             let client = crate::or_return!(client(ctx).await);
             let api: Api<Namespace> = Api::all(client);
             let mut ok = Vec::new();

@@ -55,9 +55,7 @@ fn revision(meta: &ObjectMeta) -> Option<(u64, String)> {
 impl Check for ReleaseState {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let Some(install) = crate::or_return!(ctx.rendered()) else {
-                return Outcome::skip("no install given (--chart / --helmfile / install:)");
-            };
+            let install = crate::or_return!(ctx.install_given());
             let client = crate::or_return!(client(ctx).await);
             let configmaps = std::env::var("HELM_DRIVER")
                 .is_ok_and(|d| d.eq_ignore_ascii_case("configmap") || d.eq_ignore_ascii_case("configmaps"));
