@@ -1006,3 +1006,61 @@ fn a_user_who_may_not_create_a_kind_the_chart_renders() {
         "this user may get and create every kind of the 2 objects from 1 release (7 permission(s) reviewed)"
     );
 }
+
+#[test]
+fn seed004_pods_of_the_install_that_no_node_can_take() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let pool = unique("pool");
+    let worker = unique("worker");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {worker}\n  labels: {{preflight-test: {pool}}}\n"
+    ));
+    let (ok, out) = c.kubectl(
+        &["patch", "node", &worker, "--subresource=status", "--type=merge", "-p",
+          "{\"status\":{\"capacity\":{\"cpu\":\"2\",\"memory\":\"4Gi\",\"pods\":\"110\"},\"allocatable\":{\"cpu\":\"2\",\"memory\":\"4Gi\",\"pods\":\"110\"}}}"],
+        None,
+    );
+    assert!(ok, "{out}");
+    // Nodes without a kubelet get not-ready/unreachable taints from the node controller.
+    let profile = s.profile(&format!("checks:\n  cluster.schedulable: {{node_selector: {{preflight-test: {pool}}}, tolerations: [node.kubernetes.io/not-ready, node.kubernetes.io/unreachable]}}\n"));
+    let chart = fixture("storage-app");
+    let kc = c.kubeconfig();
+    let run_with = |sets: &[&str]| {
+        let mut args = vec![
+            "--profile",
+            profile.as_str(),
+            "--chart",
+            chart.as_str(),
+            "--release",
+            "bk",
+            "--namespace",
+            "blueking",
+            "--kubeconfig",
+            kc.as_str(),
+        ];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        s.json(&args)
+    };
+    let (r1, one_too_big) = run_with(&["webCpu=3"]);
+    let (r2, too_many) = run_with(&["webCpu=1", "replicas=3"]);
+    let (r3, fits) = run_with(&["webCpu=500m", "replicas=2"]);
+    c.delete(&["node", &worker]);
+    assert_eq!(r1.code(), 1, "{}", r1.stdout());
+    assert_eq!(
+        message(&one_too_big, "cluster.schedulable").lines().next().unwrap(),
+        "Deployment bk-web (release bk, storage-app/templates/deployment.yaml): 0/1 nodes are available for cpu 3, memory 0.1 GiB: 1 Insufficient cpu."
+    );
+    assert_eq!(r2.code(), 1, "{}", r2.stdout());
+    assert_eq!(
+        message(&too_many, "cluster.schedulable"),
+        "the install's 4 pod(s) request cpu 3, memory 0.4 GiB in all; the 1 schedulable node(s) have cpu 2, memory 4.0 GiB allocatable: pods stay Pending"
+    );
+    assert_eq!(r3.code(), 0, "{}", r3.stdout());
+    assert_eq!(
+        message(&fits, "cluster.schedulable"),
+        "every pod of the install fits a node; the install's 3 pod(s) request cpu 1, memory 0.2 GiB in all; the 1 schedulable node(s) have cpu 2, memory 4.0 GiB allocatable"
+    );
+}

@@ -177,6 +177,17 @@ pub struct Claim {
     pub size: Option<String>,
 }
 
+/// What one pod of a workload asks the scheduler for, and how many such pods there are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRequest {
+    /// `Deployment bk-web (release bk, storage-app/templates/deployment.yaml)`
+    pub what: String,
+    pub replicas: u64,
+    /// millicores
+    pub cpu_milli: u128,
+    pub memory: u64,
+}
+
 /// What the install will do.
 #[derive(Clone, Debug)]
 pub struct Install {
@@ -277,6 +288,62 @@ impl Install {
             if o.kind == "Namespace" && o.api_version == "v1" {
                 out.insert(o.name.clone());
             }
+        }
+        out
+    }
+
+    /// Each workload's pod requests as the scheduler counts them: the sum of its containers'
+    /// requests (limits where no request is set), or its largest init container if larger.
+    pub fn pod_requests(&self) -> Vec<PodRequest> {
+        fn quantity(c: &Value, what: &str) -> (u128, u64) {
+            let res = |kind: &str| {
+                c.pointer(&format!("/resources/{kind}/{what}")).and_then(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .or_else(|| v.as_f64().map(|n| n.to_string()))
+                })
+            };
+            let q = res("requests").or_else(|| res("limits")).unwrap_or_default();
+            let milli = crate::quantity::parse_milli(&q).unwrap_or(0);
+            (milli, u64::try_from(milli / 1000).unwrap_or(u64::MAX))
+        }
+        let mut out = Vec::new();
+        for o in &self.objects {
+            let Some(spec) = pod_spec(o) else { continue };
+            let list = |key: &str| {
+                spec.get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let (mut cpu, mut mem) = (0u128, 0u64);
+            for c in list("containers") {
+                cpu += quantity(&c, "cpu").0;
+                mem = mem.saturating_add(quantity(&c, "memory").1);
+            }
+            for c in list("initContainers") {
+                cpu = cpu.max(quantity(&c, "cpu").0);
+                mem = mem.max(quantity(&c, "memory").1);
+            }
+            let replicas = match o.kind.as_str() {
+                "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController" => o
+                    .value
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1),
+                "Job" => o
+                    .value
+                    .pointer("/spec/parallelism")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1),
+                _ => 1,
+            };
+            out.push(PodRequest {
+                what: format!("{} {} ({})", o.kind, o.name, self.provenance(o)),
+                replicas,
+                cpu_milli: cpu,
+                memory: mem,
+            });
         }
         out
     }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{client, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::Install;
 use crate::quantity::{Bytes, Cpu};
 
 pub static DEF: CheckDef = CheckDef {
@@ -33,6 +34,11 @@ Fix: on a single-node cluster remove the control-plane taint
 (`kubectl taint nodes --all node-role.kubernetes.io/master- node-role.kubernetes.io/control-plane-`),
 uncordon nodes, or add capacity.
 
+With an install (--chart / --helmfile) and no `cpu`/`memory` in the profile: every pod it
+runs (its containers' requests, or its largest init container) must fit some schedulable
+node, and all of them (times their replicas) the schedulable nodes' allocatable together
+— seed 004's "0/5 nodes are available", before helm runs.
+
 Parameters: cpu: "4", memory: 8Gi, node_selector: {key: value}, tolerations: [key]"#,
     },
 };
@@ -56,8 +62,9 @@ const CONTROL_PLANE_TAINTS: [&str; 2] = [
 ];
 
 impl Schedulable {
-    /// `None` when the node can take the workload, else the scheduler-style reason.
-    fn reject(&self, node: &Node) -> Option<String> {
+    /// `None` when the node can take a pod asking for `cpu`/`memory`, else the
+    /// scheduler-style reason.
+    fn reject(&self, node: &Node, cpu: Option<Cpu>, memory: Option<Bytes>) -> Option<String> {
         let spec = node.spec.clone().unwrap_or_default();
         if spec.unschedulable == Some(true) {
             return Some("node(s) were unschedulable".to_string());
@@ -71,30 +78,78 @@ impl Schedulable {
                 ));
             }
         }
-        let alloc = node
-            .status
-            .as_ref()
-            .and_then(|s| s.allocatable.clone())
-            .unwrap_or_default();
-        if let Some(need) = self.cpu {
-            let have = alloc
-                .get("cpu")
-                .and_then(|q| Cpu::parse(&q.0).ok())
-                .unwrap_or(Cpu(0));
-            if have < need {
-                return Some("Insufficient cpu".to_string());
-            }
+        let (have_cpu, have_memory) = allocatable(node);
+        if cpu.is_some_and(|need| have_cpu < need) {
+            return Some("Insufficient cpu".to_string());
         }
-        if let Some(need) = self.memory {
-            let have = alloc
-                .get("memory")
-                .and_then(|q| Bytes::parse_lossy(&q.0).ok())
-                .unwrap_or(Bytes(0));
-            if have < need {
-                return Some("Insufficient memory".to_string());
-            }
+        if memory.is_some_and(|need| have_memory < need) {
+            return Some("Insufficient memory".to_string());
         }
         None
+    }
+
+    /// With an install: each of its pods fits some node, and all of them fit together.
+    fn for_install(&self, install: &Install, nodes: &[Node]) -> Outcome {
+        let pods = install.pod_requests();
+        if pods.is_empty() {
+            return Outcome::pass("the install runs no pods");
+        }
+        let mut homeless = Vec::new();
+        for p in &pods {
+            let (cpu, memory) = (Cpu(p.cpu_milli), Bytes(p.memory));
+            let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+            for n in nodes {
+                match self.reject(n, Some(cpu), Some(memory)) {
+                    None => {
+                        reasons.clear();
+                        break;
+                    }
+                    Some(r) => *reasons.entry(r).or_default() += 1,
+                }
+            }
+            if !reasons.is_empty() {
+                let detail: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+                homeless.push(format!(
+                    "{}: 0/{} nodes are available for cpu {cpu}, memory {memory}: {}.",
+                    p.what,
+                    nodes.len(),
+                    detail.join(", ")
+                ));
+            }
+        }
+        let open: Vec<&Node> = nodes
+            .iter()
+            .filter(|n| self.reject(n, None, None).is_none())
+            .collect();
+        let (have_cpu, have_memory) = open.iter().fold((0u128, 0u64), |(c, m), n| {
+            let (nc, nm) = allocatable(n);
+            (c + nc.0, m.saturating_add(nm.0))
+        });
+        let count: u64 = pods.iter().map(|p| p.replicas).sum();
+        let need_cpu: u128 = pods.iter().map(|p| p.cpu_milli * u128::from(p.replicas)).sum();
+        let need_memory: u64 = pods
+            .iter()
+            .map(|p| p.memory.saturating_mul(p.replicas))
+            .fold(0, u64::saturating_add);
+        let total = format!(
+            "the install's {count} pod(s) request cpu {}, memory {} in all; the {} schedulable node(s) have cpu {}, memory {} allocatable",
+            Cpu(need_cpu),
+            Bytes(need_memory),
+            open.len(),
+            Cpu(have_cpu),
+            Bytes(have_memory)
+        );
+        let too_much = need_cpu > have_cpu || need_memory > have_memory;
+        if homeless.is_empty() && !too_much {
+            return Outcome::pass(format!("every pod of the install fits a node; {total}"));
+        }
+        if too_much {
+            homeless.push(format!("{total}: pods stay Pending"));
+        }
+        Outcome::fail(homeless.join("\n")).with_fix(Fix::manual(
+            "add capacity (or nodes the pods tolerate), or lower the charts' resource requests",
+            vec!["kubectl describe nodes | grep -E 'Taints|Unschedulable|Allocatable' -A5".to_string()],
+        ))
     }
 
     fn need(&self) -> String {
@@ -111,6 +166,25 @@ impl Schedulable {
             parts.join(", ")
         }
     }
+}
+
+/// A node's allocatable cpu and memory.
+fn allocatable(node: &Node) -> (Cpu, Bytes) {
+    let alloc = node
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.clone())
+        .unwrap_or_default();
+    (
+        alloc
+            .get("cpu")
+            .and_then(|q| Cpu::parse(&q.0).ok())
+            .unwrap_or(Cpu(0)),
+        alloc
+            .get("memory")
+            .and_then(|q| Bytes::parse_lossy(&q.0).ok())
+            .unwrap_or(Bytes(0)),
+    )
 }
 
 impl Check for Schedulable {
@@ -149,9 +223,14 @@ impl Check for Schedulable {
                     vec!["kubectl get nodes".to_string()],
                 ));
             }
+            if self.cpu.is_none() && self.memory.is_none() {
+                if let Some(install) = crate::or_return!(ctx.rendered()) {
+                    return self.for_install(install, &nodes);
+                }
+            }
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
             for n in &nodes {
-                match self.reject(n) {
+                match self.reject(n, self.cpu, self.memory) {
                     None => {
                         return Outcome::pass(format!(
                             "node {} can take {}",
