@@ -1064,3 +1064,43 @@ fn seed004_pods_of_the_install_that_no_node_can_take() {
         "every pod of the install fits a node; the install's 3 pod(s) request cpu 1, memory 0.2 GiB in all; the 1 schedulable node(s) have cpu 2, memory 4.0 GiB allocatable"
     );
 }
+
+#[test]
+fn airgap_images_that_slip_past_the_private_registry() {
+    let private = Registry::start(RegistryOpts::default());
+    let public = Registry::start(RegistryOpts::default());
+    let s = with_tools();
+    let profile = s.profile(&format!(
+        "registries: [{{host: \"{}\"}}]\nchecks:\n  network.registry: {{airgap: true}}\n",
+        private.host()
+    ));
+    let chart = fixture("storage-app");
+    let (set_a, set_b, set_init) = (
+        format!("imageA={}/blueking/bk-repo:1.0.0", private.host()),
+        format!("imageB={}/library/busybox:1.36", public.host()),
+        format!("initImage={}/blueking/bk-repo:1.0.0", private.host()),
+    );
+    let (run, doc) = s.json(&[
+        "--profile",
+        profile.as_str(),
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "bk",
+        "--namespace",
+        "blueking",
+        "--set",
+        set_a.as_str(),
+        "--set",
+        set_b.as_str(),
+        "--set",
+        set_init.as_str(),
+    ]);
+    assert_eq!(run.code(), 0, "a warning: {}", run.stdout());
+    assert_eq!(status(&doc, "network.registry"), "warn");
+    let msg = message(&doc, "network.registry");
+    assert_eq!(
+        msg.lines().next().unwrap(),
+        format!("airgap: 1 image(s) come from registries outside the profile's registries: and will never pull here: {}/library/busybox:1.36 (used by release bk, storage-app/templates/deployment.yaml; release bk, storage-app/templates/statefulset.yaml)", public.host())
+    );
+}

@@ -39,8 +39,10 @@ docker/containerd, replace a dead mirror, log in or use a mirror against rate li
 Parameters: registries: [{host: hub.bktencent.com}, {host: "127.0.0.1:5000", insecure: true},
                          {host: reg.local, ca_file: /etc/pki/reg-ca.pem, ip: ["10.0.0.5"]}]
             (these join the profile's top-level `registries:` section; the check probes
-            every registry of that section. localhost and 127.0.0.0/8 are insecure unless
-            `insecure: false`, as docker treats them)"#,
+            every registry of that section, and with an install every registry its images
+            name. localhost and 127.0.0.0/8 are insecure unless `insecure: false`, as docker
+            treats them), airgap: false (true: the install's images from any registry not in
+            `registries:` are listed as a warning — they will never pull on the site)"#,
     },
 };
 
@@ -50,6 +52,10 @@ pub struct Registry {
     /// Joins the profile's `registries:` section; the check probes the whole section.
     #[serde(default)]
     registries: Vec<RegistrySettings>,
+    /// The site pulls only from the profile's registries: images of the install from any
+    /// other registry will never pull there.
+    #[serde(default)]
+    airgap: bool,
 }
 
 impl Check for Registry {
@@ -61,6 +67,19 @@ impl Check for Registry {
         Box::pin(async move {
             let install = crate::or_return!(ctx.rendered());
             let mut all: Vec<RegistrySettings> = ctx.registries.all().to_vec();
+            // On an air-gapped site, images from registries outside the profile's never pull.
+            let mut leaks = Vec::new();
+            if let (true, Some(i)) = (self.airgap, install) {
+                let private = ctx.registries.all();
+                for (image, used) in i.images().0 {
+                    if !private
+                        .iter()
+                        .any(|r| r.host == image.registry || r.host == image.api_host())
+                    {
+                        leaks.push(format!("{image} (used by {})", used.join("; ")));
+                    }
+                }
+            }
             // Every registry the install's images are pulled from, with the profile's settings.
             if let Some(i) = install {
                 for image in i.images().0.keys() {
@@ -108,9 +127,26 @@ impl Check for Registry {
                     }
                 }
             }
+            let leak_note = (!leaks.is_empty()).then(|| {
+                format!(
+                    "airgap: {} image(s) come from registries outside the profile's registries: and will never pull here: {}",
+                    leaks.len(),
+                    leaks.join(", ")
+                )
+            });
             if badl.is_empty() {
-                return Outcome::pass(ok.join("\n"));
+                return match leak_note {
+                    Some(note) => Outcome::warn(format!("{note}\n{}", ok.join("\n"))).with_fix(Fix::manual(
+                        "mirror these images into the private registry and point the charts' values at it",
+                        vec![
+                            "skopeo copy docker://<public image> docker://<private registry>/<same path>"
+                                .to_string(),
+                        ],
+                    )),
+                    None => Outcome::pass(ok.join("\n")),
+                };
             }
+            badl.extend(leak_note);
             Outcome::fail(badl.join("\n")).with_fix(Fix::manual(
                 "make each registry reachable from this node as the lines above say",
                 commands,
