@@ -454,6 +454,7 @@ const INSTALL_FED: &[&str] = &[
     "cluster.release-state",
     "cluster.api-versions",
     "cluster.install-rbac",
+    "cluster.dry-run",
     "cluster.helm-ownership",
     "cluster.terminating-namespaces",
     "cluster.storageclass",

@@ -1104,3 +1104,89 @@ fn airgap_images_that_slip_past_the_private_registry() {
         format!("airgap: 1 image(s) come from registries outside the profile's registries: and will never pull here: {}/library/busybox:1.36 (used by release bk, storage-app/templates/deployment.yaml; release bk, storage-app/templates/statefulset.yaml)", public.host())
     );
 }
+
+#[test]
+fn seed003_the_api_servers_own_verdict_webhook_and_quota() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let chart = fixture("mini-release");
+    let (hooked, quoted, clean) = (unique("kruise-system"), unique("quota-ns"), unique("clean-ns"));
+    let hook = unique("vcm");
+    // A Fail webhook with no backend, scoped to one namespace so other tests are untouched.
+    // Its URL is a closed loopback port: this control plane (no kube-proxy, no cluster DNS)
+    // would resolve a service's name through the host's DNS, and tests stay on 127.0.0.0/8.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {hooked}, labels: {{preflight-hook: {hook}}}}}\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {hook}}}\nwebhooks:\n- name: vcm.kb.io\n  failurePolicy: Fail\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  namespaceSelector: {{matchLabels: {{preflight-hook: {hook}}}}}\n  clientConfig: {{url: \"https://127.0.0.1:1/validate\"}}\n  rules: [{{apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}}]\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {quoted}}}\n---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: no-configmaps, namespace: {quoted}}}\nspec: {{hard: {{configmaps: \"0\"}}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {clean}}}\n"
+    ));
+    let judge = |ns: &str, rel: &str| {
+        s.json(&[
+            "--chart",
+            chart.as_str(),
+            "--release",
+            rel,
+            "--namespace",
+            ns,
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.dry-run",
+        ])
+    };
+    let (rel_h, rel_q, rel_c) = (unique("h"), unique("q"), unique("c"));
+    let (r1, behind_webhook) = judge(&hooked, &rel_h);
+    let (r2, over_quota) = judge(&quoted, &rel_q);
+    let (r3, fine) = judge(&clean, &rel_c);
+    let (ok_h, out_h) = helm(
+        &s,
+        &c,
+        &["install", rel_h.as_str(), chart.as_str(), "-n", hooked.as_str()],
+    );
+    let (ok_q, out_q) = helm(
+        &s,
+        &c,
+        &["install", rel_q.as_str(), chart.as_str(), "-n", quoted.as_str()],
+    );
+    for (rel, ns) in [(&rel_h, &hooked), (&rel_q, &quoted)] {
+        let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    }
+    c.delete(&["validatingwebhookconfiguration", &hook]);
+    for ns in [&hooked, &quoted, &clean] {
+        c.delete(&["namespace", ns]);
+    }
+    assert_eq!(r1.code(), 1, "{}", r1.stdout());
+    let msg = message(&behind_webhook, "cluster.dry-run");
+    assert!(
+        msg.starts_with("the API server rejects 1 of 2 object(s):\n"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "ConfigMap {rel_h}-settings (release {rel_h}, mini-release/templates/configmap.yaml): "
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("failed calling webhook \"vcm.kb.io\""), "{msg}");
+    assert!(msg.contains("connect: connection refused"), "{msg}");
+    assert!(
+        !ok_h && out_h.contains("failed calling webhook \"vcm.kb.io\""),
+        "the real helm install: {out_h}"
+    );
+    assert_eq!(r2.code(), 1, "{}", r2.stdout());
+    let msg = message(&over_quota, "cluster.dry-run");
+    assert!(
+        msg.contains(&format!(
+            "configmaps \"{rel_q}-settings\" is forbidden: exceeded quota: no-configmaps"
+        )),
+        "{msg}"
+    );
+    assert!(
+        !ok_q && out_q.contains("exceeded quota: no-configmaps"),
+        "the real helm install: {out_q}"
+    );
+    assert_eq!(r3.code(), 0, "{}", r3.stdout());
+    assert_eq!(
+        message(&fine, "cluster.dry-run"),
+        "the API server accepts all 2 object(s) it was asked about (2 objects from 1 release)"
+    );
+}

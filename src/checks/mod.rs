@@ -69,6 +69,7 @@ registry! {
     "cluster.release-state" => cluster::release_state::ReleaseState,
     "cluster.api-versions" => cluster::api_versions::ApiVersions,
     "cluster.install-rbac" => cluster::install_rbac::InstallRbac,
+    "cluster.dry-run" => cluster::dry_run::DryRun,
     "cluster.leftover-cert-manager" => cluster::leftover_cert_manager::LeftoverCertManager,
     "cluster.leftover-scopedefinition" => cluster::leftover_scopedefinition::LeftoverScopeDefinition,
     "cluster.helm-ownership" => cluster::helm_ownership::HelmOwnership,

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod api_versions;
 pub mod csr_controllers;
+pub mod dry_run;
 pub mod helm_ownership;
 pub mod install_rbac;
 pub mod kube_version;

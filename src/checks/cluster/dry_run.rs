@@ -1,0 +1,240 @@
+use futures::stream::{self, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::{Install, Object};
+use crate::kube::ApiError;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.dry-run",
+        phase: Phase::Cluster,
+        title: "the API server accepts every object of the install (server-side dry-run)",
+        requires: &["cluster.api"],
+        explain: r#"Why: the API server, its admission webhooks and its quotas have the last word on every
+object, and helm learns it one object at a time, part-way through the install. OpenKruise
+users saw every create fail behind a webhook with no backend (seed 003):
+
+    Error from server (InternalError): Internal error occurred: failed calling webhook
+    "vpod.kb.io": ... no endpoints available for service "kruise-webhook-service"
+
+TKEStack users met "field is immutable" on an object of the same name (seed 002), and a
+namespace's ResourceQuota or LimitRange rejects what does not fit it ("exceeded quota").
+
+What it looks at: with an install (--chart / --helmfile), every object, in helm's install
+order (Namespaces, quotas, accounts, config, storage, CRDs, RBAC, Services, workloads, …):
+a server-side dry-run (dryRun=All) — a create for a new object, a merge patch for one that
+exists — so webhooks, quotas and validation answer in their own words, with the release and
+source template named. Objects it cannot dry-run are counted and named, never passed: kinds
+whose CRD the install brings, objects in a namespace the install has yet to create, and
+webhooks that do not support dry-run.
+
+Fix: depends on the server's answer, which is quoted: bring the webhook's backend up, raise
+the quota, rename or delete the conflicting object.
+
+Parameters: none"#,
+    },
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {}
+
+/// helm's InstallOrder (pkg/releaseutil/kind_sorter.go); other kinds go last.
+const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+];
+
+fn order(kind: &str) -> usize {
+    INSTALL_ORDER
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(INSTALL_ORDER.len())
+}
+
+enum Verdict {
+    Accepted,
+    Rejected(String),
+    NotDryRun(String),
+}
+
+async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) -> Result<Verdict, ApiError> {
+    let discovery = ctx.kube.discovery().await?;
+    let (g, v) = o
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", o.api_version.as_str()));
+    let Some((ar, caps)) = discovery.resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind)) else {
+        return Ok(Verdict::NotDryRun(
+            if install.crd_for(&o.api_version, &o.kind).is_some() {
+                "its CRD comes with the install".to_string()
+            } else {
+                "its kind is not served (see cluster.api-versions)".to_string()
+            },
+        ));
+    };
+    let release = install.release(o);
+    let ns = match caps.scope {
+        Scope::Cluster => None,
+        Scope::Namespaced => o
+            .namespace
+            .clone()
+            .or_else(|| release.map(|r| r.namespace.clone())),
+    };
+    let api: Api<DynamicObject> = match &ns {
+        Some(ns) => {
+            let namespaces: Api<Namespace> = Api::all(client.clone());
+            if ctx
+                .kube
+                .call(&format!("GET namespace {ns}"), namespaces.get_opt(ns))
+                .await?
+                .is_none()
+            {
+                return Ok(Verdict::NotDryRun(format!("namespace {ns} does not exist yet")));
+            }
+            Api::namespaced_with(client.clone(), ns, &ar)
+        }
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let mut value = o.value.clone();
+    if let (Some(ns), Some(meta)) = (&ns, value.get_mut("metadata").and_then(|m| m.as_object_mut())) {
+        meta.insert("namespace".to_string(), ns.clone().into());
+    }
+    let what = format!("dry-run {} {}", o.kind, o.name);
+    let exists = ctx
+        .kube
+        .call(
+            &format!("GET {} {}", o.kind, o.name),
+            api.get_metadata_opt(&o.name),
+        )
+        .await?
+        .is_some();
+    let answer = if exists {
+        let pp = PatchParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        ctx.kube
+            .call(&what, api.patch(&o.name, &pp, &Patch::Merge(&value)))
+            .await
+            .map(|_| ())
+    } else {
+        let obj: DynamicObject = match serde_json::from_value(value) {
+            Ok(d) => d,
+            Err(e) => return Ok(Verdict::Rejected(format!("not a Kubernetes object: {e}"))),
+        };
+        let pp = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        ctx.kube.call(&what, api.create(&pp, &obj)).await.map(|_| ())
+    };
+    match answer {
+        Ok(()) => Ok(Verdict::Accepted),
+        Err(e @ (ApiError::Timeout(_) | ApiError::Unreachable(_) | ApiError::Unauthorized(_))) => Err(e),
+        Err(e) if e.message().contains("does not support dry run") => Ok(Verdict::NotDryRun(format!(
+            "a webhook does not support dry run ({})",
+            e.message()
+        ))),
+        // Forbidden, invalid, conflict, webhook denial, quota: the server's answer.
+        Err(e) => Ok(Verdict::Rejected(e.message().to_string())),
+    }
+}
+
+impl Check for DryRun {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let install = crate::or_return!(ctx.install_given());
+            let client = crate::or_return!(client(ctx).await);
+            let mut objects: Vec<&Object> = install.objects.iter().collect();
+            objects.sort_by_key(|o| order(&o.kind));
+            // In install order, a few at a time, answers kept in that order.
+            let client = &client;
+            let asks: Vec<_> = objects
+                .into_iter()
+                .map(|o| async move { (o, judge(ctx, client, install, o).await) })
+                .collect();
+            let verdicts: Vec<(&Object, Result<Verdict, ApiError>)> =
+                stream::iter(asks).buffered(8).collect().await;
+            let (mut accepted, mut rejected, mut skipped) = (0, Vec::new(), Vec::new());
+            for (o, v) in verdicts {
+                let who = format!("{} {} ({})", o.kind, o.name, install.provenance(o));
+                match v {
+                    Ok(Verdict::Accepted) => accepted += 1,
+                    Ok(Verdict::Rejected(why)) => rejected.push(format!("{who}: {why}")),
+                    Ok(Verdict::NotDryRun(why)) => skipped.push(format!("{who}: {why}")),
+                    Err(e) => return undecided(e),
+                }
+            }
+            let not_run = (!skipped.is_empty()).then(|| {
+                format!(
+                    "{} object(s) could not be dry-run: {}",
+                    skipped.len(),
+                    skipped.join("; ")
+                )
+            });
+            if !rejected.is_empty() {
+                let mut lines = vec![format!(
+                    "the API server rejects {} of {} object(s):",
+                    rejected.len(),
+                    install.objects.len()
+                )];
+                lines.extend(rejected);
+                lines.extend(not_run);
+                return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                    "act on the server's answers above (webhook backend, quota, conflicting object), then check again",
+                    vec!["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations".to_string(), "kubectl describe resourcequota,limitrange -A".to_string()],
+                ));
+            }
+            let all = format!(
+                "the API server accepts all {accepted} object(s) it was asked about ({})",
+                install.counted(install.objects.len(), "objects")
+            );
+            match not_run {
+                Some(n) => Outcome::warn(format!("{all}\n{n}")),
+                None => Outcome::pass(all),
+            }
+        })
+    }
+}
