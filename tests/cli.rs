@@ -146,7 +146,7 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
         ),
         (
             "checks:\n  node.localpv-disk:\n    paths:\n      - {path: /mnt/blueking}\n",
-            ":4: checks.node.localpv-disk.paths: /mnt/blueking: give `need` (e.g. need: 90Gi) or the `claims` this directory serves",
+            ":4: checks.node.localpv-disk.paths: /mnt/blueking: give `need` (e.g. need: 90Gi), the `claims` this directory serves, or the `storage_class` it backs",
         ),
         (
             "release: {name: a, namespace: b}\nchecks:\n  cluster.helm-ownership:\n    render: {chart: ./c, helmfile: ./h.yaml}\n",

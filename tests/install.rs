@@ -1190,3 +1190,36 @@ fn seed003_the_api_servers_own_verdict_webhook_and_quota() {
         "the API server accepts all 2 object(s) it was asked about (2 objects from 1 release)"
     );
 }
+
+#[test]
+fn seed004_local_pv_directory_sized_by_the_installs_claims() {
+    let s = with_tools();
+    s.host_dir("mnt/blueking");
+    let profile = s.profile("checks:\n  node.localpv-disk:\n    paths:\n      - {path: /mnt/blueking, storage_class: local-storage, shared: true}\n");
+    let chart = fixture("storage-app");
+    let (run, doc) = s.json(&[
+        "--profile",
+        profile.as_str(),
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "bk",
+        "--namespace",
+        "blueking",
+    ]);
+    let msg = message(&doc, "node.localpv-disk");
+    // The PVC of that class counts; the StatefulSet's claim names no class, so it does not.
+    assert!(
+        msg.ends_with("90.0 GiB needed (1 claim(s) of StorageClass local-storage from the install: PersistentVolumeClaim bk-data 90Gi)"),
+        "{msg}"
+    );
+    assert!(["pass", "fail"].contains(&status(&doc, "node.localpv-disk").as_str()));
+    assert_ne!(run.code(), 2);
+    // Without an install there is nothing to size it by: the check cannot decide.
+    let (run, doc) = s.json(&["--profile", profile.as_str()]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "node.localpv-disk"),
+        "/mnt/blueking: no install given (--chart / --helmfile) to take the claims of StorageClass local-storage from"
+    );
+}

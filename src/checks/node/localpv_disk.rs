@@ -28,8 +28,12 @@ needed. A missing directory fails.
 
 Fix: create the directory on (or mount there) a filesystem with enough free space.
 
+With an install (--chart / --helmfile) and `storage_class`, the claims are the install's
+claims of that StorageClass (PVCs and StatefulSet volumeClaimTemplates, with their sizes).
+
 Parameters: paths: [{path: /mnt/blueking, need: 90Gi}] or
-            [{path: ..., claims: [50Gi, 90Gi], shared: true}]"#,
+            [{path: ..., claims: [50Gi, 90Gi], shared: true}] or
+            [{path: /mnt/blueking, storage_class: local-storage, shared: true}]"#,
     },
 };
 
@@ -43,6 +47,10 @@ struct RawDiskReq {
     claims: Vec<Bytes>,
     #[serde(default)]
     shared: bool,
+    /// The StorageClass this directory backs: with an install, its claims of that class are
+    /// the claims.
+    #[serde(default)]
+    storage_class: Option<String>,
 }
 
 /// A path and what it must hold: `need`, or the `claims` it serves — never neither, which
@@ -57,36 +65,82 @@ struct DiskReq {
     claims: Vec<Bytes>,
     #[serde(default)]
     shared: bool,
+    #[serde(default)]
+    storage_class: Option<String>,
 }
 
 impl TryFrom<RawDiskReq> for DiskReq {
     type Error = String;
     fn try_from(r: RawDiskReq) -> Result<Self, String> {
-        match (&r.need, r.claims.is_empty()) {
-            (None, true) => Err(format!(
-                "{}: give `need` (e.g. need: 90Gi) or the `claims` this directory serves",
+        let derived = !r.claims.is_empty() || r.storage_class.is_some();
+        match (&r.need, derived) {
+            (None, false) => Err(format!(
+                "{}: give `need` (e.g. need: 90Gi), the `claims` this directory serves, or the `storage_class` it backs",
                 r.path
             )),
-            (Some(_), false) => Err(format!("{}: give either `need` or `claims`, not both", r.path)),
+            (Some(_), true) => Err(format!(
+                "{}: give either `need` or `claims`/`storage_class`, not both",
+                r.path
+            )),
             _ => Ok(DiskReq {
                 path: r.path,
                 need: r.need,
                 claims: r.claims,
                 shared: r.shared,
+                storage_class: r.storage_class,
             }),
         }
     }
 }
 
 impl DiskReq {
-    fn needed(&self) -> Bytes {
+    /// `need`, or from the claims: their sum when they share the filesystem, else the largest.
+    fn needed(&self, claims: &[Bytes]) -> Bytes {
         self.need.unwrap_or_else(|| {
             if self.shared {
-                Bytes(self.claims.iter().map(|b| b.0).sum())
+                Bytes(claims.iter().map(|b| b.0).sum())
             } else {
-                self.claims.iter().copied().max().unwrap_or(Bytes(0))
+                claims.iter().copied().max().unwrap_or(Bytes(0))
             }
         })
+    }
+
+    /// The profile's claims plus, with `storage_class`, the install's claims of that class.
+    fn claims(&self, ctx: &Ctx) -> Result<(Vec<Bytes>, String), String> {
+        let mut claims = self.claims.clone();
+        let Some(class) = &self.storage_class else {
+            return Ok((claims, String::new()));
+        };
+        let install =
+            match ctx.install() {
+                Some(Ok(i)) => i,
+                Some(Err(e)) => return Err(format!("the install could not be rendered: {e}")),
+                None if !claims.is_empty() => return Ok((claims, String::new())),
+                None => return Err(format!(
+                    "no install given (--chart / --helmfile) to take the claims of StorageClass {class} from"
+                )),
+            };
+        let mut from = Vec::new();
+        for c in install
+            .claims()
+            .iter()
+            .filter(|c| c.storage_class.as_deref() == Some(class))
+        {
+            let size = c.size.as_deref().unwrap_or("0");
+            let bytes = Bytes::parse_lossy(size).map_err(|e| format!("{}: {e}", c.what))?;
+            claims.push(bytes);
+            from.push(format!("{} {size}", c.what));
+        }
+        let note = format!(
+            " ({} claim(s) of StorageClass {class} from the install{})",
+            from.len(),
+            if from.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", from.join(", "))
+            }
+        );
+        Ok((claims, note))
     }
 }
 
@@ -96,6 +150,7 @@ fn default_paths() -> Vec<DiskReq> {
         need: Some(Bytes(90 << 30)),
         claims: Vec::new(),
         shared: false,
+        storage_class: None,
     }]
 }
 
@@ -125,21 +180,28 @@ async fn free_bytes(path: PathBuf, timeout: std::time::Duration) -> Result<u64, 
 
 impl LocalPvDisk {
     async fn look(&self, ctx: &Ctx, req: &DiskReq) -> Finding {
-        let need = req.needed();
+        let (claims, from) = match req.claims(ctx) {
+            Ok(c) => c,
+            Err(e) => return Finding::Undecided(format!("{}: {e}", req.path)),
+        };
+        let need = req.needed(&claims);
         let host = ctx.host_path(&req.path);
         match free_bytes(host.clone(), ctx.exec_timeout()).await {
-            Ok(free) if free >= need.0 => {
-                Finding::Enough(format!("{}: {} free, {} needed", req.path, Bytes(free), need))
-            }
+            Ok(free) if free >= need.0 => Finding::Enough(format!(
+                "{}: {} free, {} needed{from}",
+                req.path,
+                Bytes(free),
+                need
+            )),
             Ok(free) => Finding::Short {
-                line: format!("{}: {} free, {} needed", req.path, Bytes(free), need),
+                line: format!("{}: {} free, {} needed{from}", req.path, Bytes(free), need),
                 fix: vec![
                     format!("df -h {}", req.path),
                     format!("du -xsh {}/* | sort -h | tail", req.path),
                 ],
             },
             Err(e) if e.kind() == ErrorKind::NotFound => Finding::Short {
-                line: format!("{}: does not exist ({} needed)", req.path, need),
+                line: format!("{}: does not exist ({} needed){from}", req.path, need),
                 fix: vec![
                     format!("mkdir -p {}", req.path),
                     format!(
