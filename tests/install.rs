@@ -1223,3 +1223,30 @@ fn seed004_local_pv_directory_sized_by_the_installs_claims() {
         "/mnt/blueking: no install given (--chart / --helmfile) to take the claims of StorageClass local-storage from"
     );
 }
+
+#[test]
+fn seed003_the_installs_own_webhook_intercepts_its_own_pods() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let chart = fixture("self-webhook");
+    let (_, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "kruise",
+        "--namespace",
+        "kruise-system",
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.webhooks",
+    ]);
+    // Other tests' webhooks may make it fail meanwhile; the install's own one is named either way.
+    assert!(["warn", "fail"].contains(&status(&doc, "cluster.webhooks").as_str()));
+    let msg = message(&doc, "cluster.webhooks");
+    assert!(
+        msg.contains("the install's own ValidatingWebhookConfiguration kruise-validating webhook \"vpod.kb.io\" (release kruise, self-webhook/templates/webhookconfiguration.yaml) has failurePolicy Fail and intercepts what the install creates (the pods its workloads start): until its backend is ready, those creates fail (\"failed calling webhook\")"),
+        "{msg}"
+    );
+}

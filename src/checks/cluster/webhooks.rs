@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{client, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::Install;
 use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
@@ -31,7 +32,9 @@ What it looks at: every Validating- and MutatingWebhookConfiguration; for each w
 with failurePolicy Fail (the default in admissionregistration/v1) that calls an in-cluster
 service: the Service exists and its Endpoints have at least one ready address. Webhooks
 with failurePolicy Ignore are not judged; those calling a URL are named (warn), since only
-the API server's network can tell whether they answer.
+the API server's network can tell whether they answer. With an install: its own Fail webhooks
+that intercept objects it creates (or the pods its workloads start) are named (warn) — those
+creates fail until the webhook's backend is ready.
 
 Fix (manual; deleting a webhook configuration is the operator's call): bring the
 webhook's pods back (`kubectl -n <ns> get pods`, `kubectl -n <ns> get endpoints <svc>`),
@@ -87,6 +90,90 @@ enum Backend {
     Ready,
     NoEndpoints,
     NoService,
+}
+
+/// `Pod` → `pods`, `Ingress` → `ingresses`, `NetworkPolicy` → `networkpolicies`.
+fn plural(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    if k.ends_with('s') {
+        format!("{k}es")
+    } else if let Some(stem) = k.strip_suffix('y') {
+        format!("{stem}ies")
+    } else {
+        format!("{k}s")
+    }
+}
+
+/// The install's own `Fail` webhooks that intercept what the install itself creates (or
+/// the pods its workloads start) before the webhook's backend can be ready.
+fn own_webhooks(install: &Install) -> Vec<String> {
+    let mut out = Vec::new();
+    let runs_pods = install
+        .objects
+        .iter()
+        .any(|o| crate::install::pod_spec(o).is_some());
+    for cfg in install
+        .objects
+        .iter()
+        .filter(|o| o.kind == "ValidatingWebhookConfiguration" || o.kind == "MutatingWebhookConfiguration")
+    {
+        for w in cfg
+            .value
+            .get("webhooks")
+            .and_then(|w| w.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if w.get("failurePolicy").and_then(|p| p.as_str()).unwrap_or("Fail") != "Fail" {
+                continue;
+            }
+            let mut resources: Vec<String> = Vec::new();
+            for rule in w.get("rules").and_then(|r| r.as_array()).into_iter().flatten() {
+                let ops: Vec<&str> = rule
+                    .get("operations")
+                    .and_then(|o| o.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| o.as_str())
+                    .collect();
+                if !ops.iter().any(|o| *o == "CREATE" || *o == "*") {
+                    continue;
+                }
+                resources.extend(
+                    rule.get("resources")
+                        .and_then(|r| r.as_array())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.as_str().map(String::from)),
+                );
+            }
+            let hits = |res: &str| resources.iter().any(|r| r == "*" || r == "*/*" || r == res);
+            let mut intercepted: Vec<String> = install
+                .objects
+                .iter()
+                .filter(|o| o.kind != cfg.kind && hits(&plural(&o.kind)))
+                .map(|o| format!("{} {}", o.kind, o.name))
+                .collect();
+            if runs_pods && hits("pods") {
+                intercepted.push("the pods its workloads start".to_string());
+            }
+            if intercepted.is_empty() {
+                continue;
+            }
+            let name = w.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+            let more = intercepted.len().saturating_sub(4);
+            intercepted.truncate(4);
+            out.push(format!(
+                "the install's own {} {} webhook {name:?} ({}) has failurePolicy Fail and intercepts what the install creates ({}{}): until its backend is ready, those creates fail (\"failed calling webhook\")",
+                cfg.kind,
+                cfg.name,
+                install.provenance(cfg),
+                intercepted.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ));
+        }
+    }
+    out
 }
 
 impl Webhooks {
@@ -204,13 +291,18 @@ impl Check for Webhooks {
                 }
                 Err(e) => return undecided(e),
             }
-            let not_probed = (!urls.is_empty()).then(|| {
-                format!(
+            let mut notes: Vec<String> = Vec::new();
+            if !urls.is_empty() {
+                notes.push(format!(
                     "{} webhook(s) with failurePolicy Fail call a URL, which is not probed from here (only the API server's network can tell whether it answers): {}",
                     urls.len(),
                     urls.join(", ")
-                )
-            });
+                ));
+            }
+            if let Some(install) = crate::or_return!(ctx.rendered()) {
+                notes.extend(own_webhooks(install));
+            }
+            let not_probed = (!notes.is_empty()).then(|| notes.join("\n"));
             if hooks.is_empty() {
                 return match not_probed {
                     Some(m) => Outcome::warn(m),

@@ -111,15 +111,16 @@ impl DiskReq {
         let Some(class) = &self.storage_class else {
             return Ok((claims, String::new()));
         };
-        let install =
-            match ctx.install() {
-                Some(Ok(i)) => i,
-                Some(Err(e)) => return Err(format!("the install could not be rendered: {e}")),
-                None if !claims.is_empty() => return Ok((claims, String::new())),
-                None => return Err(format!(
+        let install = match ctx.install() {
+            Some(Ok(i)) => i,
+            Some(Err(e)) => return Err(format!("the install could not be rendered: {e}")),
+            None if !claims.is_empty() => return Ok((claims, String::new())),
+            None => {
+                return Err(format!(
                     "no install given (--chart / --helmfile) to take the claims of StorageClass {class} from"
-                )),
-            };
+                ))
+            }
+        };
         let mut from = Vec::new();
         for c in install
             .claims()
