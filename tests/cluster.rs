@@ -122,8 +122,30 @@ fn forbidden_everywhere_is_error_never_pass() {
         "{RELEASE}checks:\n  cluster.leftover-cert-manager: {{namespace: {}}}\n  cluster.terminating-namespaces: {{}}\n  cluster.webhooks: {{}}\n  cluster.csr-controllers: {{}}\n  cluster.storageclass: {{}}\n  cluster.schedulable: {{}}\n  cluster.helm-ownership: {{objects: [{{kind: Namespace, name: default}}]}}\n  cluster.leftover-scopedefinition: {{}}\n",
         unique("cm")
     );
+    // The OAM API must exist, or leftover-scopedefinition rightly passes without a forbidden
+    // call (discovery is open to everyone). Same CRD as seed000's test: applying it is idempotent.
+    c.apply("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: scopedefinitions.core.oam.dev}\nspec:\n  group: core.oam.dev\n  scope: Cluster\n  names: {kind: ScopeDefinition, plural: scopedefinitions, singular: scopedefinition}\n  versions:\n  - name: v1alpha2\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n");
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/scopedefinitions.core.oam.dev",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
     // cluster.api is not in the profile, so nothing is skipped: each check meets the 403 itself.
-    let (r, doc) = run(&s, &c, &profile, &["--context", "test-limited"]);
+    // (Discovery may lag the new CRD by a moment.)
+    let mut tries = 0;
+    let (r, doc) = loop {
+        let (r, doc) = run(&s, &c, &profile, &["--context", "test-limited"]);
+        tries += 1;
+        if status(&doc, "cluster.leftover-scopedefinition") != "pass" || tries == 20 {
+            break (r, doc);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
     assert_eq!(r.code(), 3, "{}", r.stdout());
     for check in doc["checks"].as_array().unwrap() {
         assert_eq!(check["status"], "error", "{check}");
