@@ -36,6 +36,8 @@ pub struct KubeAccess {
     client: OnceCell<Result<Connected, String>>,
     /// Every served group, discovered once for the checks that need all of them.
     discovery: OnceCell<Result<kube::Discovery, ApiError>>,
+    /// The server's `gitVersion`, asked once for the render and the checks that need it.
+    version: OnceCell<Result<String, ApiError>>,
     requests: Arc<AtomicUsize>,
 }
 
@@ -61,6 +63,7 @@ impl KubeAccess {
             resolver,
             client: OnceCell::new(),
             discovery: OnceCell::new(),
+            version: OnceCell::new(),
             requests: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -71,6 +74,26 @@ impl KubeAccess {
             .get_or_init(|| async { self.build().await })
             .await
             .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The server's version (`v1.20.2`), asked once and shared.
+    pub async fn server_version(&self) -> Result<&str, ApiError> {
+        self.version
+            .get_or_init(|| async {
+                let client = self
+                    .connect()
+                    .await
+                    .map_err(ApiError::Unreachable)?
+                    .client
+                    .clone();
+                self.call("GET /version", client.apiserver_version())
+                    .await
+                    .map(|v| v.git_version)
+            })
+            .await
+            .as_ref()
+            .map(String::as_str)
             .map_err(Clone::clone)
     }
 
@@ -181,9 +204,10 @@ impl KubeAccess {
     pub async fn capabilities(&self) -> Result<crate::install::render::Capabilities, String> {
         let conn = self.connect().await?;
         let version = self
-            .call("GET /version", conn.client.apiserver_version())
+            .server_version()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .to_string();
         let core = self
             .call("GET /api", conn.client.list_core_api_versions())
             .await
@@ -197,7 +221,7 @@ impl KubeAccess {
             api_versions.extend(g.versions.into_iter().map(|v| v.group_version));
         }
         Ok(crate::install::render::Capabilities {
-            kube_version: version.git_version,
+            kube_version: version,
             api_versions,
         })
     }

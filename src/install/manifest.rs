@@ -32,9 +32,13 @@ pub struct Object {
 }
 
 impl Object {
-    /// `group` of `apiVersion` (`""` for the core group).
-    pub fn group(&self) -> &str {
-        self.api_version.split_once('/').map(|(g, _)| g).unwrap_or("")
+    /// Its group/version/kind, to resolve through discovery (`v1` is the core group).
+    pub fn gvk(&self) -> kube::core::GroupVersionKind {
+        let (group, version) = self
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", self.api_version.as_str()));
+        kube::core::GroupVersionKind::gvk(group, version, &self.kind)
     }
 }
 
@@ -126,7 +130,8 @@ mod tests {
             objs[2].origin,
             Origin::Hook(vec!["pre-install".into(), "pre-upgrade".into()])
         );
-        assert_eq!(objs[2].group(), "batch");
+        assert_eq!(objs[2].gvk().group, "batch");
+        assert_eq!(objs[1].gvk().group, "");
         assert_eq!(objs[3].namespace.as_deref(), Some("b"));
         assert_eq!(objs[3].release, 3);
     }

@@ -1,4 +1,3 @@
-use kube::core::GroupVersionKind;
 use serde::Deserialize;
 
 use super::undecided;
@@ -88,16 +87,13 @@ impl Check for ApiVersions {
             let install = crate::or_return!(ctx.install_given());
             let discovery = match ctx.kube.discovery().await {
                 Ok(d) => d,
-                Err(e) => return undecided(e.clone()),
+                Err(e) => return undecided(e),
             };
-            let server = match ctx.kube.connect().await {
-                Ok(c) => match ctx.kube.call("GET /version", c.client.apiserver_version()).await {
-                    Ok(v) => v.git_version,
-                    Err(e) => return undecided(e),
-                },
-                Err(e) => return Outcome::error(e),
+            let server = match ctx.kube.server_version().await {
+                Ok(v) => v,
+                Err(e) => return undecided(e),
             };
-            let server_minor = parse_version(&server)
+            let server_minor = parse_version(server)
                 .map(|v| (v.major, v.minor))
                 .unwrap_or((0, 0));
             let (mut missing, mut doomed, mut by_crd) = (Vec::new(), Vec::new(), 0);
@@ -105,13 +101,7 @@ impl Check for ApiVersions {
                 if o.api_version.is_empty() {
                     continue;
                 }
-                let (g, v) = o
-                    .api_version
-                    .split_once('/')
-                    .unwrap_or(("", o.api_version.as_str()));
-                let served = discovery
-                    .resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
-                    .is_some();
+                let served = discovery.resolve_gvk(&o.gvk()).is_some();
                 if !served {
                     if o.origin != Origin::Crd && install.crd_for(&o.api_version, &o.kind).is_some() {
                         by_crd += 1;

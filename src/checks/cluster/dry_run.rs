@@ -1,7 +1,6 @@
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::Api;
 use serde::Deserialize;
@@ -101,11 +100,7 @@ enum Verdict {
 
 async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) -> Result<Verdict, ApiError> {
     let discovery = ctx.kube.discovery().await?;
-    let (g, v) = o
-        .api_version
-        .split_once('/')
-        .unwrap_or(("", o.api_version.as_str()));
-    let Some((ar, caps)) = discovery.resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind)) else {
+    let Some((ar, caps)) = discovery.resolve_gvk(&o.gvk()) else {
         return Ok(Verdict::NotDryRun(
             if install.crd_for(&o.api_version, &o.kind).is_some() {
                 "its CRD comes with the install".to_string()

@@ -2,7 +2,6 @@ use std::collections::BTreeMap;
 
 use futures::future::join_all;
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
-use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::Api;
 use serde::Deserialize;
@@ -71,12 +70,9 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Ve
         let Some(release) = install.release(o) else {
             continue;
         };
-        let (g, v) = o
-            .api_version
-            .split_once('/')
-            .unwrap_or(("", o.api_version.as_str()));
+        let gvk = o.gvk();
         let resolved = discovery
-            .resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind))
+            .resolve_gvk(&gvk)
             .map(|(ar, caps)| (ar.plural, caps.scope == Scope::Namespaced))
             .or_else(|| {
                 // A kind the install's own CRD brings.
@@ -91,7 +87,7 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Ve
             continue;
         };
         for verb in ["get", "create"] {
-            let a = Access::new(verb, g, &plural);
+            let a = Access::new(verb, &gvk.group, &plural);
             let a = if namespaced {
                 a.in_namespace(o.namespace.as_deref().unwrap_or(&release.namespace))
             } else {
@@ -109,7 +105,7 @@ impl Check for InstallRbac {
             let install = crate::or_return!(ctx.install_given());
             let discovery = match ctx.kube.discovery().await {
                 Ok(d) => d,
-                Err(e) => return undecided(e.clone()),
+                Err(e) => return undecided(e),
             };
             let client = crate::or_return!(client(ctx).await);
             let (needed, unresolved) = needs(install, discovery);

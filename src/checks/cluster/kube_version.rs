@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use super::{client, undecided};
+use super::undecided;
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::values::{parse_version, Version};
 
@@ -55,12 +55,10 @@ fn refused(render_error: &str) -> Option<String> {
 impl Check for KubeVersion {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = crate::or_return!(client(ctx).await);
-            let info = match ctx.kube.call("GET /version", client.apiserver_version()).await {
-                Ok(i) => i,
+            let server = match ctx.kube.server_version().await {
+                Ok(v) => v,
                 Err(e) => return undecided(e),
             };
-            let server = info.git_version;
             let fix = || {
                 Fix::manual(
                     "install a chart version made for this Kubernetes version, or upgrade the cluster",
@@ -71,7 +69,7 @@ impl Check for KubeVersion {
                 )
             };
             if let Some(min) = &self.min_version {
-                let v = match parse_version(&server) {
+                let v = match parse_version(server) {
                     Ok(v) => v,
                     Err(e) => return Outcome::error(format!("server version: {e}")),
                 };
