@@ -108,6 +108,15 @@ impl Registries {
         &self.list
     }
 
+    /// The settings of an image's registry, addressed where its API answers (Docker Hub's
+    /// is not `docker.io`).
+    pub fn for_image(&self, image: &crate::install::ImageRef) -> RegistrySettings {
+        RegistrySettings {
+            host: image.api_host().to_string(),
+            ..self.get(&image.registry)
+        }
+    }
+
     /// The settings for `host`, or docker's defaults for a registry the profile does not name.
     pub fn get(&self, host: &str) -> RegistrySettings {
         let key = canonical_host(host);

@@ -92,8 +92,7 @@ impl Check for Images {
             let deadline = ctx.probe_timeout * 3;
             let docker_config = self.docker_config.as_deref().map(Path::new);
             let verdicts = join_all(wanted.iter().map(|(image, used)| async move {
-                let mut settings = ctx.registries.get(&image.registry);
-                settings.host = image.api_host().to_string();
+                let settings = ctx.registries.for_image(image);
                 let v = tokio::time::timeout(
                     deadline,
                     registry::manifest(ctx, &settings, &image.repository, &image.reference, docker_config),

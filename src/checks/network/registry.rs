@@ -67,24 +67,21 @@ impl Check for Registry {
         Box::pin(async move {
             let install = crate::or_return!(ctx.rendered());
             let mut all: Vec<RegistrySettings> = ctx.registries.all().to_vec();
-            // On an air-gapped site, images from registries outside the profile's never pull.
             let mut leaks = Vec::new();
-            if let (true, Some(i)) = (self.airgap, install) {
+            if let Some(i) = install {
                 let private = ctx.registries.all();
                 for (image, used) in i.images().0 {
-                    if !private
-                        .iter()
-                        .any(|r| r.host == image.registry || r.host == image.api_host())
+                    // On an air-gapped site, images from registries outside the profile's
+                    // never pull.
+                    if self.airgap
+                        && !private
+                            .iter()
+                            .any(|r| r.host == image.registry || r.host == image.api_host())
                     {
                         leaks.push(format!("{image} (used by {})", used.join("; ")));
                     }
-                }
-            }
-            // Every registry the install's images are pulled from, with the profile's settings.
-            if let Some(i) = install {
-                for image in i.images().0.keys() {
-                    let mut s = ctx.registries.get(&image.registry);
-                    s.host = image.api_host().to_string();
+                    // Every registry the install's images are pulled from, with its settings.
+                    let s = ctx.registries.for_image(&image);
                     if !all.iter().any(|r| r.host == s.host) {
                         all.push(s);
                     }
