@@ -513,17 +513,8 @@ async fn render_install(ctx: &Ctx, spec: &InstallSpec, with_cluster: bool) -> Re
     } else {
         Err("the cluster phase does not run".to_string())
     };
-    let tools = render::Tools {
-        // Run as a helm plugin, the helm that will install is the one that called us.
-        helm: std::env::var_os("HELM_BIN")
-            .map(PathBuf::from)
-            .filter(|p| p.is_file())
-            .or_else(|| ctx.which("helm")),
-        helmfile: ctx.which("helmfile"),
-        path_env: ctx.path_env.clone(),
-        // A large helmfile renders for a while; a hung helm must still end.
-        timeout: ctx.exec_timeout() * 6,
-    };
+    // A large helmfile renders for a while; a hung helm must still end.
+    let tools = render::Tools::from_ctx(ctx, ctx.exec_timeout() * 6);
     render::render(spec, &tools, caps).await
 }
 

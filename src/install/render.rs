@@ -28,6 +28,22 @@ pub struct Tools {
     pub timeout: Duration,
 }
 
+impl Tools {
+    /// helm and helmfile as the installer's PATH finds them — run as a helm plugin, the helm
+    /// that called us (`$HELM_BIN`), since that is the one that will install.
+    pub fn from_ctx(ctx: &crate::check::Ctx, timeout: Duration) -> Tools {
+        Tools {
+            helm: std::env::var_os("HELM_BIN")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file())
+                .or_else(|| ctx.which("helm")),
+            helmfile: ctx.which("helmfile"),
+            path_env: ctx.path_env.clone(),
+            timeout,
+        }
+    }
+}
+
 /// Render `spec`; `Err` is helm's or helmfile's own message (already a prediction).
 pub async fn render(
     spec: &InstallSpec,

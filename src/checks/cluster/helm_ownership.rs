@@ -1,4 +1,5 @@
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
@@ -10,8 +11,8 @@ use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
     ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase, Release,
 };
-use crate::exec;
-use crate::install::Origin;
+use crate::install::render::{self, Tools};
+use crate::install::{ChartSpec, HelmfileSpec, InstallSpec, Origin};
 use crate::kube::{cannot_import, ownership_problem, owning_release};
 
 pub static DEF: CheckDef = CheckDef {
@@ -108,77 +109,44 @@ pub struct HelmOwnership {
     foreign: Observed<Vec<Doomed>>,
 }
 
-/// Every object in a rendered multi-document manifest (helm template / helmfile template).
-fn parse_manifests(text: &str) -> Result<Vec<ObjRef>, String> {
-    let mut out = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let v = serde_yaml_ng::Value::deserialize(doc).map_err(|e| format!("rendered YAML: {e}"))?;
-        collect(&v, &mut out);
-    }
-    Ok(out)
-}
-
-fn collect(v: &serde_yaml_ng::Value, out: &mut Vec<ObjRef>) {
-    let s = |key: &str| v.get(key).and_then(|x| x.as_str()).map(String::from);
-    let Some(kind) = s("kind") else { return };
-    if kind.ends_with("List") {
-        if let Some(items) = v.get("items").and_then(|i| i.as_sequence()) {
-            items.iter().for_each(|i| collect(i, out));
-        }
-        return;
-    }
-    let meta = v.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(|n| n.as_str());
-    if let Some(name) = name {
-        out.push(ObjRef {
-            kind,
-            name: name.to_string(),
-            api_version: s("apiVersion"),
-            namespace: meta
-                .and_then(|m| m.get("namespace"))
-                .and_then(|n| n.as_str())
-                .map(String::from),
-        });
-    }
-}
-
 impl HelmOwnership {
     async fn rendered(&self, ctx: &Ctx, release: &Release) -> Result<Vec<ObjRef>, String> {
         let Some(render) = &self.render else {
             return Ok(Vec::new());
         };
-        let (program, args): (&str, Vec<String>) = match render {
-            Render::Chart { chart, values } => {
-                let mut a = vec![
-                    "template".to_string(),
-                    release.name.clone(),
-                    chart.clone(),
-                    "--namespace".to_string(),
-                    release.namespace.clone(),
-                ];
-                for v in values {
-                    a.push("--values".to_string());
-                    a.push(v.clone());
-                }
-                ("helm", a)
-            }
-            Render::Helmfile(file) => (
-                "helmfile",
-                vec!["--file".to_string(), file.clone(), "template".to_string()],
-            ),
+        // The one renderer and parser the install model uses; objects count as the
+        // profile's release, crds/ excepted (helm does not adopt them).
+        let spec = match render {
+            Render::Chart { chart, values } => InstallSpec::Chart(ChartSpec {
+                chart: chart.clone(),
+                release: release.name.clone(),
+                namespace: release.namespace.clone(),
+                values: values.iter().map(PathBuf::from).collect(),
+                ..Default::default()
+            }),
+            Render::Helmfile(file) => InstallSpec::Helmfile(HelmfileSpec {
+                file: PathBuf::from(file),
+                ..Default::default()
+            }),
         };
-        let bin = ctx
-            .which(program)
-            .ok_or_else(|| format!("cannot render: {program} is not on PATH"))?;
-        let out = exec::run(&bin, &args, ctx.path_env.as_deref(), ctx.exec_timeout()).await?;
-        if !out.success {
-            return Err(format!(
-                "`{program} {}` failed: {}",
-                args.join(" "),
-                out.stderr.trim()
-            ));
-        }
-        parse_manifests(&out.stdout)
+        let tools = Tools::from_ctx(ctx, ctx.exec_timeout());
+        let install = render::render(
+            &spec,
+            &tools,
+            Err("rendered for cluster.helm-ownership".to_string()),
+        )
+        .await?;
+        Ok(install
+            .objects
+            .into_iter()
+            .filter(|o| o.origin != Origin::Crd)
+            .map(|o| ObjRef {
+                kind: o.kind,
+                name: o.name,
+                api_version: Some(o.api_version).filter(|a| !a.is_empty()),
+                namespace: o.namespace,
+            })
+            .collect())
     }
 }
 
@@ -383,19 +351,5 @@ impl Check for HelmOwnership {
                 .unsafe_(),
             )
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_every_object_of_a_rendered_manifest() {
-        let text = "---\n# Source: x/templates/ns.yaml\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: cert-manager\n---\n# empty\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a, namespace: b}\n";
-        let objs = parse_manifests(text).unwrap();
-        assert_eq!(objs.len(), 2);
-        assert_eq!(objs[0].kind, "Namespace");
-        assert_eq!(objs[1].namespace.as_deref(), Some("b"));
     }
 }
