@@ -1,8 +1,8 @@
 //! `--fix`: plan, confirm, apply, check again. The safety rules of SPEC "Fixes": only what a
-//! check just observed, the plan before any change, a prompt on a terminal, a refusal with
+//! check just observed, the plan before any change, a prompt on a terminal, a refusal (by the command line, before anything runs) with
 //! no terminal and no `--yes`, unsafe fixes only with `--unsafe-fixes`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +18,6 @@ pub struct FixOptions {
 pub enum FixRun {
     /// Nothing to apply, a dry run, or the operator said no: the reports stand as they are.
     Unchanged,
-    /// No terminal to ask and no --yes: nothing was changed (exit 2).
-    Refused,
     Applied,
 }
 
@@ -91,11 +89,9 @@ pub async fn run(
         out.line("dry run: nothing was changed");
         return FixRun::Unchanged;
     }
+    // Without --yes stdin is a terminal: the command line refused the run up front otherwise
+    // (and an unanswered prompt reads as "no").
     if !opts.yes {
-        if !std::io::stdin().is_terminal() {
-            eprintln!("preflight: refusing to change anything: stdin is not a terminal; re-run with --yes to apply the plan above");
-            return FixRun::Refused;
-        }
         eprint!(
             "Apply {} fix{}? [y/N] ",
             chosen.len(),
