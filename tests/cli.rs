@@ -395,3 +395,20 @@ fn version_and_help() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_it_quietly_not_with_a_panic() {
+    // `preflight list | head -1`: the reader goes away after one line.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' list | head -1; '{}' explain node.conntrack | head -1",
+            bin().display(),
+            bin().display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
