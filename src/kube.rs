@@ -18,6 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::client::ConfigExt;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Config;
@@ -38,8 +39,14 @@ pub struct KubeAccess {
     discovery: OnceCell<Result<kube::Discovery, ApiError>>,
     /// The server's `gitVersion`, asked once for the render and the checks that need it.
     version: OnceCell<Result<String, ApiError>>,
+    /// Objects of the install looked up by name: each asked once, shared by the checks.
+    existing: std::sync::Mutex<BTreeMap<ObjectKey, Arc<ObjectCell>>>,
     requests: Arc<AtomicUsize>,
 }
+
+/// group/version/plural, namespace, name.
+type ObjectKey = (String, Option<String>, String);
+type ObjectCell = OnceCell<Result<Option<ObjectMeta>, ApiError>>;
 
 /// A client and where its configuration came from (for messages).
 #[derive(Clone)]
@@ -64,6 +71,7 @@ impl KubeAccess {
             client: OnceCell::new(),
             discovery: OnceCell::new(),
             version: OnceCell::new(),
+            existing: std::sync::Mutex::new(BTreeMap::new()),
             requests: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -141,6 +149,44 @@ impl KubeAccess {
             .await?;
         let status = r.status.unwrap_or_default();
         Ok((!status.allowed).then(|| status.reason.filter(|r| !r.is_empty()).unwrap_or_default()))
+    }
+
+    /// The metadata of one object, or None when it does not exist; asked once per run
+    /// (helm-ownership, install-rbac and dry-run all need it for the same objects).
+    pub async fn existing(
+        &self,
+        client: &kube::Client,
+        ar: &kube::discovery::ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<ObjectMeta>, ApiError> {
+        let key = (
+            format!("{}/{}", ar.api_version, ar.plural),
+            namespace.map(str::to_string),
+            name.to_string(),
+        );
+        let cell = {
+            let mut map = self
+                .existing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(map.entry(key).or_default())
+        };
+        cell.get_or_init(|| async {
+            let api: kube::Api<kube::api::DynamicObject> = match namespace {
+                Some(ns) => kube::Api::namespaced_with(client.clone(), ns, ar),
+                None => kube::Api::all_with(client.clone(), ar),
+            };
+            let what = match namespace {
+                Some(ns) => format!("GET {} {name} in namespace {ns}", ar.kind),
+                None => format!("GET {} {name}", ar.kind),
+            };
+            self.call(&what, api.get_metadata_opt(name))
+                .await
+                .map(|m| m.map(|m| m.metadata))
+        })
+        .await
+        .clone()
     }
 
     /// API requests sent so far (the cluster benchmark logs it).

@@ -1250,3 +1250,240 @@ fn seed003_the_installs_own_webhook_intercepts_its_own_pods() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_custom_resource_its_own_crds_schema_rejects() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let chart = fixture("cr-schema");
+    let crd = "scopes.schema.preflight.test";
+    // The verdict must come from the CRD the install brings, not from one a run left behind.
+    c.delete(&["crd", crd]);
+    let rel = unique("vela");
+    let judge = |extra: &[&str]| {
+        let mut args = vec![
+            "--chart",
+            chart.as_str(),
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            "default",
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.dry-run",
+        ];
+        args.extend_from_slice(extra);
+        s.json(&args)
+    };
+    let (unset, unset_doc) = judge(&["--set", "workloadRefPath=null"]);
+    let (clean, clean_doc) = judge(&[]);
+    let (ok_unset, out_unset) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            "default",
+            "--set",
+            "workloadRefPath=null",
+        ],
+    );
+    let (ok_clean, out_clean) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            "default",
+            "--replace",
+        ],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", "default"]);
+    c.delete(&["crd", crd]);
+
+    let server = format!("Scope.schema.preflight.test \"{rel}-scope\" is invalid: spec.workloadRefPath: Invalid value: \"null\": spec.workloadRefPath in body must be of type string: \"null\"");
+    assert_eq!(unset.code(), 1, "{}", unset.stdout());
+    assert_eq!(status(&unset_doc, "cluster.dry-run"), "fail");
+    assert_eq!(
+        message(&unset_doc, "cluster.dry-run").lines().nth(1).unwrap(),
+        format!("Scope {rel}-scope (release {rel}, cr-schema/templates/scope.yaml): {server} (checked against the schema of its CRD {crd}, which the install brings)")
+    );
+    assert!(
+        !ok_unset && out_unset.contains(&server),
+        "the real helm install: {out_unset}"
+    );
+    assert_eq!(clean.code(), 0, "{}", clean.stdout());
+    assert_eq!(
+        message(&clean_doc, "cluster.dry-run"),
+        "the API server accepts all 1 object(s) it was asked about (2 objects from 1 release); 1 custom resource(s) of kinds the install's own CRDs bring pass those CRDs' schemas"
+    );
+    assert!(ok_clean, "the real helm install: {out_clean}");
+}
+
+#[test]
+fn objects_in_a_namespace_the_install_creates_are_dry_run_in_its_stead() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let chart = fixture("storage-app");
+    let ns = unique("new-ns");
+    let rel = unique("web");
+    let judge = |replicas: &str| {
+        s.json(&[
+            "--chart",
+            chart.as_str(),
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            ns.as_str(),
+            "--create-namespace",
+            "--set",
+            replicas,
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.dry-run",
+        ])
+    };
+    let (bad, bad_doc) = judge("replicas=-1");
+    let (good, good_doc) = judge("replicas=1");
+    let install = |replicas: &str| {
+        helm(
+            &s,
+            &c,
+            &[
+                "install",
+                rel.as_str(),
+                chart.as_str(),
+                "-n",
+                ns.as_str(),
+                "--create-namespace",
+                "--set",
+                replicas,
+            ],
+        )
+    };
+    let (ok_bad, out_bad) = install("replicas=-1");
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    let ns2 = unique("new-ns");
+    let (ok_good, out_good) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns2.as_str(),
+            "--create-namespace",
+        ],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns2.as_str()]);
+    c.delete(&["namespace", &ns2]);
+
+    let server = format!("Deployment.apps \"{rel}-web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
+    assert_eq!(bad.code(), 1, "{}", bad.stdout());
+    let msg = message(&bad_doc, "cluster.dry-run");
+    assert!(
+        msg.contains(&server)
+            && msg.ends_with(&format!(
+                "(dry-run in namespace default, standing in for {ns}, which the install creates)"
+            )),
+        "{msg}"
+    );
+    assert!(
+        !ok_bad && out_bad.contains(&server),
+        "the real helm install: {out_bad}"
+    );
+    assert_eq!(good.code(), 0, "{}", good.stdout());
+    assert!(
+        message(&good_doc, "cluster.dry-run")
+            .starts_with("the API server accepts all 3 object(s) it was asked about"),
+        "{}",
+        message(&good_doc, "cluster.dry-run")
+    );
+    assert!(ok_good, "the real helm install: {out_good}");
+}
+
+#[test]
+fn an_upgrade_by_a_user_who_may_not_patch_what_already_exists() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns, user) = (unique("up"), unique("up-ns"), unique("deploy"));
+    // helm's storage in full, ConfigMaps without patch, ClusterRoles in full.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: {user}, namespace: {ns}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [get, list, create, update, patch, delete]\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get, list, create, update, delete]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {user}, namespace: {ns}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {user}}}\nrules:\n- apiGroups: [rbac.authorization.k8s.io]\n  resources: [clusterroles]\n  verbs: [get, create, patch]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {user}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
+    ));
+    let chart = fixture("mini-release");
+    let (installed, out) = helm(
+        &s,
+        &c,
+        &["install", rel.as_str(), chart.as_str(), "-n", ns.as_str()],
+    );
+    assert!(installed, "{out}");
+    let kc = c.kubeconfig_as(s.dir.path(), &user);
+    let judge = |kc: &str| {
+        s.json(&[
+            "--chart",
+            chart.as_str(),
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            ns.as_str(),
+            "--set",
+            "mode=online",
+            "--kubeconfig",
+            kc,
+            "--only",
+            "cluster.install-rbac",
+        ])
+    };
+    let (run, doc) = judge(&kc);
+    let (admin, admin_doc) = judge(&c.kubeconfig());
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "upgrade",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--set",
+            "mode=online",
+            "--kube-as-user",
+            user.as_str(),
+        ],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    c.delete(&["clusterrolebinding", &user]);
+    c.delete(&["clusterrole", &user]);
+
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.install-rbac"),
+        format!("may not patch configmaps in namespace {ns}: needed by release {rel}, mini-release/templates/configmap.yaml")
+    );
+    assert_eq!(
+        fix_commands(&doc, "cluster.install-rbac"),
+        vec![format!("kubectl auth can-i patch configmaps -n {ns}")]
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("User \"{user}\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"{ns}\"")),
+        "{out}"
+    );
+    assert_eq!(admin.code(), 0, "{}", admin.stdout());
+    assert_eq!(
+        message(&admin_doc, "cluster.install-rbac"),
+        "this user may get and create every kind of the 2 objects from 1 release, and patch the 2 that already exist (9 permission(s) reviewed)"
+    );
+}

@@ -3,6 +3,7 @@
 //! check through `Ctx::install()`: releases, objects with their source template, images,
 //! namespaces, claims, chart repositories.
 
+pub mod crd_schema;
 pub mod image;
 pub mod manifest;
 pub mod render;
@@ -275,6 +276,18 @@ impl Install {
             }
         }
         (out, bad)
+    }
+
+    /// Whether the install itself creates this namespace (`--create-namespace` for a
+    /// release in it, or a rendered Namespace).
+    pub fn creates_namespace(&self, ns: &str) -> bool {
+        self.releases
+            .iter()
+            .any(|r| r.create_namespace && r.namespace == ns)
+            || self
+                .objects
+                .iter()
+                .any(|o| o.kind == "Namespace" && o.api_version == "v1" && o.name == ns)
     }
 
     /// Every namespace the install touches: the releases', the objects', and the

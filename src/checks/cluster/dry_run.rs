@@ -1,13 +1,13 @@
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::Scope;
 use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::install::{Install, Object};
+use crate::install::{crd_schema, Install, Object};
 use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
@@ -30,9 +30,18 @@ What it looks at: with an install (--chart / --helmfile), every object, in helm'
 order (Namespaces, quotas, accounts, config, storage, CRDs, RBAC, Services, workloads, …):
 a server-side dry-run (dryRun=All) — a create for a new object, a merge patch for one that
 exists — so webhooks, quotas and validation answer in their own words, with the release and
-source template named. Objects it cannot dry-run are counted and named, never passed: kinds
-whose CRD the install brings, objects in a namespace the install has yet to create, and
-webhooks that do not support dry-run.
+source template named. A custom resource whose CRD comes with the install (so the server
+cannot serve its kind yet) is checked against that CRD's openAPIV3Schema as the server will
+check it — types, required, enums, nullable, with the server's pruning and defaulting for
+apiextensions.k8s.io/v1 CRDs — which is vela-core 0.1.0's failure:
+
+    ScopeDefinition.core.oam.dev "..." is invalid: spec.workloadRefPath: Invalid value:
+    "null": spec.workloadRefPath in body must be of type string: "null"
+
+An object in a namespace the install creates (--create-namespace, or its own Namespace) is
+dry-run as a new object in namespace `default`, standing in for it (a webhook that selects
+namespaces by label sees default's labels). Objects it cannot dry-run are counted and named,
+never passed: kinds nothing serves or defines, and webhooks that do not support dry-run.
 
 Fix: depends on the server's answer, which is quoted: bring the webhook's backend up, raise
 the quota, rename or delete the conflicting object.
@@ -94,20 +103,32 @@ fn order(kind: &str) -> usize {
 
 enum Verdict {
     Accepted,
+    /// A custom resource whose CRD comes with the install, checked against its schema.
+    Validated,
     Rejected(String),
     NotDryRun(String),
 }
 
+/// Where a stand-in dry-run runs for a namespace the install has yet to create.
+const STAND_IN: &str = "default";
+
 async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) -> Result<Verdict, ApiError> {
     let discovery = ctx.kube.discovery().await?;
     let Some((ar, caps)) = discovery.resolve_gvk(&o.gvk()) else {
-        return Ok(Verdict::NotDryRun(
-            if install.crd_for(&o.api_version, &o.kind).is_some() {
-                "its CRD comes with the install".to_string()
-            } else {
-                "its kind is not served (see cluster.api-versions)".to_string()
-            },
-        ));
+        let Some(crd) = install.crd_for(&o.api_version, &o.kind) else {
+            return Ok(Verdict::NotDryRun(
+                "its kind is not served (see cluster.api-versions)".to_string(),
+            ));
+        };
+        // The server cannot answer for a kind it does not serve yet; the CRD's schema can.
+        return Ok(match crd_schema::validate(crd, o) {
+            Ok(crd_schema::Verdict::Valid) => Verdict::Validated,
+            Ok(crd_schema::Verdict::Invalid(m)) => Verdict::Rejected(format!(
+                "{m} (checked against the schema of its CRD {}, which the install brings)",
+                crd.name
+            )),
+            Err(why) => Verdict::NotDryRun(why),
+        });
     };
     let release = install.release(o);
     let ns = match caps.scope {
@@ -117,34 +138,49 @@ async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) 
             .clone()
             .or_else(|| release.map(|r| r.namespace.clone())),
     };
-    let api: Api<DynamicObject> = match &ns {
-        Some(ns) => {
-            let namespaces: Api<Namespace> = Api::all(client.clone());
+    // A namespace the install creates does not exist during a dry-run: the object is
+    // dry-run as a new object in a namespace that exists, standing in for it.
+    let mut stand_in = None;
+    if let Some(ns) = &ns {
+        let namespaces = ApiResource::erase::<Namespace>(&());
+        if ctx.kube.existing(client, &namespaces, None, ns).await?.is_none() {
+            if !install.creates_namespace(ns) {
+                // The server's own answer, without asking it.
+                return Ok(Verdict::Rejected(format!("namespaces \"{ns}\" not found")));
+            }
             if ctx
                 .kube
-                .call(&format!("GET namespace {ns}"), namespaces.get_opt(ns))
+                .existing(client, &namespaces, None, STAND_IN)
                 .await?
                 .is_none()
             {
-                return Ok(Verdict::NotDryRun(format!("namespace {ns} does not exist yet")));
+                return Ok(Verdict::NotDryRun(format!(
+                    "namespace {ns} does not exist yet (the install creates it) and there is no namespace {STAND_IN} to stand in for it"
+                )));
             }
-            Api::namespaced_with(client.clone(), ns, &ar)
+            stand_in = Some(ns.clone());
         }
+    }
+    let target = if stand_in.is_some() {
+        Some(STAND_IN.to_string())
+    } else {
+        ns.clone()
+    };
+    let api: Api<DynamicObject> = match &target {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
     let mut value = o.value.clone();
-    if let (Some(ns), Some(meta)) = (&ns, value.get_mut("metadata").and_then(|m| m.as_object_mut())) {
+    if let (Some(ns), Some(meta)) = (&target, value.get_mut("metadata").and_then(|m| m.as_object_mut())) {
         meta.insert("namespace".to_string(), ns.clone().into());
     }
     let what = format!("dry-run {} {}", o.kind, o.name);
-    let exists = ctx
-        .kube
-        .call(
-            &format!("GET {} {}", o.kind, o.name),
-            api.get_metadata_opt(&o.name),
-        )
-        .await?
-        .is_some();
+    let exists = stand_in.is_none()
+        && ctx
+            .kube
+            .existing(client, &ar, target.as_deref(), &o.name)
+            .await?
+            .is_some();
     let answer = if exists {
         let pp = PatchParams {
             dry_run: true,
@@ -155,15 +191,26 @@ async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) 
             .await
             .map(|_| ())
     } else {
-        let obj: DynamicObject = match serde_json::from_value(value) {
-            Ok(d) => d,
-            Err(e) => return Ok(Verdict::Rejected(format!("not a Kubernetes object: {e}"))),
-        };
         let pp = PostParams {
             dry_run: true,
             ..Default::default()
         };
-        ctx.kube.call(&what, api.create(&pp, &obj)).await.map(|_| ())
+        let obj: DynamicObject = match serde_json::from_value(value) {
+            Ok(d) => d,
+            Err(e) => return Ok(Verdict::Rejected(format!("not a Kubernetes object: {e}"))),
+        };
+        let first = ctx.kube.call(&what, api.create(&pp, &obj)).await;
+        match first {
+            // The stand-in namespace holds an object of that name; in the new namespace
+            // nothing can: ask again under a generated name.
+            Err(e) if stand_in.is_some() && e.message().contains("already exists") => {
+                let mut renamed = obj.clone();
+                renamed.metadata.generate_name = Some(format!("{}-", o.name));
+                renamed.metadata.name = None;
+                ctx.kube.call(&what, api.create(&pp, &renamed)).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
     };
     match answer {
         Ok(()) => Ok(Verdict::Accepted),
@@ -173,7 +220,13 @@ async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) 
             e.message()
         ))),
         // Forbidden, invalid, conflict, webhook denial, quota: the server's answer.
-        Err(e) => Ok(Verdict::Rejected(e.message().to_string())),
+        Err(e) => Ok(Verdict::Rejected(match &stand_in {
+            Some(ns) => format!(
+                "{} (dry-run in namespace {STAND_IN}, standing in for {ns}, which the install creates)",
+                e.message()
+            ),
+            None => e.message().to_string(),
+        })),
     }
 }
 
@@ -192,11 +245,12 @@ impl Check for DryRun {
                 .collect();
             let verdicts: Vec<(&Object, Result<Verdict, ApiError>)> =
                 stream::iter(asks).buffered(8).collect().await;
-            let (mut accepted, mut rejected, mut skipped) = (0, Vec::new(), Vec::new());
+            let (mut accepted, mut validated, mut rejected, mut skipped) = (0, 0, Vec::new(), Vec::new());
             for (o, v) in verdicts {
                 let who = format!("{} {} ({})", o.kind, o.name, install.provenance(o));
                 match v {
                     Ok(Verdict::Accepted) => accepted += 1,
+                    Ok(Verdict::Validated) => validated += 1,
                     Ok(Verdict::Rejected(why)) => rejected.push(format!("{who}: {why}")),
                     Ok(Verdict::NotDryRun(why)) => skipped.push(format!("{who}: {why}")),
                     Err(e) => return undecided(e),
@@ -222,10 +276,15 @@ impl Check for DryRun {
                     vec!["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations".to_string(), "kubectl describe resourcequota,limitrange -A".to_string()],
                 ));
             }
-            let all = format!(
+            let mut all = format!(
                 "the API server accepts all {accepted} object(s) it was asked about ({})",
                 install.counted(install.objects.len(), "objects")
             );
+            if validated > 0 {
+                all.push_str(&format!(
+                    "; {validated} custom resource(s) of kinds the install's own CRDs bring pass those CRDs' schemas"
+                ));
+            }
             match not_run {
                 Some(n) => Outcome::warn(format!("{all}\n{n}")),
                 None => Outcome::pass(all),

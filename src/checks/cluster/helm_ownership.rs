@@ -1,10 +1,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
-use kube::Api;
 use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
@@ -270,14 +268,9 @@ impl Check for HelmOwnership {
                         Some(o.namespace.clone().unwrap_or_else(|| release.namespace.clone()))
                     }
                 };
-                let api: Api<DynamicObject> = match &ns {
-                    Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-                    None => Api::all_with(client.clone(), &ar),
-                };
-                let what = format!("GET {} {}", o.kind, o.name);
                 checked += 1;
-                let meta = match ctx.kube.call(&what, api.get_metadata_opt(&o.name)).await {
-                    Ok(Some(m)) => m.metadata,
+                let meta = match ctx.kube.existing(&client, &ar, ns.as_deref(), &o.name).await {
+                    Ok(Some(m)) => m,
                     Ok(None) => continue,
                     Err(e) => return undecided(e),
                 };

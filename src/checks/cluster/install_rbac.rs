@@ -1,7 +1,10 @@
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::ApiResource;
 use kube::discovery::Scope;
 use kube::Api;
 use serde::Deserialize;
@@ -9,6 +12,7 @@ use serde::Deserialize;
 use super::{client, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::install::Install;
+use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -28,7 +32,8 @@ the install part-way, after earlier objects were already created:
 What it looks at: with an install (--chart / --helmfile), every kind it renders (CRDs,
 templates, hooks), resolved through discovery (or the install's own CRDs) to its resource
 and scope, in each namespace it renders into: `get` (helm looks for existing objects first)
-and `create`; and helm's own release storage in each release's namespace (`list`, `create`,
+and `create`, plus `patch` for the objects that already exist (helm patches them on an
+upgrade; `update` is needed only with `--force`); and helm's own release storage in each release's namespace (`list`, `create`,
 `update` secrets; configmaps with HELM_DRIVER=configmap). All as SelfSubjectAccessReviews,
 at once — as linkerd's `check --pre` does for its own objects, here for any chart.
 
@@ -43,8 +48,19 @@ Parameters: none"#,
 #[serde(deny_unknown_fields)]
 pub struct InstallRbac {}
 
-/// What the install needs, and which objects need it.
-fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Vec<String>>, Vec<String>) {
+/// An object the cluster may already hold: helm patches it (upgrade) instead of creating it.
+struct Lookup {
+    ar: ApiResource,
+    namespace: Option<String>,
+    name: String,
+    why: String,
+}
+
+type Needs = (BTreeMap<Access, Vec<String>>, Vec<String>, Vec<Lookup>);
+
+/// What the install needs, which objects need it, and the objects to look up.
+fn needs(install: &Install, discovery: &kube::Discovery) -> Needs {
+    let mut lookups = Vec::new();
     let mut out: BTreeMap<Access, Vec<String>> = BTreeMap::new();
     let mut unresolved = Vec::new();
     let mut add = |a: Access, why: String| {
@@ -71,8 +87,17 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Ve
             continue;
         };
         let gvk = o.gvk();
-        let resolved = discovery
-            .resolve_gvk(&gvk)
+        let served = discovery.resolve_gvk(&gvk);
+        if let Some((ar, caps)) = &served {
+            lookups.push(Lookup {
+                ar: ar.clone(),
+                namespace: (caps.scope == Scope::Namespaced)
+                    .then(|| o.namespace.clone().unwrap_or_else(|| release.namespace.clone())),
+                name: o.name.clone(),
+                why: install.provenance(o),
+            });
+        }
+        let resolved = served
             .map(|(ar, caps)| (ar.plural, caps.scope == Scope::Namespaced))
             .or_else(|| {
                 // A kind the install's own CRD brings.
@@ -96,7 +121,20 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> (BTreeMap<Access, Ve
             add(a, install.provenance(o));
         }
     }
-    (out, unresolved)
+    (out, unresolved, lookups)
+}
+
+async fn look<'a>(
+    ctx: &Ctx,
+    client: &kube::Client,
+    l: &'a Lookup,
+) -> (&'a Lookup, Result<Option<ObjectMeta>, ApiError>) {
+    (
+        l,
+        ctx.kube
+            .existing(client, &l.ar, l.namespace.as_deref(), &l.name)
+            .await,
+    )
 }
 
 impl Check for InstallRbac {
@@ -108,7 +146,30 @@ impl Check for InstallRbac {
                 Err(e) => return undecided(e),
             };
             let client = crate::or_return!(client(ctx).await);
-            let (needed, unresolved) = needs(install, discovery);
+            let (mut needed, unresolved, lookups) = needs(install, discovery);
+            // Objects that already exist are patched by helm (an upgrade, or adoption).
+            let asks: Vec<_> = lookups.iter().map(|l| look(ctx, &client, l)).collect();
+            let found: Vec<_> = stream::iter(asks).buffered(16).collect().await;
+            let mut existing = 0;
+            for (l, found) in found {
+                match found {
+                    Ok(Some(_)) => {
+                        existing += 1;
+                        let mut a = Access::new("patch", &l.ar.group, &l.ar.plural);
+                        if let Some(ns) = &l.namespace {
+                            a = a.in_namespace(ns);
+                        }
+                        let v = needed.entry(a).or_default();
+                        if !v.contains(&l.why) {
+                            v.push(l.why.clone());
+                        }
+                    }
+                    Ok(None) => {}
+                    // Not allowed to look: the `get` review below names that.
+                    Err(ApiError::Forbidden(_)) => {}
+                    Err(e) => return undecided(e),
+                }
+            }
             let reviews: Api<SelfSubjectAccessReview> = Api::all(client);
             let answers = join_all(needed.keys().map(|a| ctx.kube.may(&reviews, a))).await;
             let mut denied = Vec::new();
@@ -157,8 +218,13 @@ impl Check for InstallRbac {
             if !notes.is_empty() {
                 return Outcome::warn(notes.join("\n"));
             }
+            let patched = if existing > 0 {
+                format!(", and patch the {existing} that already exist")
+            } else {
+                String::new()
+            };
             Outcome::pass(format!(
-                "this user may get and create every kind of the {} ({} permission(s) reviewed)",
+                "this user may get and create every kind of the {}{patched} ({} permission(s) reviewed)",
                 install.counted(install.objects.len(), "objects"),
                 needed.len()
             ))
