@@ -214,6 +214,9 @@ pub struct Meta {
     /// Checks that must pass (or warn) first; otherwise this one reports `skip` naming them.
     /// Only earlier checks in the registry may be named, so there are no cycles.
     pub requires: &'static [&'static str],
+    /// It reads the install (`--chart` / `--helmfile`): the install is rendered only when a
+    /// planned check does.
+    pub reads_install: bool,
 }
 
 /// The release the install creates: objects carrying its Helm ownership count as "ours".
@@ -277,6 +280,17 @@ impl Cleanups {
 impl Ctx {
     /// The rendered install, if one was given; `Err` says why it could not be rendered.
     pub fn install(&self) -> Option<Result<&crate::install::Install, &str>> {
+        self.install_plan().map(|r| {
+            r.and_then(|i| match &i.failed {
+                Some(e) => Err(e.as_str()),
+                None => Ok(i),
+            })
+        })
+    }
+
+    /// The install as far as it is known: also when its templates did not render but its
+    /// releases and repositories are known (`Install::failed` then says why).
+    pub fn install_plan(&self) -> Option<Result<&crate::install::Install, &str>> {
         self.install
             .as_ref()
             .map(|r| r.as_ref().map(|i| i.as_ref()).map_err(String::as_str))
@@ -343,6 +357,12 @@ pub trait Check: Send + Sync {
     /// The API access this check needs to decide; cluster.api reviews it before it runs.
     fn access(&self) -> Vec<Access> {
         Vec::new()
+    }
+
+    /// An install written in this check's own parameters (cluster.helm-ownership's older
+    /// `render:`): the profile loader makes it the profile's install, rendered once for all.
+    fn implied_install(&self) -> Option<crate::install::RawInstall> {
+        None
     }
 }
 

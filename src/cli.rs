@@ -602,7 +602,10 @@ fn check(opts: &RunOpts) -> i32 {
             return 3;
         }
     };
-    if let Some(spec) = &install_spec {
+    // helm runs only for a check that reads what it renders (`--chart x --only node` needs
+    // no helm on a node).
+    let install_read = plan.iter().any(|p| p.def.meta.reads_install);
+    if let Some(spec) = install_spec.as_ref().filter(|_| install_read) {
         let with_cluster = plan
             .iter()
             .any(|p| p.def.meta.phase == crate::check::Phase::Cluster);
@@ -620,6 +623,8 @@ fn check(opts: &RunOpts) -> i32 {
     if output == Output::Human {
         if let Some(line) = install_line(&ctx) {
             println!("{line}\n");
+        } else if install_spec.is_some() {
+            println!("install: not rendered: none of the checks that run reads it\n");
         }
     }
     engine::sort(&mut plan);

@@ -146,6 +146,8 @@ pub async fn run(
         .cloned()
         .collect();
     let quiet = crate::report::Progress::new(false);
+    // The fixes changed the cluster: the re-check reads the objects again.
+    ctx.kube.forget_objects();
     let fresh = engine::run(&again, Arc::clone(ctx), &prior, |_, _| {}, &quiet).await;
     for new in fresh {
         if let Some(r) = reports.iter_mut().find(|r| r.id == new.id) {

@@ -189,6 +189,14 @@ impl KubeAccess {
         .clone()
     }
 
+    /// Drop what `existing` learnt (after `--fix` changed the cluster).
+    pub fn forget_objects(&self) {
+        self.existing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// API requests sent so far (the cluster benchmark logs it).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)

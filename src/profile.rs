@@ -77,18 +77,53 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile, ProfileError
         .filter(|p| !file.ends_with("(embedded)") && !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| std::path::PathBuf::from("."));
-    let install = match raw.install {
-        Some(i) => Some(i.into_spec(&base).map_err(|message| ProfileError {
-            file: file.to_string(),
-            line: None,
-            message,
-        })?),
+    let checks = raw.checks.into_checks();
+    let implied: Vec<(&str, crate::install::RawInstall)> = checks
+        .iter()
+        .filter_map(|(d, c)| Some((d.meta.id, c.implied_install()?)))
+        .collect();
+    // The line of a check's `render:`, for the messages below.
+    let render_line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("render:"))
+        .map(|i| i + 1);
+    let error = |line: Option<usize>, message: String| ProfileError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let raw_install = match (raw.install, implied.into_iter().next()) {
+        (Some(_), Some((id, _))) => {
+            return Err(error(
+                render_line,
+                format!("checks: {id}: `render:` names an install next to the profile's `install:`; drop `render:` (every check reads `install:`)"),
+            ))
+        }
+        (Some(i), None) => Some(i),
+        (None, Some((id, mut i))) => {
+            // A chart renders as the profile's release.
+            if i.chart.is_some() {
+                let Some(r) = &raw.release else {
+                    return Err(error(
+                        render_line,
+                        format!("checks: {id}: `render: {{chart: …}}` renders as the profile's `release:`, which is missing"),
+                    ));
+                };
+                i.release = Some(r.name.clone());
+                i.namespace = Some(r.namespace.clone());
+            }
+            Some(i)
+        }
+        (None, None) => None,
+    };
+    let install = match raw_install {
+        Some(i) => Some(i.into_spec(&base).map_err(|m| error(None, m))?),
         None => None,
     };
     Ok(Profile {
         name: name.to_string(),
         release: raw.release,
-        checks: raw.checks.into_checks(),
+        checks,
         registries: raw.registries,
         install,
     })

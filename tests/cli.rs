@@ -157,6 +157,14 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
             ":4: checks.cluster.helm-ownership: give `chart` (with `values`) or `helmfile` to render",
         ),
         (
+            "release: {name: a, namespace: b}\ninstall: {chart: ./c, release: a, namespace: b}\nchecks:\n  cluster.helm-ownership:\n    render: {chart: ./c}\n",
+            ":5: checks: cluster.helm-ownership: `render:` names an install next to the profile's `install:`; drop `render:` (every check reads `install:`)",
+        ),
+        (
+            "checks:\n  cluster.helm-ownership:\n    render: {chart: ./c}\n",
+            ":3: checks: cluster.helm-ownership: `render: {chart: …}` renders as the profile's `release:`, which is missing",
+        ),
+        (
             "checks:\n  node.hosts:\n    pins:\n      hub.bktencent.com: [\"49.234.165.799\"]\n",
             ":4: checks.node.hosts.pins.hub.bktencent.com[0]: invalid IP address syntax",
         ),

@@ -522,8 +522,9 @@ fn namespaced_objects_are_looked_up_in_their_namespace_or_the_release_one() {
     );
 }
 
-/// The chart fixture rendered by the real helm (or helmfile): its ConfigMap already exists,
-/// owned by another release; after relabelling it is ours.
+/// The chart fixture rendered by the real helm (or helmfile) through the check's older
+/// `render:` spelling of `install:`: its ConfigMap already exists, owned by another release;
+/// after relabelling it is ours.
 fn render_scenario(via_helmfile: bool) {
     let Some(c) = cluster() else { return };
     let s = Scenario::new();
@@ -552,7 +553,7 @@ fn render_scenario(via_helmfile: bool) {
     assert_eq!(r.code(), 1, "{}", r.stdout());
     assert_eq!(
         message(&doc, "cluster.helm-ownership"),
-        format!("ConfigMap \"{name}-settings\" in namespace \"{ns}\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"{name}\": current value is \"someone-else\" (owned by release {ns}/someone-else)")
+        format!("ConfigMap \"{name}-settings\" in namespace \"{ns}\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"{name}\": current value is \"someone-else\" (owned by release {ns}/someone-else) [release {name}, mini-release/templates/configmap.yaml]")
     );
     assert_eq!(
         fix_commands(&doc, "cluster.helm-ownership"),
@@ -564,7 +565,7 @@ fn render_scenario(via_helmfile: bool) {
     assert_eq!(r.code(), 0, "{}", r.stdout());
     assert_eq!(
         message(&doc, "cluster.helm-ownership"),
-        "2 object(s) looked up: none belongs to another release"
+        "2 object(s) looked up: none belongs to another release (2 objects from 1 release)"
     );
 }
 

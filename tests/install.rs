@@ -321,20 +321,22 @@ fn seed004_helmfile_release_at_a_version_the_repository_lacks() {
         "network.chart-repos,cluster.helm-ownership",
     ];
     let (run, doc) = s.json(&args);
-    assert_eq!(run.code(), 3, "{}", run.stdout());
-    // The render itself fails, in helm's words: that is the prediction.
-    for id in ["network.chart-repos", "cluster.helm-ownership"] {
-        assert_eq!(status(&doc, id), "error");
-        let msg = message(&doc, id);
-        assert!(
-            msg.starts_with("the install could not be rendered: helmfile --file "),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("chart \"mini-release\" matching 1.1.25 not found in local index"),
-            "{msg}"
-        );
-    }
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let helm_says = format!("helmfile --file {file} template failed:\nError: chart \"mini-release\" matching 1.1.25 not found in local index. (try 'helm repo update'): no chart version found for mini-release-1.1.25");
+    // The render fails, in helm's words; the releases are known from `helmfile build`, so
+    // chart-repos names the repository and the version it lacks.
+    assert_eq!(status(&doc, "network.chart-repos"), "fail");
+    assert_eq!(
+        message(&doc, "network.chart-repos"),
+        format!("local: chart mini-release version 1.1.25 is not in {url}/index.yaml (versions there: 0.1.0); helm would say: failed to download \"mini-release\" at version \"1.1.25\"\n(and so the render fails: {helm_says})")
+    );
+    // The checks that need the objects cannot decide.
+    assert_eq!(status(&doc, "cluster.helm-ownership"), "error");
+    assert_eq!(
+        message(&doc, "cluster.helm-ownership"),
+        format!("the install could not be rendered: {helm_says}")
+    );
+    assert_eq!(doc["install"]["error"], helm_says.as_str());
     // The real helmfile sync fails the same way.
     let sync = Command::new(real_tool("helmfile-0.166.0/helmfile"))
         .args(["--file", file.as_str(), "sync", "--kube-context", "test"])
@@ -423,6 +425,52 @@ fn without_profile_an_install_runs_the_default_checks_plus_those_it_feeds() {
     assert_eq!(
         message(&doc, "network.images"),
         "the install runs no container images and the profile lists none"
+    );
+}
+
+#[test]
+fn helm_runs_only_when_a_check_that_runs_reads_the_install() {
+    let s = Scenario::new();
+    let marker = s.dir.path().join("helm-ran");
+    s.script_on_path(
+        "helm",
+        &format!(
+            "#!/bin/sh\necho \"Error: no chart for you\" >&2\n: > {}\nexit 1\n",
+            marker.display()
+        ),
+    );
+    let chart = fixture("mini-release");
+    let args = ["--chart", chart.as_str(), "--release", "r", "--namespace", "n"];
+    // A node-only run on an air-gapped node: nothing reads the install, helm never starts.
+    let mut node_only = args.to_vec();
+    node_only.extend(["--only", "node.conntrack"]);
+    let run = s.run(&node_only);
+    assert!(
+        run.stdout()
+            .starts_with("install: not rendered: none of the checks that run reads it\n"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        !marker.exists(),
+        "helm was started for a run that does not read the install"
+    );
+    let (_, doc) = s.json(&node_only);
+    assert!(doc.get("install").is_none_or(|i| i.is_null()), "{doc}");
+    // A check that reads it: helm renders (here it fails, and says so).
+    let mut images = args.to_vec();
+    images.extend(["--only", "network.images"]);
+    let (run, doc) = s.json(&images);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert!(
+        marker.exists(),
+        "helm was not started for a check that reads the install"
+    );
+    assert!(
+        message(&doc, "network.images").starts_with("the install could not be rendered: helm template r ")
+            && message(&doc, "network.images").ends_with(" failed:\nError: no chart for you"),
+        "{}",
+        message(&doc, "network.images")
     );
 }
 

@@ -147,6 +147,8 @@ pub struct ReleaseInfo {
     pub version: Option<String>,
     /// `--create-namespace`; helmfile's `createNamespace` (default true).
     pub create_namespace: bool,
+    /// helmfile's `needs:` as written (`name`, `ns/name`, `context/ns/name`).
+    pub needs: Vec<String>,
 }
 
 impl ReleaseInfo {
@@ -200,6 +202,10 @@ pub struct Install {
     /// `Kubernetes v1.20.2` when rendered with the target cluster's capabilities; otherwise
     /// why not (said in the report).
     pub rendered_for: Result<String, String>,
+    /// The render failed after the releases and repositories were known (`helmfile build`
+    /// worked, `helmfile template` did not): helm's message. Checks that read objects see
+    /// the install as not rendered; network.chart-repos still checks what it can.
+    pub failed: Option<String>,
 }
 
 impl Install {
@@ -435,10 +441,12 @@ mod tests {
                 chart: "./c".into(),
                 version: None,
                 create_namespace: false,
+                needs: vec![],
             }],
             objects: manifest::parse(text, 0).unwrap(),
             repositories: vec![],
             rendered_for: Err("test".into()),
+            failed: None,
         }
     }
 

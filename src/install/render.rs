@@ -69,6 +69,21 @@ fn tool_error(tool: &str, stderr: &str) -> String {
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .collect();
+    // helm's own `Error: …` line; helmfile repeats it (STDERR, COMBINED OUTPUT) after a
+    // dump of the helm arguments it ran, which users do not need.
+    let mut errors: Vec<&str> = Vec::new();
+    for l in &lines {
+        let t = l.trim();
+        if t.starts_with("Error:") && !errors.contains(&t) {
+            errors.push(t);
+        }
+    }
+    if !errors.is_empty() {
+        return format!("{tool} failed:\n{}", errors.join("\n"));
+    }
+    if lines.is_empty() {
+        return format!("{tool} failed, saying nothing on stderr");
+    }
     let tail = &lines[lines.len().saturating_sub(12)..];
     format!("{tool} failed:\n{}", tail.join("\n"))
 }
@@ -127,10 +142,12 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
             chart: c.chart.clone(),
             version: c.version.clone(),
             create_namespace: c.create_namespace,
+            needs: Vec::new(),
         }],
         objects: manifest::parse(&out.stdout, 0)?,
         repositories: Vec::new(),
         rendered_for: Err(String::new()),
+        failed: None,
     })
 }
 
@@ -160,6 +177,8 @@ struct StateRelease {
     create_namespace: Option<bool>,
     #[serde(default)]
     installed: Option<bool>,
+    #[serde(default)]
+    needs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +196,36 @@ struct StateRepo {
 struct HelmDefaults {
     #[serde(default)]
     create_namespace: Option<bool>,
+}
+
+/// helmfile's install order: a release after the releases it `needs`, otherwise as
+/// written. A cycle or a need of no selected release leaves the rest as written (helmfile
+/// itself reports those).
+fn in_needs_order(releases: Vec<ReleaseInfo>) -> Vec<ReleaseInfo> {
+    let matches = |need: &str, r: &ReleaseInfo| {
+        let parts: Vec<&str> = need.split('/').collect();
+        match parts.as_slice() {
+            [name] => r.name == *name,
+            [.., ns, name] => r.name == *name && (ns.is_empty() || r.namespace == *ns),
+            [] => false,
+        }
+    };
+    let mut placed: Vec<ReleaseInfo> = Vec::with_capacity(releases.len());
+    let mut left = releases;
+    while !left.is_empty() {
+        let ready = left.iter().position(|r| {
+            r.needs
+                .iter()
+                .all(|n| placed.iter().any(|p| matches(n, p)) || !left.iter().any(|o| matches(n, o)))
+        });
+        match ready {
+            Some(i) => placed.push(left.remove(i)),
+            None => {
+                placed.append(&mut left);
+            }
+        }
+    }
+    placed
 }
 
 /// Removes the render directory however the render ends.
@@ -241,6 +290,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
                 chart: r.chart,
                 version: r.version.filter(|v| !v.is_empty()),
                 create_namespace: r.create_namespace.unwrap_or(default_create),
+                needs: r.needs,
             });
         }
         for r in state.repositories {
@@ -252,6 +302,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             repositories.push(ChartRepo { name: r.name, url });
         }
     }
+    let releases = in_needs_order(releases);
     // One directory per release, named so each object is attributed to its release.
     let dir = temp_dir()?;
     let mut args = base;
@@ -279,10 +330,19 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     }
     let out = exec::run(bin, &args, tools.path_env.as_deref(), tools.timeout).await?;
     if !out.success {
-        return Err(tool_error(
-            &format!("helmfile --file {} template", h.file.display()),
-            &out.stderr,
-        ));
+        // The releases and repositories are known: chart-repos can still say which
+        // repository lacks which version.
+        return Ok(Install {
+            what: format!("helmfile {}", h.file.display()),
+            releases,
+            objects: Vec::new(),
+            repositories,
+            rendered_for: Err(String::new()),
+            failed: Some(tool_error(
+                &format!("helmfile --file {} template", h.file.display()),
+                &out.stderr,
+            )),
+        });
     }
     let mut objects = Vec::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir.0)
@@ -317,6 +377,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         objects,
         repositories,
         rendered_for: Err(String::new()),
+        failed: None,
     })
 }
 
@@ -328,5 +389,46 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
             out.push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(name: &str, ns: &str, needs: &[&str]) -> ReleaseInfo {
+        ReleaseInfo {
+            name: name.into(),
+            namespace: ns.into(),
+            chart: "c".into(),
+            version: None,
+            create_namespace: true,
+            needs: needs.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    fn names(r: Vec<ReleaseInfo>) -> Vec<String> {
+        r.into_iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn releases_follow_their_needs_and_otherwise_stay_as_written() {
+        let order = in_needs_order(vec![
+            rel("web", "app", &["db/mysql", "redis"]),
+            rel("mysql", "db", &[]),
+            rel("redis", "cache", &["kube/db/mysql"]),
+            rel("docs", "app", &[]),
+        ]);
+        assert_eq!(names(order), ["mysql", "redis", "web", "docs"]);
+        // A cycle, or a need of no selected release, leaves the rest as written.
+        let order = in_needs_order(vec![
+            rel("a", "x", &["b"]),
+            rel("b", "x", &["a"]),
+            rel("c", "x", &["gone"]),
+        ]);
+        assert_eq!(names(order), ["c", "a", "b"]);
+        // Another namespace's release of the same name is not the one needed.
+        let order = in_needs_order(vec![rel("web", "app", &["db/mysql"]), rel("mysql", "other", &[])]);
+        assert_eq!(names(order), ["web", "mysql"]);
     }
 }

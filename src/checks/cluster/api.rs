@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the Kubernetes API answers and allows the install",
         requires: &[],
+        reads_install: false,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,
 the server is down, or the user lacks rights, the install dies part-way, e.g.
 

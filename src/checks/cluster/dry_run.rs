@@ -16,6 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the API server accepts every object of the install (server-side dry-run)",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: the API server, its admission webhooks and its quotas have the last word on every
 object, and helm learns it one object at a time, part-way through the install. OpenKruise
 users saw every create fail behind a webhook with no backend (seed 003):
@@ -236,7 +237,8 @@ impl Check for DryRun {
             let install = crate::or_return!(ctx.install_given());
             let client = crate::or_return!(client(ctx).await);
             let mut objects: Vec<&Object> = install.objects.iter().collect();
-            objects.sort_by_key(|o| order(&o.kind));
+            // helmfile installs release after release (in `needs` order), each in helm's kind order.
+            objects.sort_by_key(|o| (o.release, order(&o.kind)));
             // In install order, a few at a time, answers kept in that order.
             let client = &client;
             let asks: Vec<_> = objects

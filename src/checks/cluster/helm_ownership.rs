@@ -1,5 +1,4 @@
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
@@ -9,8 +8,8 @@ use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
     ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase, Release,
 };
-use crate::install::render::{self, Tools};
-use crate::install::{ChartSpec, HelmfileSpec, InstallSpec, Origin};
+
+use crate::install::{Origin, RawInstall};
 use crate::kube::{cannot_import, ownership_problem, owning_release};
 
 pub static DEF: CheckDef = CheckDef {
@@ -19,6 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership
 metadata, after it has already started the install. KubeVela users saw it for a
 namespace, a ScopeDefinition and a webhook configuration (seed 000):
@@ -32,8 +32,9 @@ TKEStack users hit the same object-of-the-same-name problem as "field is immutab
 (seed 002).
 
 What it looks at: every object the release will create — listed in the profile
-(`objects`), and/or rendered with the real `helm template <release> <chart>` or
-`helmfile -f <file> template` (`render`) — resolved through API discovery (a kind given
+(`objects`), and/or the install's templates and hooks (--chart / --helmfile / `install:`;
+`render:` here is the older spelling of the profile's `install:`, rendered once per run
+by the real helm / helmfile for every check) — resolved through API discovery (a kind given
 without apiVersion is looked for in every served group; a kind two groups serve is an
 `error` naming both, to be settled with apiVersion), then one targeted GET each. Passes when
 every object was looked up and is absent or carries this release's Helm ownership (label
@@ -107,52 +108,25 @@ pub struct HelmOwnership {
     foreign: Observed<Vec<Doomed>>,
 }
 
-impl HelmOwnership {
-    async fn rendered(&self, ctx: &Ctx, release: &Release) -> Result<Vec<ObjRef>, String> {
-        let Some(render) = &self.render else {
-            return Ok(Vec::new());
-        };
-        // The one renderer and parser the install model uses; objects count as the
-        // profile's release, crds/ excepted (helm does not adopt them).
-        let spec = match render {
-            Render::Chart { chart, values } => InstallSpec::Chart(ChartSpec {
-                chart: chart.clone(),
-                release: release.name.clone(),
-                namespace: release.namespace.clone(),
-                values: values.iter().map(PathBuf::from).collect(),
-                ..Default::default()
-            }),
-            Render::Helmfile(file) => InstallSpec::Helmfile(HelmfileSpec {
-                file: PathBuf::from(file),
-                ..Default::default()
-            }),
-        };
-        let tools = Tools::from_ctx(ctx, ctx.exec_timeout());
-        let install = render::render(
-            &spec,
-            &tools,
-            Err("rendered for cluster.helm-ownership".to_string()),
-        )
-        .await?;
-        Ok(install
-            .objects
-            .into_iter()
-            .filter(|o| o.origin != Origin::Crd)
-            .map(|o| ObjRef {
-                kind: o.kind,
-                name: o.name,
-                api_version: Some(o.api_version).filter(|a| !a.is_empty()),
-                namespace: o.namespace,
-            })
-            .collect())
-    }
-}
-
 impl Check for HelmOwnership {
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
         Box::pin(async move {
             let doomed = self.foreign.get().ok_or("nothing was observed to fix")?;
             delete_exactly(ctx, &doomed).await
+        })
+    }
+
+    fn implied_install(&self) -> Option<RawInstall> {
+        Some(match self.render.as_ref()? {
+            Render::Chart { chart, values } => RawInstall {
+                chart: Some(chart.clone()),
+                values: values.clone(),
+                ..Default::default()
+            },
+            Render::Helmfile(file) => RawInstall {
+                helmfile: Some(file.clone()),
+                ..Default::default()
+            },
         })
     }
 
@@ -162,14 +136,9 @@ impl Check for HelmOwnership {
             let install = crate::or_return!(ctx.rendered());
             // (object, the release it must belong to, where it comes from)
             let mut objects: Vec<(ObjRef, Release, Option<String>)> = Vec::new();
-            if !self.objects.is_empty() || self.render.is_some() || install.is_none() {
+            if !self.objects.is_empty() || install.is_none() {
                 let release = crate::or_return!(release(ctx));
-                let mut listed: Vec<ObjRef> = self.objects.clone();
-                match self.rendered(ctx, release).await {
-                    Ok(r) => listed.extend(r),
-                    Err(e) => return Outcome::error(e),
-                }
-                objects.extend(listed.into_iter().map(|o| (o, release.clone(), None)));
+                objects.extend(self.objects.iter().map(|o| (o.clone(), release.clone(), None)));
             }
             // helm checks what the release creates from templates and hooks, not crds/.
             if let Some(install) = install {

@@ -20,6 +20,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the installing user may create everything the install renders",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops
 the install part-way, after earlier objects were already created:
 

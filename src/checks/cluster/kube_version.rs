@@ -10,6 +10,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "every chart accepts the cluster's Kubernetes version",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),
 and helm refuses the install on any other, after the installer has already started:
 

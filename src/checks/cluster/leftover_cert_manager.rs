@@ -22,6 +22,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no leftover cert-manager namespace of another release",
         requires: &["cluster.api"],
+        reads_install: false,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another
 release or by an unfinished uninstall. KubeVela users saw (seed 000):
 

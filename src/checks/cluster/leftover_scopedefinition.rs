@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no ScopeDefinitions owned by another release",
         requires: &["cluster.api"],
+        reads_install: false,
         explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition
 objects behind, and installing KubeVela over them fails. Users saw (seed 000):
 

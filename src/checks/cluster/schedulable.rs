@@ -16,6 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "some node can take the workload",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster
 the control-plane taint alone does it (TKEStack, seed 002); BlueKing CE 7 users saw
 (seed 004):

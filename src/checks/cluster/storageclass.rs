@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never
 binds, and its pods stay Pending. BlueKing CE 7 users saw (seed 004):
 

@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an
 unavailable aggregated APIService is the usual reason: the namespace controller cannot
 list that API's resources, so it never empties the namespace. DaoCloud users saw the

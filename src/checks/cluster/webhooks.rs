@@ -19,6 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
+        reads_install: true,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
 every request it matches, so every create of the install fails. OpenKruise users saw
 (seed 003):

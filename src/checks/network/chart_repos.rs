@@ -14,6 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "helm chart repositories serve the charts the install needs",
         requires: &[],
+        reads_install: true,
         explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,
 answers the wrong node, or lacks a version fails the install half-way. BlueKing CE 7 users
 saw (seed 004), because hub.bktencent.com resolved to the wrong node:
@@ -244,7 +245,11 @@ impl Check for ChartRepos {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let install = crate::or_return!(ctx.rendered());
+            let (install, failed) = match ctx.install_plan() {
+                None => (None, None),
+                Some(Ok(i)) => (Some(i), i.failed.as_deref()),
+                Some(Err(e)) => return Outcome::error(format!("the install could not be rendered: {e}")),
+            };
             let mut repos: Vec<Repo> = self.repos.clone();
             if let Some(i) = install {
                 for r in &i.repositories {
@@ -273,6 +278,9 @@ impl Check for ChartRepos {
                 }
             }
             if repos.is_empty() {
+                if let Some(e) = failed {
+                    return Outcome::error(format!("the install could not be rendered: {e}"));
+                }
                 return Outcome::skip(match install {
                     Some(_) => "the install names no chart repositories and the profile lists none",
                     None => "the profile lists no chart repositories",
@@ -305,7 +313,17 @@ impl Check for ChartRepos {
                 }
             }
             if bad.is_empty() {
+                // The repositories have what was asked, yet the render failed: not decided.
+                if let Some(e) = failed {
+                    return Outcome::error(format!(
+                        "the install could not be rendered: {e}\n(the repositories themselves answer: {})",
+                        ok.join("; ")
+                    ));
+                }
                 return Outcome::pass(ok.join("\n"));
+            }
+            if let Some(e) = failed {
+                bad.push(format!("(and so the render fails: {e})"));
             }
             Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
                 "make the repositories reachable (pin their names: node.hosts) and sync the missing chart versions into them",

@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "every image the install needs is in its registry",
         requires: &[],
+        reads_install: true,
         explain: r#"Why: an offline install finds a missing image only when a pod sits in
 ImagePullBackOff, one image per retry. OpenKruise's offline guide says every image must be
 mirrored to the private registry first (seed 003); BlueKing CE 7 users saw (seed 004):

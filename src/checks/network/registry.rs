@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "container registries answer",
         requires: &[],
+        reads_install: true,
         explain: r#"Why: every image pull of the install goes through these registries, and the ways they
 fail look alike from helm's side (pods in ErrImagePull). The field reports:
 

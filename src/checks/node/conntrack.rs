@@ -12,6 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "the conntrack kernel module is available",
         requires: &[],
+        reads_install: false,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
 had cluster creation fail with kernel tuning enabled (seed 001); the diagnosis was
 

@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "pinned names resolve to the expected IPs",
         requires: &[],
+        reads_install: false,
         explain: r#"Why: when a registry or chart-repo domain resolves to the wrong place, helm fails with
 an error that says nothing about DNS. BlueKing CE 7 users outside China saw (seed 004):
 

@@ -12,6 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "local-PV host directories have enough free space",
         requires: &[],
+        reads_install: true,
         explain: r#"Why: local-PV provisioners bind a claim only on a node whose host directory has room
 for it. When none has, pods never schedule. BlueKing CE 7 users saw (seed 004):
 

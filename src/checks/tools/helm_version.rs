@@ -14,6 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "helm is recent enough",
         requires: &[],
+        reads_install: false,
         explain: r#"Why: charts written for current helm fail to render on older helm, with errors
 that do not mention the version at all. BlueKing CE 7 users saw (seed 004), on
 `helmfile -f 03-bcs.yaml.gotmpl sync`:

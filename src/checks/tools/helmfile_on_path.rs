@@ -11,6 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "helmfile is on PATH",
         requires: &[],
+        reads_install: false,
         explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find
 helmfile the install stops at once. BlueKing CE 7 users saw (seed 004):
 
