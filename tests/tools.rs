@@ -200,3 +200,88 @@ fn hung_helm_is_an_error_bounded_by_the_timeout() {
         "{msg}"
     );
 }
+
+fn only_helm(s: &Scenario) -> (Run, serde_json::Value) {
+    s.json(&["--only", "tools.helm-version,tools.helm-plugins"])
+}
+
+/// A `helm` on PATH that counts its starts, then runs the real one.
+fn counting_helm(s: &Scenario, real: &str) -> std::path::PathBuf {
+    let count = s.dir.path().join("helm-starts");
+    s.script_on_path(
+        "helm",
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+            count.display(),
+            real_tool(real).display()
+        ),
+    );
+    count
+}
+
+#[test]
+fn plugins_are_read_where_helm_looks_for_them_and_helm_starts_once() {
+    for helm in ["helm-3.17.2/helm", "helm-4.1.4/helm"] {
+        // HELM_PLUGINS, HELM_DATA_HOME, XDG_DATA_HOME, then HOME: helm's own order.
+        for (var, rel) in [
+            ("HELM_PLUGINS", "plugins"),
+            ("HELM_DATA_HOME", "helm-data/plugins"),
+            ("XDG_DATA_HOME", "xdg/helm/plugins"),
+            ("HOME", "home/.local/share/helm/plugins"),
+        ] {
+            let mut s = Scenario::new();
+            let count = counting_helm(&s, helm);
+            s.env.remove("HELM_PLUGINS");
+            let dir = s.dir.path().join(rel);
+            let base = match var {
+                "HELM_PLUGINS" => dir.clone(),
+                "HELM_DATA_HOME" => s.dir.path().join("helm-data"),
+                "XDG_DATA_HOME" => s.dir.path().join("xdg"),
+                _ => s.dir.path().join("home"),
+            };
+            s.env.insert(var.into(), base.into_os_string());
+            let plugin = dir.join("diff");
+            std::fs::create_dir_all(&plugin).unwrap();
+            std::fs::write(
+                plugin.join("plugin.yaml"),
+                "name: \"diff\"\nversion: \"3.9.4\"\nusage: \"diff\"\ndescription: \"diff\"\ncommand: \"$HELM_PLUGIN_DIR/bin/diff\"\n",
+            )
+            .unwrap();
+            let (run, doc) = only_helm(&s);
+            assert_eq!(run.code(), 0, "{helm} {var}: {}", run.stdout());
+            assert_eq!(message(&doc, "tools.helm-plugins"), "installed: diff 3.9.4", "{helm} {var}");
+            let starts = std::fs::read_to_string(&count).unwrap();
+            assert_eq!(starts.lines().collect::<Vec<_>>(), ["version --short"], "{helm} {var}");
+            // The real helm finds it in the same place.
+            let out = std::process::Command::new(real_tool(helm))
+                .args(["plugin", "list"])
+                .env_clear()
+                .envs(&s.env)
+                .output()
+                .unwrap();
+            let listed = String::from_utf8_lossy(&out.stdout);
+            assert!(listed.lines().any(|l| l.starts_with("diff")), "{helm} {var}: {listed}");
+        }
+    }
+}
+
+#[test]
+fn an_unreadable_plugin_yaml_asks_helm_itself() {
+    // helm 3 refuses to list plugins past a broken plugin.yaml; helm 4 ignores that one.
+    for (helm, want) in [
+        ("helm-3.17.2/helm", ("error", "`helm plugin list` failed: failed to load plugins: failed to load plugin at")),
+        ("helm-4.1.4/helm", ("pass", "installed: diff 3.9.4")),
+    ] {
+        let s = Scenario::new();
+        let count = counting_helm(&s, helm);
+        s.helm_plugin("diff", "3.9.4");
+        let broken = s.dir.path().join("plugins/broken");
+        std::fs::create_dir_all(&broken).unwrap();
+        std::fs::write(broken.join("plugin.yaml"), "name: [unclosed\n").unwrap();
+        let (_, doc) = only_helm(&s);
+        let starts = std::fs::read_to_string(&count).unwrap();
+        assert_eq!(starts.lines().collect::<Vec<_>>(), ["version --short", "plugin list"], "{helm}");
+        assert_eq!(status(&doc, "tools.helm-plugins"), want.0, "{helm}");
+        assert!(message(&doc, "tools.helm-plugins").starts_with(want.1), "{helm}: {doc}");
+    }
+}

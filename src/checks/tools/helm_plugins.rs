@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -16,10 +17,13 @@ pub static DEF: CheckDef = CheckDef {
 helmfile stops with `Error: unknown command "diff" for "helm"` after the release
 files have been read, half-way through an install.
 
-What it looks at: `helm plugin list` (which honours HELM_PLUGINS), reading the NAME
-column by its header, because helm 3 prints NAME/VERSION/DESCRIPTION and helm 4
-prints NAME/VERSION/TYPE/APIVERSION/PROVENANCE/SOURCE. Skipped when helm itself
-failed tools.helm-version.
+What it looks at: helm's plugin directories as helm finds them — `$HELM_PLUGINS` (a
+`:`-separated list), else `$HELM_DATA_HOME/plugins`, else
+`${XDG_DATA_HOME:-~/.local/share}/helm/plugins` — and each `<dir>/*/plugin.yaml`'s name
+and version, without starting helm again. Only when a directory or a plugin.yaml cannot be
+read does it run `helm plugin list`, reading the NAME column by its header (helm 3 prints
+NAME/VERSION/DESCRIPTION, helm 4 NAME/VERSION/TYPE/APIVERSION/PROVENANCE/SOURCE). Skipped
+when helm itself failed tools.helm-version.
 
 Fix: `helm plugin install https://github.com/databus23/helm-diff` (offline: unpack the
 plugin tarball shipped with the installer into `$(helm env HELM_PLUGINS)`).
@@ -62,6 +66,61 @@ pub fn parse_plugin_list(text: &str) -> Result<BTreeMap<String, String>, String>
         .collect())
 }
 
+/// helm's plugin directories (helmpath.DataPath("plugins"), or `$HELM_PLUGINS`).
+fn plugin_dirs(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(list) = set("HELM_PLUGINS") {
+        return std::env::split_paths(&list).collect();
+    }
+    let data = match (set("HELM_DATA_HOME"), set("XDG_DATA_HOME"), set("HOME")) {
+        (Some(d), _, _) => PathBuf::from(d),
+        (None, Some(x), _) => PathBuf::from(x).join("helm"),
+        (None, None, Some(h)) => PathBuf::from(h).join(".local/share/helm"),
+        (None, None, None) => return Vec::new(),
+    };
+    vec![data.join("plugins")]
+}
+
+#[derive(Deserialize)]
+struct PluginYaml {
+    name: String,
+    #[serde(default)]
+    version: Option<serde_yaml_ng::Value>,
+}
+
+/// name → version from each `<dir>/*/plugin.yaml`; Err when something there cannot be
+/// read (then helm itself is asked).
+fn read_plugin_dirs(dirs: &[PathBuf]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            // No directory: no plugins there (helm says the same).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let file = entry.path().join("plugin.yaml");
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                // Not a plugin (helm globs */plugin.yaml).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("{}: {e}", file.display())),
+            };
+            let p: PluginYaml =
+                serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let version = match p.version {
+                Some(serde_yaml_ng::Value::String(s)) => s,
+                Some(serde_yaml_ng::Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            out.entry(p.name).or_insert(version);
+        }
+    }
+    Ok(out)
+}
+
 fn install_command(plugin: &str) -> String {
     match plugin {
         "diff" => "helm plugin install https://github.com/databus23/helm-diff".to_string(),
@@ -81,50 +140,71 @@ impl Check for HelmPlugins {
             let Some(helm) = ctx.which("helm") else {
                 return Outcome::skip("helm is not on PATH (see tools.helm-version)");
             };
-            let out = match exec::run(
-                &helm,
-                ["plugin", "list"],
-                ctx.path_env.as_deref(),
-                ctx.exec_timeout(),
-            )
-            .await
-            {
-                Ok(o) if o.success => o,
-                Ok(o) => return Outcome::error(format!("`helm plugin list` failed: {}", o.stderr_line())),
-                Err(e) => return Outcome::error(e),
-            };
-            let installed = match parse_plugin_list(&out.stdout) {
+            // helm's own directories first: no second helm process on the tools phase's
+            // critical path (tools.helm-version already runs one).
+            let dirs = plugin_dirs(|k| std::env::var_os(k));
+            let installed = match read_plugin_dirs(&dirs) {
                 Ok(m) => m,
-                Err(e) => return Outcome::error(e),
+                Err(_) => match self.ask_helm(ctx, &helm).await {
+                    Ok(m) => m,
+                    Err(o) => return o,
+                },
             };
-            let missing: Vec<&String> = self
+            self.judge(&installed)
+        })
+    }
+}
+
+impl HelmPlugins {
+    async fn ask_helm(&self, ctx: &Ctx, helm: &std::path::Path) -> Result<BTreeMap<String, String>, Outcome> {
+        let out = match exec::run(
+            helm,
+            ["plugin", "list"],
+            ctx.path_env.as_deref(),
+            ctx.exec_timeout(),
+        )
+        .await
+        {
+            Ok(o) if o.success => o,
+            Ok(o) => {
+                return Err(Outcome::error(format!(
+                    "`helm plugin list` failed: {}",
+                    o.stderr_line()
+                )))
+            }
+            Err(e) => return Err(Outcome::error(e)),
+        };
+        parse_plugin_list(&out.stdout).map_err(Outcome::error)
+    }
+
+    fn judge(&self, installed: &BTreeMap<String, String>) -> Outcome {
+        let missing: Vec<&String> = self
+            .required
+            .iter()
+            .filter(|p| !installed.contains_key(*p))
+            .collect();
+        if missing.is_empty() {
+            let found: Vec<String> = self
                 .required
                 .iter()
-                .filter(|p| !installed.contains_key(*p))
+                .map(|p| {
+                    format!("{p} {}", installed.get(p).map(String::as_str).unwrap_or(""))
+                        .trim()
+                        .to_string()
+                })
                 .collect();
-            if missing.is_empty() {
-                let found: Vec<String> = self
-                    .required
-                    .iter()
-                    .map(|p| {
-                        format!("{p} {}", installed.get(p).map(String::as_str).unwrap_or(""))
-                            .trim()
-                            .to_string()
-                    })
-                    .collect();
-                return Outcome::pass(format!("installed: {}", found.join(", ")));
-            }
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            let why = if names.contains(&"diff") {
-                " (`helmfile apply` and `helmfile diff` need diff)"
-            } else {
-                ""
-            };
-            Outcome::fail(format!("helm plugin not installed: {}{why}", names.join(", "))).with_fix(Fix::manual(
+            return Outcome::pass(format!("installed: {}", found.join(", ")));
+        }
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        let why = if names.contains(&"diff") {
+            " (`helmfile apply` and `helmfile diff` need diff)"
+        } else {
+            ""
+        };
+        Outcome::fail(format!("helm plugin not installed: {}{why}", names.join(", "))).with_fix(Fix::manual(
                 "install the plugins (offline: unpack the plugin tarball shipped with the installer into $(helm env HELM_PLUGINS))",
                 missing.iter().map(|p| install_command(p)).collect(),
             ))
-        })
     }
 }
 
