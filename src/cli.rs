@@ -46,6 +46,12 @@ enum Command {
         /// A check id, e.g. node.conntrack
         id: String,
     },
+    /// Shell completion, as `kubectl completion` / `helm completion`:
+    /// `source <(preflight completion bash)`. Check ids complete for --only, --skip, explain.
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
     /// The helm plugin form: `helm preflight install NAME CHART [helm install flags]`.
     /// Checks the install helm is about to do; preflight's own options go before `install`.
     Install {
@@ -55,6 +61,63 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 2.., value_name = "NAME CHART [FLAGS]")]
         args: Vec<String>,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The command-line definition, with every check id and phase as the values of `--only`,
+/// `--skip` and `explain` (for completion and the man page; parsing stays ours, so
+/// `--only a,b` and the did-you-mean messages keep working).
+pub fn command() -> clap::Command {
+    use clap::builder::PossibleValuesParser;
+    let mut ids: Vec<&'static str> = crate::check::Phase::ALL.iter().map(|p| p.name()).collect();
+    ids.extend(crate::checks::registry().iter().map(|d| d.meta.id));
+    let checks: Vec<&'static str> = crate::checks::registry().iter().map(|d| d.meta.id).collect();
+    <Cli as clap::CommandFactory>::command()
+        .mut_arg("only", |a| a.value_parser(PossibleValuesParser::new(ids.clone())))
+        .mut_arg("skip", |a| a.value_parser(PossibleValuesParser::new(ids.clone())))
+        .mut_subcommand("explain", |c| {
+            c.mut_arg("id", |a| {
+                a.value_parser(PossibleValuesParser::new(checks.clone()))
+            })
+        })
+}
+
+/// `preflight 0.1.0 (commit 1a2b3c4d5e6f, static, x86_64-unknown-linux-gnu)`.
+pub fn version_line() -> String {
+    let linkage = if cfg!(target_feature = "crt-static") {
+        "static"
+    } else {
+        "dynamically linked"
+    };
+    format!(
+        "preflight {} (commit {}, {linkage}, {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("PREFLIGHT_COMMIT"),
+        env!("PREFLIGHT_TARGET")
+    )
+}
+
+fn completion(shell: CompletionShell) -> i32 {
+    let mut cmd = command();
+    let mut out = std::io::stdout().lock();
+    match shell {
+        CompletionShell::Bash => {
+            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "preflight", &mut out)
+        }
+        CompletionShell::Zsh => {
+            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "preflight", &mut out)
+        }
+        CompletionShell::Fish => {
+            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "preflight", &mut out)
+        }
+    }
+    0
 }
 
 /// helm install's arguments as the helm plugin passes them (NAME CHART and helm's flags),
@@ -330,7 +393,7 @@ pub fn main() -> i32 {
         }
     };
     if cli.opts.install.version == Some(None) {
-        println!("preflight {}", env!("CARGO_PKG_VERSION"));
+        println!("{}", version_line());
         return 0;
     }
     if cli.opts.install.version.is_some() && cli.opts.install.chart.is_none() {
@@ -341,6 +404,7 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
+        Some(Command::Completion { shell }) => completion(shell),
         Some(Command::Check) | None => check(&cli.opts),
         Some(Command::Install { ref args }) => match helm_install_args(args) {
             Ok(h) => {
@@ -687,4 +751,20 @@ fn check(opts: &RunOpts) -> i32 {
         eprintln!("preflight: {} Kubernetes API requests", stats_requests);
     }
     engine::exit_code(&reports)
+}
+
+#[cfg(test)]
+mod man_page {
+    #[test]
+    fn doc_preflight_1_is_generated_from_this_definition() {
+        let mut fresh = Vec::new();
+        clap_mangen::Man::new(super::command())
+            .render(&mut fresh)
+            .unwrap();
+        let committed = include_str!("../doc/preflight.1");
+        assert!(
+            String::from_utf8(fresh).unwrap() == committed,
+            "doc/preflight.1 is stale: run scripts/man.sh"
+        );
+    }
 }

@@ -380,9 +380,24 @@ fn version_and_help() {
     let s = Scenario::new();
     let run = s.run(&["--version"]);
     assert_eq!(run.code(), 0);
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let commit = String::from_utf8_lossy(&commit.stdout).trim().to_string();
+    // The second pass of scripts/test.sh runs the static build.
+    let linkage = if std::env::var_os("PREFLIGHT_BIN").is_some() {
+        "static"
+    } else {
+        "dynamically linked"
+    };
     assert_eq!(
         run.stdout().trim(),
-        format!("preflight {}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "preflight {} (commit {commit}, {linkage}, x86_64-unknown-linux-gnu)",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     let help = s.run(&["--help"]).stdout();
     for flag in [
@@ -422,4 +437,60 @@ fn a_closed_stdout_ends_it_quietly_not_with_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_ne!(out.status.code(), Some(101), "{args:?}: no panic exit");
     }
+}
+
+#[test]
+fn completion_for_bash_zsh_and_fish_completes_check_ids() {
+    let s = Scenario::new();
+    let script = s.run(&["completion", "bash"]);
+    assert_eq!(script.code(), 0);
+    let file = s.dir.path().join("preflight.bash");
+    std::fs::write(&file, script.stdout()).unwrap();
+    // The real bash, running the generated completion function as the shell would.
+    let complete = |words: &[&str]| {
+        let line = words.join(" ");
+        let prev = words[words.len() - 2];
+        let cur = words[words.len() - 1];
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; _preflight preflight {cur} {prev}; echo \"${{COMPREPLY[*]}}\"",
+                file.display(),
+                words.len() - 1
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        complete(&["preflight", "--only", "node.con"]),
+        "node.conntrack node.container-runtime-registries"
+    );
+    assert_eq!(
+        complete(&["preflight", "--skip", "netw"]),
+        "network network.registry network.images network.chart-repos network.runtime-mirrors"
+    );
+    assert_eq!(
+        complete(&["preflight", "explain", "cluster.dry"]),
+        "cluster.dry-run"
+    );
+    assert_eq!(complete(&["preflight", "compl"]), "completion");
+    let zsh = s.run(&["completion", "zsh"]).stdout();
+    assert!(zsh.starts_with("#compdef preflight"), "{zsh}");
+    assert!(zsh.contains("cluster.dry-run"));
+    let fish = s.run(&["completion", "fish"]).stdout();
+    assert!(
+        fish.contains("complete -c preflight -n \"__fish_preflight_needs_command\" -l only"),
+        "{fish}"
+    );
+    assert!(fish.contains("cluster.dry-run"));
+    // And a real run still takes comma lists and says what it does not know.
+    assert_eq!(s.run(&["completion", "tcsh"]).code(), 2);
+    let run = s.run(&["--only", "node.conntrak"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("did you mean `node.conntrack`"),
+        "{}",
+        run.stderr()
+    );
 }

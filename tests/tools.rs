@@ -249,9 +249,17 @@ fn plugins_are_read_where_helm_looks_for_them_and_helm_starts_once() {
             .unwrap();
             let (run, doc) = only_helm(&s);
             assert_eq!(run.code(), 0, "{helm} {var}: {}", run.stdout());
-            assert_eq!(message(&doc, "tools.helm-plugins"), "installed: diff 3.9.4", "{helm} {var}");
+            assert_eq!(
+                message(&doc, "tools.helm-plugins"),
+                "installed: diff 3.9.4",
+                "{helm} {var}"
+            );
             let starts = std::fs::read_to_string(&count).unwrap();
-            assert_eq!(starts.lines().collect::<Vec<_>>(), ["version --short"], "{helm} {var}");
+            assert_eq!(
+                starts.lines().collect::<Vec<_>>(),
+                ["version --short"],
+                "{helm} {var}"
+            );
             // The real helm finds it in the same place.
             let out = std::process::Command::new(real_tool(helm))
                 .args(["plugin", "list"])
@@ -260,7 +268,10 @@ fn plugins_are_read_where_helm_looks_for_them_and_helm_starts_once() {
                 .output()
                 .unwrap();
             let listed = String::from_utf8_lossy(&out.stdout);
-            assert!(listed.lines().any(|l| l.starts_with("diff")), "{helm} {var}: {listed}");
+            assert!(
+                listed.lines().any(|l| l.starts_with("diff")),
+                "{helm} {var}: {listed}"
+            );
         }
     }
 }
@@ -269,7 +280,13 @@ fn plugins_are_read_where_helm_looks_for_them_and_helm_starts_once() {
 fn an_unreadable_plugin_yaml_asks_helm_itself() {
     // helm 3 refuses to list plugins past a broken plugin.yaml; helm 4 ignores that one.
     for (helm, want) in [
-        ("helm-3.17.2/helm", ("error", "`helm plugin list` failed: failed to load plugins: failed to load plugin at")),
+        (
+            "helm-3.17.2/helm",
+            (
+                "error",
+                "`helm plugin list` failed: failed to load plugins: failed to load plugin at",
+            ),
+        ),
         ("helm-4.1.4/helm", ("pass", "installed: diff 3.9.4")),
     ] {
         let s = Scenario::new();
@@ -280,8 +297,15 @@ fn an_unreadable_plugin_yaml_asks_helm_itself() {
         std::fs::write(broken.join("plugin.yaml"), "name: [unclosed\n").unwrap();
         let (_, doc) = only_helm(&s);
         let starts = std::fs::read_to_string(&count).unwrap();
-        assert_eq!(starts.lines().collect::<Vec<_>>(), ["version --short", "plugin list"], "{helm}");
+        assert_eq!(
+            starts.lines().collect::<Vec<_>>(),
+            ["version --short", "plugin list"],
+            "{helm}"
+        );
         assert_eq!(status(&doc, "tools.helm-plugins"), want.0, "{helm}");
-        assert!(message(&doc, "tools.helm-plugins").starts_with(want.1), "{helm}: {doc}");
+        assert!(
+            message(&doc, "tools.helm-plugins").starts_with(want.1),
+            "{helm}: {doc}"
+        );
     }
 }
