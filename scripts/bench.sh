@@ -80,7 +80,7 @@ sh_() { scripts/bench-baseline.sh "$host" "$KC" "${regs[@]}"; }
 # One untimed run each: caches warm for both.
 pf > "$work/pf.json" || true; sh_ > "$work/sh.out"
 for i in $(seq "$RUNS"); do
-  /usr/bin/time -f "%e %U %S %M" -o "$work/t.pf.$i" "$BIN" --profile "$work/profile.yaml" --host-root "$host" --kubeconfig "$KC" -o json > "$work/pf.$i.json" || true
+  /usr/bin/time -f "%e %U %S %M" -o "$work/t.pf.$i" env PREFLIGHT_STATS=1 "$BIN" --profile "$work/profile.yaml" --host-root "$host" --kubeconfig "$KC" -o json > "$work/pf.$i.json" 2> "$work/pf.$i.err" || true
   /usr/bin/time -f "%e %U %S %M" -o "$work/t.sh.$i" scripts/bench-baseline.sh "$host" "$KC" "${regs[@]}" > /dev/null
 done
 python3 - "$work" "$RUNS" <<'PY'
@@ -91,9 +91,12 @@ def load(tag):
     return (statistics.median(r[0] for r in rows), statistics.median(r[1] + r[2] for r in rows),
             max(r[3] for r in rows) / 1024)
 pf, sh = load("pf"), load("sh")
-print(f"{'':28}{'wall (median)':>15}{'CPU (median)':>15}{'peak RSS':>12}")
-print(f"{'preflight':28}{pf[0]:>14.3f}s{pf[1]:>14.3f}s{pf[2]:>9.1f} MiB")
+import re
+own = max(int(re.search(r"peak RSS (\d+) kB", open(f"{w}/pf.{i}.err").read())[1]) for i in range(1, n + 1)) / 1024
+print(f"{'':28}{'wall (median)':>15}{'CPU (median)':>15}{'peak RSS*':>12}")
+print(f"{'preflight':28}{pf[0]:>14.3f}s{pf[1]:>14.3f}s{pf[2]:>9.1f} MiB   (preflight itself: {own:.1f} MiB)")
 print(f"{'shell baseline (serial)':28}{sh[0]:>14.3f}s{sh[1]:>14.3f}s{sh[2]:>9.1f} MiB")
+print("* the largest process of the run: helm or kubectl (wall and CPU include every process started)")
 print(f"ratio (baseline / preflight): wall {sh[0]/pf[0]:.1f}x, CPU {sh[1]/pf[1]:.1f}x   ({n} runs each)")
 doc = json.load(open(f"{w}/pf.{n}.json"))
 phases = {}

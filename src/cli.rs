@@ -680,6 +680,18 @@ fn check(opts: &RunOpts) -> i32 {
         );
     }
     let ctx = Arc::new(ctx);
+    // The API server's connection (TCP, TLS, HTTP/2) and its /version are made while the
+    // tools, node and network phases run, so the cluster phase starts on a warm connection.
+    // Only when a cluster check runs: `--skip cluster` on an air-gapped node stays silent.
+    if plan
+        .iter()
+        .any(|p| p.def.meta.phase == crate::check::Phase::Cluster)
+    {
+        let warm = Arc::clone(&ctx);
+        runtime.spawn(async move {
+            let _ = warm.kube.server_version().await;
+        });
+    }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let human = Human::new(color);
     let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
@@ -749,6 +761,13 @@ fn check(opts: &RunOpts) -> i32 {
     let _ = std::io::stdout().flush();
     if std::env::var_os("PREFLIGHT_STATS").is_some() {
         eprintln!("preflight: {} Kubernetes API requests", stats_requests);
+        // preflight's own peak RSS: `time -f %M` would report the helm it started.
+        if let Some(hwm) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        {
+            eprintln!("preflight: peak RSS {}", hwm.trim_start_matches("VmHWM:").trim());
+        }
     }
     engine::exit_code(&reports)
 }

@@ -1044,3 +1044,42 @@ fn no_nodes_matching_is_a_failure() {
         format!("no nodes matching preflight-test={pool} are registered: nothing can be scheduled")
     );
 }
+
+#[test]
+fn lists_are_read_page_by_page_and_the_last_page_counts() {
+    let Some(c) = cluster() else { return };
+    // 1,050 objects of a kind of this test's own: three pages of 500; the one of another
+    // release sorts last, so only the third page holds it.
+    let group = format!("{}.pages.preflight.test", unique("g"));
+    c.apply(&format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: paged.{group}}}\nspec:\n  group: {group}\n  scope: Cluster\n  names: {{kind: Paged, plural: paged, singular: paged}}\n  versions:\n  - {{name: v1, served: true, storage: true, schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}}}\n"));
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/paged.{group}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let mut list = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    for i in 0..1050 {
+        let (name, rel) = if i == 1049 {
+            ("zz-foreign".to_string(), "oam")
+        } else {
+            (format!("p-{i:04}"), "kubevela")
+        };
+        list.push_str(&format!("- {{apiVersion: {group}/v1, kind: Paged, metadata: {{name: {name}, labels: {{app.kubernetes.io/managed-by: Helm}}, annotations: {{meta.helm.sh/release-name: {rel}, meta.helm.sh/release-namespace: vela-system}}}}}}\n"));
+    }
+    let (ok, out) = c.kubectl(&["create", "-f", "-"], Some(&list));
+    assert!(ok, "{out}");
+    let s = Scenario::new();
+    let profile = format!("release: {{name: kubevela, namespace: vela-system}}\nchecks:\n  cluster.leftover-scopedefinition: {{group: {group}, kind: Paged}}\n");
+    let (run, doc) = run(&s, &c, &profile, &[]);
+    c.delete(&["crd", &format!("paged.{group}")]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.leftover-scopedefinition"),
+        "Paged \"zz-foreign\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"oam\""
+    );
+}

@@ -86,12 +86,9 @@ impl Check for ClusterApi {
                 Err(e) => return Outcome::fail(e).with_fix(kubeconfig_fix()),
             };
             let where_ = format!("{} ({})", conn.server, conn.source);
-            let version = match ctx
-                .kube
-                .call("GET /version", conn.client.apiserver_version())
-                .await
-            {
-                Ok(v) => v.git_version,
+            // Asked once per run (and already in flight since the run started).
+            let version = match ctx.kube.server_version().await {
+                Ok(v) => v.to_string(),
                 Err(ApiError::Unauthorized(_)) => {
                     return Outcome::fail(format!("{where_} rejected the credentials: Unauthorized (401)"))
                         .with_fix(kubeconfig_fix())

@@ -331,11 +331,11 @@ impl Check for CsrControllers {
                 - ctx.probe_timeout
                 - Duration::from_secs(1);
             let client = crate::or_return!(client(ctx).await);
-            let info = match ctx.kube.call("GET /version", client.apiserver_version()).await {
-                Ok(i) => i,
+            let git_version = match ctx.kube.server_version().await {
+                Ok(v) => v,
                 Err(e) => return undecided(e),
             };
-            let version = match parse_version(&info.git_version) {
+            let version = match parse_version(git_version) {
                 Ok(v) => v,
                 Err(e) => return Outcome::error(format!("server version: {e}")),
             };
@@ -344,7 +344,7 @@ impl Check for CsrControllers {
             if bare < self.min_version.0 {
                 return Outcome::fail(format!(
                     "Kubernetes {} is older than {}: the CSR API and signing controllers the add-ons need are missing",
-                    info.git_version, self.min_version
+                    git_version, self.min_version
                 ))
                 .with_fix(Fix::manual(format!("upgrade the cluster to {} or newer", self.min_version), vec![]));
             }
@@ -393,7 +393,7 @@ impl Check for CsrControllers {
             } else {
                 Some(format!(
                     "Kubernetes {}; kube-controller-manager enables csrapproving, csrsigning, csrcleaner, bootstrapsigner",
-                    info.git_version
+                    git_version
                 ))
             };
             if !self.live_probe {
@@ -401,14 +401,14 @@ impl Check for CsrControllers {
                     Some(m) => Outcome::pass(m),
                     None => Outcome::warn(format!(
                         "Kubernetes {}; no kube-controller-manager pod in kube-system (managed control plane?): its --controllers cannot be read; set live_probe: true to test signing",
-                        info.git_version
+                        git_version
                     )),
                 };
             }
             match self.live_probe(ctx, &client, budget_end).await {
                 Probe::Signed(took) => Outcome::pass(format!(
                     "{}; a probe CSR was approved and signed in {} ms",
-                    from_flags.unwrap_or_else(|| format!("Kubernetes {}", info.git_version)),
+                    from_flags.unwrap_or_else(|| format!("Kubernetes {}", git_version)),
                     took.as_millis()
                 )),
                 Probe::NotSigned(m) => Outcome::fail(m).with_fix(controllers_fix()),

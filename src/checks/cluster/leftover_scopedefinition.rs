@@ -1,6 +1,5 @@
-use kube::api::{DynamicObject, ListParams};
+use kube::api::ListParams;
 use kube::discovery::Scope;
-use kube::Api;
 use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
@@ -91,40 +90,42 @@ impl Check for LeftoverScopeDefinition {
             let Some((resource, caps)) = group.recommended_kind(&self.kind) else {
                 return Outcome::pass(format!("the {} API has no {} kind", self.group, self.kind));
             };
-            let api: Api<DynamicObject> = Api::all_with(client, &resource);
-            // One request whatever the count: no paging, metadata only.
+            // Metadata only, page by page; only the objects of another release are kept.
             let what = format!("list {}.{}", resource.plural, self.group);
-            let list = match ctx
-                .kube
-                .call(&what, api.list_metadata(&ListParams::default()))
-                .await
-            {
-                Ok(l) => l,
-                Err(e) => return undecided(e),
-            };
             let mut foreign = Vec::new();
             let mut doomed = Vec::new();
-            for obj in &list.items {
-                let m = &obj.metadata;
-                let labels = m.labels.clone().unwrap_or_default();
-                let annotations = m.annotations.clone().unwrap_or_default();
-                if let Some(problem) = ownership_problem(&labels, &annotations, release) {
-                    let ns = match caps.scope {
-                        Scope::Cluster => None,
-                        Scope::Namespaced => m.namespace.as_deref(),
-                    };
-                    doomed.extend(Doomed::from_meta(&resource, ns.map(String::from), m));
-                    foreign.push((
-                        m.name.clone().unwrap_or_default(),
-                        m.namespace.clone(),
-                        cannot_import(&self.kind, m.name.as_deref().unwrap_or(""), ns, &problem),
-                    ));
-                }
-            }
+            let listed = ctx
+                .kube
+                .list_meta(&client, &resource, &what, &ListParams::default(), |m| {
+                    let empty = Default::default();
+                    let labels = m.labels.as_ref().unwrap_or(&empty);
+                    let annotations = m.annotations.as_ref().unwrap_or(&empty);
+                    if let Some(problem) = ownership_problem(labels, annotations, release) {
+                        let ns = match caps.scope {
+                            Scope::Cluster => None,
+                            Scope::Namespaced => m.namespace.clone(),
+                        };
+                        foreign.push((
+                            m.name.clone().unwrap_or_default(),
+                            m.namespace.clone(),
+                            cannot_import(
+                                &self.kind,
+                                m.name.as_deref().unwrap_or(""),
+                                ns.as_deref(),
+                                &problem,
+                            ),
+                        ));
+                        doomed.extend(Doomed::from_meta(&resource, ns, &m.into_object_meta()));
+                    }
+                })
+                .await;
+            let listed = match listed {
+                Ok(n) => n,
+                Err(e) => return undecided(e),
+            };
             if foreign.is_empty() {
                 return Outcome::pass(format!(
-                    "{} {} object(s), none owned by another release",
-                    list.items.len(),
+                    "{listed} {} object(s), none owned by another release",
                     self.kind
                 ));
             }

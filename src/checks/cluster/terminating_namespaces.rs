@@ -1,7 +1,7 @@
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
-use kube::api::ListParams;
+use kube::api::{ApiResource, ListParams};
 use kube::Api;
 use serde::Deserialize;
 
@@ -95,18 +95,40 @@ impl Check for TerminatingNamespaces {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
-            let namespaces: Api<Namespace> = Api::all(client.clone());
-            let list = match ctx
-                .kube
-                .call(
-                    "list namespaces",
-                    namespaces.list_metadata(&ListParams::default()),
-                )
-                .await
-            {
-                Ok(l) => l,
-                Err(e) => return undecided(e),
+            let rendered: Vec<String> = match crate::or_return!(ctx.rendered()) {
+                Some(i) => i.namespaces().into_iter().collect(),
+                None => Vec::new(),
             };
+            let mut install: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
+            install.extend(rendered.iter().map(String::as_str));
+            if let Some(r) = &ctx.release {
+                install.push(r.namespace.as_str());
+            }
+            // Only the Terminating ones that are watched are kept, page by page.
+            let mut watched = Vec::new();
+            let mut in_scope_count = 0;
+            let listed = ctx
+                .kube
+                .list_meta(
+                    &client,
+                    &ApiResource::erase::<Namespace>(&()),
+                    "list namespaces",
+                    &ListParams::default(),
+                    |m| {
+                        let name = m.name.as_deref().unwrap_or_default();
+                        let in_scope = self.only.is_empty()
+                            || self.only.iter().any(|n| n == name)
+                            || install.contains(&name);
+                        in_scope_count += usize::from(in_scope);
+                        if in_scope && m.deletion_timestamp.is_some() {
+                            watched.push(m);
+                        }
+                    },
+                )
+                .await;
+            if let Err(e) = listed {
+                return undecided(e);
+            }
             let services: Api<APIService> = Api::all(client);
             let apiservices = match ctx
                 .kube
@@ -118,33 +140,16 @@ impl Check for TerminatingNamespaces {
             };
             let broken: Vec<String> = apiservices.items.iter().filter_map(unavailable).collect();
             let now = Timestamp::now();
-            let rendered: Vec<String> = match crate::or_return!(ctx.rendered()) {
-                Some(i) => i.namespaces().into_iter().collect(),
-                None => Vec::new(),
-            };
-            let mut install: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
-            install.extend(rendered.iter().map(String::as_str));
-            if let Some(r) = &ctx.release {
-                install.push(r.namespace.as_str());
-            }
             let mut in_use = Vec::new();
             let mut stuck = Vec::new();
             let mut deleting = Vec::new();
-            let watched = list
-                .items
-                .iter()
-                .filter(|ns| {
-                    let name = ns.metadata.name.as_deref().unwrap_or_default();
-                    self.only.is_empty() || self.only.iter().any(|n| n == name) || install.contains(&name)
-                })
-                .collect::<Vec<_>>();
             for ns in &watched {
-                let Some(ts) = &ns.metadata.deletion_timestamp else {
+                let Some(ts) = &ns.deletion_timestamp else {
                     continue;
                 };
-                let name = ns.metadata.name.clone().unwrap_or_default();
+                let name = ns.name.clone().unwrap_or_default();
                 let age = now.duration_since(ts.0).unsigned_abs();
-                let finalizers = ns.metadata.finalizers.clone().unwrap_or_default();
+                let finalizers = ns.finalizers.clone().unwrap_or_default();
                 let extra = if finalizers.is_empty() {
                     String::new()
                 } else {
@@ -234,7 +239,7 @@ impl Check for TerminatingNamespaces {
             if !deleting.is_empty() {
                 return Outcome::warn(format!("namespaces being deleted: {}", deleting.join(", ")));
             }
-            Outcome::pass(format!("{} namespaces, none Terminating", watched.len()))
+            Outcome::pass(format!("{in_scope_count} namespaces, none Terminating"))
         })
     }
 }
