@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exec;
 pub mod fix;
 pub mod fsutil;
+pub mod gobin;
 pub mod install;
 pub mod kube;
 pub mod net;

@@ -46,7 +46,50 @@ fn helmfile_on_path_reports_its_version() {
     assert_eq!(run.code(), 0, "{}", run.stdout());
     assert_eq!(status(&doc, "tools.helmfile-on-path"), "pass");
     let msg = message(&doc, "tools.helmfile-on-path");
-    assert!(msg.contains("helmfile version 0.166.0 at"), "{msg}");
+    assert_eq!(
+        msg,
+        format!(
+            "helmfile version 0.166.0 at {} (its Go build info; not started)",
+            s.bin().join("helmfile").display()
+        )
+    );
+}
+
+#[test]
+fn a_helmfile_whose_build_info_cannot_be_read_is_started() {
+    // A wrapper script, as some installers ship: it has to run to be known.
+    let s = Scenario::new();
+    s.script_on_path(
+        "helmfile",
+        &format!(
+            "#!/bin/sh\nexec {} \"$@\"\n",
+            real_tool("helmfile-0.166.0/helmfile").display()
+        ),
+    );
+    let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "tools.helmfile-on-path"),
+        format!(
+            "helmfile version 0.166.0 at {}",
+            s.bin().join("helmfile").display()
+        )
+    );
+    // An x86-64 download cut short: no build info, and it does not run.
+    let s = Scenario::new();
+    let real = std::fs::read(real_tool("helmfile-0.166.0/helmfile")).unwrap();
+    common::write_exec(&s.bin().join("helmfile"), "");
+    std::fs::write(s.bin().join("helmfile"), &real[..4096]).unwrap();
+    let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let msg = message(&doc, "tools.helmfile-on-path");
+    assert!(
+        msg.starts_with(&format!(
+            "helmfile at {} does not run: ",
+            s.bin().join("helmfile").display()
+        )),
+        "{msg}"
+    );
 }
 
 #[test]

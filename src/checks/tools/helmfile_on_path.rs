@@ -21,8 +21,11 @@ helmfile the install stops at once. BlueKing CE 7 users saw (seed 004):
 The installer had copied helmfile to /usr/local/bin, but the user's PATH had
 /usr/local/sbin and not /usr/local/bin, so `command -v helmfile` failed.
 
-What it looks at: `helmfile` on PATH (as the installer's shell resolves it), then
-runs `helmfile --version`. When it is not on PATH it looks in the usual install
+What it looks at: `helmfile` on PATH (as the installer's shell resolves it), and its
+version from the build information Go embeds in the binary (what `go version -m` shows:
+an ELF for this machine whose `-X ….version=` stamp names it), without starting it; only
+when that cannot be read (a wrapper script, another architecture, a damaged file) does it
+run `helmfile --version` to see whether it runs at all. When it is not on PATH it looks in the usual install
 directories (`search_dirs`, default /usr/local/bin, /usr/bin, /bin, /usr/local/sbin,
 /usr/sbin, /opt/bin, /snap/bin, under --host-root) and says exactly which directory
 PATH lacks.
@@ -65,6 +68,17 @@ impl HelmfileOnPath {
     async fn check(&self, ctx: &Ctx) -> (Outcome, bool) {
         match locate(ctx, "helmfile", &self.search_dirs) {
             Located::OnPath(path) => {
+                // Go stamps the version into the binary: read there, helmfile need not start
+                // (the tools phase then waits on one process, helm's).
+                if let Some(v) = crate::gobin::read(&path).and_then(|b| b.program_version()) {
+                    return (
+                        Outcome::pass(format!(
+                            "helmfile version {v} at {} (its Go build info; not started)",
+                            path.display()
+                        )),
+                        false,
+                    );
+                }
                 let broken = match exec::run(&path, ["--version"], ctx.path_env.as_deref(), ctx.exec_timeout()).await {
                     Ok(o) if o.success => {
                         let version = o.stdout.lines().next().unwrap_or("").trim().to_string();
