@@ -52,6 +52,12 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// The preflight image, for running checks in pods (air-gapped clusters pull it from
+    /// their private registry).
+    Image {
+        #[command(subcommand)]
+        action: ImageCommand,
+    },
     /// The helm plugin form: `helm preflight install NAME CHART [helm install flags]`.
     /// Checks the install helm is about to do; preflight's own options go before `install`.
     Install {
@@ -60,6 +66,18 @@ enum Command {
         /// are helm's own business and ignored)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 2.., value_name = "NAME CHART [FLAGS]")]
         args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Publish this very binary as a minimal OCI image (one layer: the static binary at
+    /// /preflight; the entrypoint runs it) through the registry's HTTP API, with the
+    /// profile's `registries:` settings (insecure, CA, credentials, else
+    /// ~/.docker/config.json). Prints the digest; the same binary always gives the same one.
+    Push {
+        /// REGISTRY/REPOSITORY:TAG, e.g. 10.0.0.5:5000/tools/preflight:0.1.0
+        reference: String,
     },
 }
 
@@ -101,6 +119,71 @@ pub fn version_line() -> String {
         env!("PREFLIGHT_COMMIT"),
         env!("PREFLIGHT_TARGET")
     )
+}
+
+fn image_push(opts: &RunOpts, reference: &str) -> i32 {
+    let target = match crate::install::ImageRef::parse(reference) {
+        Ok(t) if !t.reference.starts_with("sha256:") => t,
+        Ok(_) => return usage_error("image push takes a tag (REGISTRY/REPO:TAG), not a digest"),
+        Err(e) => return usage_error(e),
+    };
+    let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
+    let profile = match profile::load(&profile_name) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let registries = profile::registries(
+        &profile.registries,
+        profile.checks.iter().map(|(_, c)| c.as_ref()),
+    );
+    let settings = registries.get(&target.registry);
+    let binary = match std::env::current_exe().and_then(std::fs::read) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("preflight: error: cannot read the running binary: {e}");
+            return 3;
+        }
+    };
+    let image = match crate::oci::build(&binary) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("preflight: error: {e}");
+            return 3;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("preflight: error: cannot start the async runtime: {e}");
+            return 3;
+        }
+    };
+    let resolver = Resolver::new(&opts.host_root, opts.timeout);
+    match runtime.block_on(crate::oci::push(
+        &resolver,
+        &settings,
+        &target,
+        &image,
+        opts.timeout,
+    )) {
+        Ok(pushed) => {
+            for (what, digest, size, uploaded) in &pushed.blobs {
+                let how = if *uploaded { "uploaded" } else { "already there" };
+                println!("{what:<8} {digest} {:>10} bytes  {how}", size);
+            }
+            println!(
+                "manifest {} {:>10} bytes  pushed as {reference}",
+                pushed.digest,
+                image.manifest.bytes.len()
+            );
+            println!("{}/{}@{}", target.registry, target.repository, pushed.digest);
+            0
+        }
+        Err(e) => {
+            eprintln!("preflight: image push {reference} failed: {e}");
+            1
+        }
+    }
 }
 
 fn completion(shell: CompletionShell) -> i32 {
@@ -405,6 +488,9 @@ pub fn main() -> i32 {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
         Some(Command::Completion { shell }) => completion(shell),
+        Some(Command::Image {
+            action: ImageCommand::Push { ref reference },
+        }) => image_push(&cli.opts, reference),
         Some(Command::Check) | None => check(&cli.opts),
         Some(Command::Install { ref args }) => match helm_install_args(args) {
             Ok(h) => {

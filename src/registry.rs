@@ -384,11 +384,13 @@ fn login_fix(host: &str) -> Vec<String> {
     ]
 }
 
-/// The `Authorization` header the registry's challenge asks for, or the problem.
-async fn authorize(
+/// The `Authorization` header the registry's challenge asks for, or the problem; `actions`
+/// is the token scope's (`pull`, or `pull,push` to upload).
+pub(crate) async fn authorize(
     client: &reqwest::Client,
     reg: &RegistrySettings,
     repo: &str,
+    actions: &str,
     header: &str,
     docker_config: Option<&Path>,
     timeout: Duration,
@@ -408,7 +410,7 @@ async fn authorize(
                 realm,
                 &[
                     ("service", params.get("service").cloned().unwrap_or_default()),
-                    ("scope", format!("repository:{repo}:pull")),
+                    ("scope", format!("repository:{repo}:{actions}")),
                 ],
             )
             .map_err(|_| problem(format!("{host}: token realm {realm:?} is not a URL"), vec![]))?;
@@ -491,7 +493,17 @@ pub async fn manifest(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let a = match authorize(&client, reg, repo, &header, docker_config, ctx.probe_timeout).await {
+        let a = match authorize(
+            &client,
+            reg,
+            repo,
+            "pull",
+            &header,
+            docker_config,
+            ctx.probe_timeout,
+        )
+        .await
+        {
             Ok(a) => a,
             Err(p) => return p,
         };
