@@ -115,12 +115,24 @@ impl KubeAccess {
                     .map_err(ApiError::Unreachable)?
                     .client
                     .clone();
-                self.call("API discovery", kube::Discovery::new(client).run())
-                    .await
+                self.discover(|| kube::Discovery::new(client.clone())).await
             })
             .await
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Run a discovery; a group that vanishes between `/apis` and its own document (a CRD
+    /// deleted meanwhile) answers 404: look again, as kubectl does, rather than fail.
+    pub async fn discover(&self, make: impl Fn() -> kube::Discovery) -> Result<kube::Discovery, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.call("API discovery", make().run()).await {
+                Err(ApiError::NotFound(_)) if attempt < 3 => continue,
+                other => return other,
+            }
+        }
     }
 
     /// One SelfSubjectAccessReview: Ok(None) allowed, Ok(Some(reason)) denied (the reason

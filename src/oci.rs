@@ -168,12 +168,7 @@ impl Session<'_> {
         if resp.status().as_u16() != 401 || self.auth.is_some() {
             return Ok(resp);
         }
-        let challenge = resp
-            .headers()
-            .get("www-authenticate")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let challenge = registry::challenge_of(&resp);
         let auth = registry::authorize(
             &self.client,
             self.reg,

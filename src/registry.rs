@@ -384,6 +384,15 @@ fn login_fix(host: &str) -> Vec<String> {
     ]
 }
 
+/// A 401's `WWW-Authenticate` challenge ("" when there is none).
+pub(crate) fn challenge_of(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("www-authenticate")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
 /// The `Authorization` header the registry's challenge asks for, or the problem; `actions`
 /// is the token scope's (`pull`, or `pull,push` to upload).
 pub(crate) async fn authorize(
@@ -487,12 +496,7 @@ pub async fn manifest(
     let url = format!("{base}{path}");
     let mut auth = None;
     let resp = if resp.status().as_u16() == 401 {
-        let header = resp
-            .headers()
-            .get("www-authenticate")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let header = challenge_of(&resp);
         let a = match authorize(
             &client,
             reg,

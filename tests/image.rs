@@ -7,24 +7,6 @@ mod common;
 use common::registry::*;
 use common::*;
 
-/// GET from the registry as a client would, with optional basic auth.
-fn get(url: &str, accept: &str, auth: Option<(&str, &str)>) -> (u16, Vec<u8>) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut rb = c.get(url).header("Accept", accept);
-        if let Some((u, p)) = auth {
-            rb = rb.basic_auth(u, Some(p));
-        }
-        let r = rb.send().await.unwrap();
-        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-    })
-}
-
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
@@ -60,7 +42,7 @@ fn the_binary_is_pushed_as_an_image_read_back_and_pushed_again_to_the_same_diges
     // Read back through the registry's API: the manifest is the digest printed, its layer
     // unpacks to this very binary, executable, at /preflight.
     let base = format!("http://{}/v2/tools/preflight", r.host());
-    let (code, manifest) = get(
+    let (code, manifest) = registry_get(
         &format!("{base}/manifests/v1"),
         "application/vnd.oci.image.manifest.v1+json",
         None,
@@ -69,7 +51,7 @@ fn the_binary_is_pushed_as_an_image_read_back_and_pushed_again_to_the_same_diges
     assert_eq!(format!("sha256:{}", hex_sha256(&manifest)), digest);
     let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let layer_digest = m["layers"][0]["digest"].as_str().unwrap();
-    let (code2, layer) = get(&format!("{base}/blobs/{layer_digest}"), "*/*", None);
+    let (code2, layer) = registry_get(&format!("{base}/blobs/{layer_digest}"), "*/*", None);
     assert_eq!(code2, 200);
     let mut tar = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&layer[..]), &mut tar).unwrap();
@@ -83,7 +65,7 @@ fn the_binary_is_pushed_as_an_image_read_back_and_pushed_again_to_the_same_diges
         body == std::fs::read(bin()).unwrap(),
         "the layer holds the binary that pushed it"
     );
-    let (_, config) = get(
+    let (_, config) = registry_get(
         &format!("{base}/blobs/{}", m["config"]["digest"].as_str().unwrap()),
         "*/*",
         None,
@@ -132,7 +114,7 @@ fn a_registry_that_wants_credentials_gets_the_profiles() {
     ));
     let pushed = s.run(&["image", "push", &target, "--profile", &p]);
     assert_eq!(pushed.code(), 0, "{}", pushed.stderr());
-    let (code, _) = get(
+    let (code, _) = registry_get(
         &format!("http://{}/v2/tools/preflight/manifests/v1", r.host()),
         "application/vnd.oci.image.manifest.v1+json",
         Some(("pusher", "s3cret")),

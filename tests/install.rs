@@ -1167,6 +1167,27 @@ fn seed003_the_api_servers_own_verdict_webhook_and_quota() {
     c.apply(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {hooked}, labels: {{preflight-hook: {hook}}}}}\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {hook}}}\nwebhooks:\n- name: vcm.kb.io\n  failurePolicy: Fail\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  namespaceSelector: {{matchLabels: {{preflight-hook: {hook}}}}}\n  clientConfig: {{url: \"https://127.0.0.1:1/validate\"}}\n  rules: [{{apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}}]\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {quoted}}}\n---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: no-configmaps, namespace: {quoted}}}\nspec: {{hard: {{configmaps: \"0\"}}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {clean}}}\n"
     ));
+    // The API server picks up a new webhook configuration (and quota) through its informers,
+    // a moment after the create: wait until a server-side dry-run meets both.
+    let effective = |ns: &str, words: &str| {
+        let started = std::time::Instant::now();
+        loop {
+            let (ok, out) = c.kubectl(
+                &["create", "configmap", "probe", "-n", ns, "--dry-run=server"],
+                None,
+            );
+            if !ok && out.contains(words) {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "not in effect: {out}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    effective(&hooked, "failed calling webhook");
+    effective(&quoted, "exceeded quota");
     let judge = |ns: &str, rel: &str| {
         s.json(&[
             "--chart",

@@ -270,26 +270,51 @@ fn sha256(bytes: &[u8]) -> String {
 
 /// Push a small real image (one layer) through the registry HTTP API: blob uploads, then
 /// the OCI manifest under `tag`.
-pub fn push_image(registry: &str, repo: &str, tag: &str, auth: Option<(&str, &str)>) {
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+        .block_on(f)
+}
+
+/// GET from a registry as a client would (optionally with basic auth): status and body.
+pub fn registry_get(url: &str, accept: &str, auth: Option<(&str, &str)>) -> (u16, Vec<u8>) {
+    block_on(async {
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut rb = c.get(url).header("Accept", accept);
+        if let Some((u, p)) = auth {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        let r = rb.send().await.unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    })
+}
+
+pub fn push_image(registry: &str, repo: &str, tag: &str, auth: Option<(&str, &str)>) {
+    block_on(async {
         let c = reqwest::Client::builder().no_proxy().build().unwrap();
         let base = format!("http://{registry}");
         let with_auth = |rb: reqwest::RequestBuilder| match auth {
             Some((u, p)) => rb.basic_auth(u, Some(p)),
             None => rb,
         };
-        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
         let layer = format!("layer of {repo}:{tag}").into_bytes();
         for blob in [&config, &layer] {
-            let r = with_auth(c.post(format!("{base}/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+            let r = with_auth(c.post(format!("{base}/v2/{repo}/blobs/uploads/")))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status().as_u16(), 202, "start upload");
             let loc = r.headers()["location"].to_str().unwrap().to_string();
-            let loc = if loc.starts_with("http") { loc } else { format!("{base}{loc}") };
+            let loc = if loc.starts_with("http") {
+                loc
+            } else {
+                format!("{base}{loc}")
+            };
             let sep = if loc.contains('?') { '&' } else { '?' };
             let r = with_auth(c.put(format!("{loc}{sep}digest={}", sha256(blob))))
                 .header("Content-Type", "application/octet-stream")
@@ -312,6 +337,11 @@ pub fn push_image(registry: &str, repo: &str, tag: &str, auth: Option<(&str, &st
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status().as_u16(), 201, "manifest: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status().as_u16(),
+            201,
+            "manifest: {}",
+            r.text().await.unwrap_or_default()
+        );
     });
 }

@@ -170,13 +170,15 @@ impl Check for HelmOwnership {
                 .map(|av| av.split_once('/').map(|(g, _)| g.to_string()).unwrap_or_default())
                 .collect();
             let filter: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let discovery = Discovery::new(client.clone());
-            let discovery = if kind_only {
-                discovery
-            } else {
-                discovery.filter(&filter)
+            let make = || {
+                let d = Discovery::new(client.clone());
+                if kind_only {
+                    d
+                } else {
+                    d.filter(&filter)
+                }
             };
-            let discovery = match ctx.kube.call("API discovery", discovery.run()).await {
+            let discovery = match ctx.kube.discover(make).await {
                 Ok(d) => d,
                 Err(e) => return undecided(e),
             };
