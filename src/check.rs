@@ -34,7 +34,7 @@ impl Phase {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -63,14 +63,14 @@ impl Status {
 
 /// ruff's applicability: `safe` fixes are reversible and touch only what the check owns;
 /// `unsafe` ones delete or overwrite and need `--unsafe-fixes`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Safety {
     Safe,
     Unsafe,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fix {
     pub summary: String,
     pub commands: Vec<String>,
@@ -217,6 +217,12 @@ pub struct Meta {
     /// It reads the install (`--chart` / `--helmfile`): the install is rendered only when a
     /// planned check does.
     pub reads_install: bool,
+    /// It reads the host's network namespace (/proc/sys/net): run in a pod per node
+    /// (`preflight nodes`), that pod needs `hostNetwork`.
+    pub host_network: bool,
+    /// Run on every node, it passes when one node passes: what it checks (room for a
+    /// local-PV claim) is needed on *some* node, as the scheduler asks (seed 004).
+    pub any_node: bool,
 }
 
 /// The release the install creates: objects carrying its Helm ownership count as "ours".

@@ -52,6 +52,22 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Run the profile's node checks on every node of the cluster, in a pod per node (the
+    /// image from `preflight image push`), and report each check per node plus a roll-up.
+    Nodes {
+        /// Only the nodes with these labels (as kubectl -l).
+        #[arg(long, value_name = "LABELS")]
+        node_selector: Option<String>,
+        /// The preflight image the pods run (see `preflight image push`).
+        #[arg(long, value_name = "REF")]
+        image: String,
+        /// Nodes checked at once.
+        #[arg(long, default_value_t = 50)]
+        parallel: usize,
+        /// Where the pods and their ConfigMap are created (needs the privileged Pod Security level).
+        #[arg(long, default_value = "default", value_name = "NS")]
+        pod_namespace: String,
+    },
     /// The preflight image, for running checks in pods (air-gapped clusters pull it from
     /// their private registry).
     Image {
@@ -119,6 +135,72 @@ pub fn version_line() -> String {
         env!("PREFLIGHT_COMMIT"),
         env!("PREFLIGHT_TARGET")
     )
+}
+
+fn nodes(opts: &RunOpts, selector: Option<&str>, image: &str, parallel: usize, namespace: &str) -> i32 {
+    let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
+    let profile = match profile::load(&profile_name) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let profile_yaml = match profile::text_for_nodes(&profile_name) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    let planned = match plan(profile, opts, &[]) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let checks: Vec<&'static crate::check::CheckDef> = planned
+        .iter()
+        .filter(|p| p.def.meta.phase == crate::check::Phase::Node)
+        .map(|p| p.def)
+        .collect();
+    if checks.is_empty() {
+        return usage_error("the profile (with --only/--skip) has no node checks to run on the nodes");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("preflight: error: cannot start the async runtime: {e}");
+            return 3;
+        }
+    };
+    let resolver = Resolver::new(&opts.host_root, opts.timeout);
+    let kube = KubeAccess::new(
+        opts.kubeconfig.clone(),
+        opts.context.clone(),
+        opts.timeout,
+        resolver,
+    );
+    let run = crate::nodes::NodesRun {
+        checks,
+        profile_yaml,
+        image,
+        namespace,
+        selector,
+        parallel,
+        pod_deadline: opts.timeout * 12,
+    };
+    let reports = match runtime.block_on(crate::nodes::run(&kube, &run)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("preflight: nodes: {e}");
+            return 3;
+        }
+    };
+    match opts.output {
+        Output::Json => println!("{}", report::json(&profile_name, None, &reports)),
+        Output::Termination => println!("{}", report::termination(&reports)),
+        Output::Human | Output::Junit => {
+            let human = Human::new(
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            );
+            print!("{}", human.section("node (on every node)", &reports));
+            print!("{}", human.summary(&reports));
+        }
+    }
+    engine::exit_code(&reports)
 }
 
 fn image_push(opts: &RunOpts, reference: &str) -> i32 {
@@ -324,6 +406,9 @@ enum Output {
     Human,
     Json,
     Junit,
+    /// Compact JSON under 4 KiB, for a pod's termination message (`preflight nodes`).
+    #[value(hide = true)]
+    Termination,
 }
 
 #[derive(Args, Debug)]
@@ -488,6 +573,18 @@ pub fn main() -> i32 {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
         Some(Command::Completion { shell }) => completion(shell),
+        Some(Command::Nodes {
+            ref node_selector,
+            ref image,
+            parallel,
+            ref pod_namespace,
+        }) => nodes(
+            &cli.opts,
+            node_selector.as_deref(),
+            image,
+            parallel,
+            pod_namespace,
+        ),
         Some(Command::Image {
             action: ImageCommand::Push { ref reference },
         }) => image_push(&cli.opts, reference),
@@ -835,6 +932,7 @@ fn check(opts: &RunOpts) -> i32 {
             let install = ctx.install().map(crate::report::InstallSummary::of);
             report::json(&profile_name, install, &reports) + "\n"
         }
+        Output::Termination => report::termination(&reports),
         Output::Junit => match report::junit(&profile_name, &reports) {
             Ok(s) => s,
             Err(e) => {

@@ -24,6 +24,8 @@ pub struct CheckReport {
     pub duration_ms: u64,
     /// What this check told its dependents it starves (kept for a re-run after --fix).
     pub starved: Vec<Starved>,
+    /// The node it ran on, for node checks run in a pod per node (`preflight nodes`).
+    pub node: Option<String>,
 }
 
 impl CheckReport {
@@ -118,6 +120,7 @@ pub async fn run(
                     fix_error: None,
                     duration_ms: started.elapsed().as_millis() as u64,
                     starved: outcome.starved,
+                    node: None,
                 }
             }));
         }
@@ -134,6 +137,7 @@ pub async fn run(
                 fix_error: None,
                 duration_ms: 0,
                 starved: Vec::new(),
+                node: None,
             }));
         }
         progress.finish_phase();

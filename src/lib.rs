@@ -13,6 +13,7 @@ pub mod gobin;
 pub mod install;
 pub mod kube;
 pub mod net;
+pub mod nodes;
 pub mod oci;
 pub mod profile;
 pub mod quantity;

@@ -47,6 +47,21 @@ impl fmt::Display for ProfileError {
     }
 }
 
+/// The profile's text as written (embedded or read from its file), for a node pod to run
+/// the very same profile; its `install:` is left out (a pod renders nothing).
+pub fn text_for_nodes(name_or_path: &str) -> Result<String, String> {
+    let text = match EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
+        Some((_, t)) => t.to_string(),
+        None => std::fs::read_to_string(name_or_path).map_err(|e| format!("{name_or_path}: {e}"))?,
+    };
+    let mut v: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{name_or_path}: {e}"))?;
+    if let Some(m) = v.as_mapping_mut() {
+        m.remove("install");
+    }
+    serde_yaml_ng::to_string(&v).map_err(|e| format!("{name_or_path}: {e}"))
+}
+
 /// `--profile NAME|PATH`: an embedded profile by name, else a YAML file.
 pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     if let Some((name, text)) = EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {

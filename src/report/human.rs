@@ -45,7 +45,13 @@ impl Human {
                 "{} {} {}{}\n",
                 self.symbol(r.status),
                 r.title,
-                self.paint(Style::new().dim(), &format!("[{}]", r.id)),
+                self.paint(
+                    Style::new().dim(),
+                    &match &r.node {
+                        Some(n) => format!("[{}@{n}]", r.id),
+                        None => format!("[{}]", r.id),
+                    }
+                ),
                 if r.fixed { " (fixed)" } else { "" }
             ));
             if r.status == Status::Pass {

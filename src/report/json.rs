@@ -62,6 +62,9 @@ struct Entry<'a> {
     fix: Option<&'a Fix>,
     fixed: bool,
     duration_ms: u64,
+    /// Only on node checks run on every node (`preflight nodes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a str>,
 }
 
 /// The one JSON document `-o json` prints (schema 1; see README).
@@ -81,10 +84,58 @@ pub fn render(profile: &str, install: Option<InstallSummary>, reports: &[CheckRe
                 fix: r.fix.as_ref(),
                 fixed: r.fixed,
                 duration_ms: r.duration_ms,
+                node: r.node.as_deref(),
             })
             .collect(),
         summary: Summary::of(reports),
     };
     // Serialising plain structs of strings and numbers cannot fail.
     serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"schema\":1,\"error\":\"{e}\"}}"))
+}
+
+/// One check's result as a node pod reports it through its termination message.
+#[derive(Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Compact {
+    pub id: String,
+    pub status: crate::check::Status,
+    pub message: String,
+    pub fix: Option<crate::check::Fix>,
+}
+
+/// The kubelet keeps at most 4096 bytes of a termination message.
+pub const TERMINATION_LIMIT: usize = 4096;
+
+/// `-o termination`: the checks as compact JSON that fits a pod's termination message;
+/// long messages are cut (saying so) and fix commands dropped before anything is lost.
+pub fn termination(reports: &[CheckReport]) -> String {
+    let mut items: Vec<Compact> = reports
+        .iter()
+        .map(|r| Compact {
+            id: r.id.to_string(),
+            status: r.status,
+            message: r.message.clone(),
+            fix: r.fix.clone(),
+        })
+        .collect();
+    let fits = |items: &[Compact]| {
+        serde_json::to_string(items)
+            .map(|t| t.len() < TERMINATION_LIMIT)
+            .unwrap_or(false)
+    };
+    let mut budget = 1024;
+    while !fits(&items) && budget > 16 {
+        for it in items.iter_mut() {
+            if it.message.chars().count() > budget {
+                it.message = it.message.chars().take(budget).collect::<String>() + " …(cut)";
+            }
+            if let Some(f) = it.fix.as_mut() {
+                f.commands.truncate(2);
+                if f.summary.chars().count() > budget / 2 {
+                    f.summary = f.summary.chars().take(budget / 2).collect();
+                }
+            }
+        }
+        budget /= 2;
+    }
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_string())
 }

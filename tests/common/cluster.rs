@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+#[derive(Clone)]
 pub struct Cluster {
     pub kubeconfig: PathBuf,
 }

@@ -16,6 +16,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the Kubernetes API answers and allows the install",
         requires: &[],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,
 the server is down, or the user lacks rights, the install dies part-way, e.g.
 

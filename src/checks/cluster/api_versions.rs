@@ -12,6 +12,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "every kind the install renders is served, or brought by its own CRDs",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates
 anything; a CRD that is not installed, or an API version the cluster removed (or does not
 have yet), stops the install:

@@ -45,6 +45,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "certificate signing requests get approved and signed",
         requires: &["cluster.api"],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the
 cluster is too old or kube-controller-manager does not run the CSR controllers. DaoCloud
 users could not open the console (seed 001): the CSR request failed because the cluster was

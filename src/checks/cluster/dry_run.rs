@@ -17,6 +17,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the API server accepts every object of the install (server-side dry-run)",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: the API server, its admission webhooks and its quotas have the last word on every
 object, and helm learns it one object at a time, part-way through the install. OpenKruise
 users saw every create fail behind a webhook with no backend (seed 003):

@@ -19,6 +19,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership
 metadata, after it has already started the install. KubeVela users saw it for a
 namespace, a ScopeDefinition and a webhook configuration (seed 000):

@@ -21,6 +21,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the installing user may create everything the install renders",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops
 the install part-way, after earlier objects were already created:
 

@@ -11,6 +11,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "every chart accepts the cluster's Kubernetes version",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),
 and helm refuses the install on any other, after the installer has already started:
 

@@ -23,6 +23,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "no leftover cert-manager namespace of another release",
         requires: &["cluster.api"],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another
 release or by an unfinished uninstall. KubeVela users saw (seed 000):
 

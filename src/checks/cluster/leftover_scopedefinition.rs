@@ -15,6 +15,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "no ScopeDefinitions owned by another release",
         requires: &["cluster.api"],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition
 objects behind, and installing KubeVela over them fails. Users saw (seed 000):
 

@@ -12,6 +12,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "each release's namespace exists or will be created, and only once",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: helm installs a release into a namespace that must exist (or that
 --create-namespace / helmfile's createNamespace makes first), that is not being deleted, and
 that the chart does not also create. Measured on a v1.20 cluster with the real helm:

@@ -13,6 +13,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "no earlier operation left a release half-done",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost
 connection, a timeout) leaves its release `pending-*`, and every later helm operation on it
 stops at once. DaoCloud users had an app stuck "installing" that could not be removed

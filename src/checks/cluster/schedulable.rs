@@ -17,6 +17,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "some node can take the workload",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster
 the control-plane taint alone does it (TKEStack, seed 002); BlueKing CE 7 users saw
 (seed 004):

@@ -14,6 +14,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never
 binds, and its pods stay Pending. BlueKing CE 7 users saw (seed 004):
 

@@ -16,6 +16,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an
 unavailable aggregated APIService is the usual reason: the namespace controller cannot
 list that API's resources, so it never empties the namespace. DaoCloud users saw the

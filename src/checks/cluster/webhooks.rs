@@ -20,6 +20,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
 every request it matches, so every create of the install fails. OpenKruise users saw
 (seed 003):

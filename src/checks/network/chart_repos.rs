@@ -15,6 +15,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm chart repositories serve the charts the install needs",
         requires: &[],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,
 answers the wrong node, or lacks a version fails the install half-way. BlueKing CE 7 users
 saw (seed 004), because hub.bktencent.com resolved to the wrong node:

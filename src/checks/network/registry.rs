@@ -14,6 +14,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "container registries answer",
         requires: &[],
         reads_install: true,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: every image pull of the install goes through these registries, and the ways they
 fail look alike from helm's side (pods in ErrImagePull). The field reports:
 

@@ -12,6 +12,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the container runtime's registry mirrors answer",
         requires: &[],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: the container runtime, not helm, pulls the images, through the mirrors it is
 configured with. BlueKing CE 7 users had registry-mirrors configured that no longer worked
 (seed 004):

@@ -13,6 +13,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the conntrack kernel module is available",
         requires: &[],
         reads_install: false,
+        host_network: true,
+        any_node: false,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
 had cluster creation fail with kernel tuning enabled (seed 001); the diagnosis was
 

@@ -11,6 +11,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "the container runtime trusts the private registries",
         requires: &[],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: the container runtime, not helm, pulls the images, with its own configuration.
 BlueKing CE 7 users had registry-mirrors configured that no longer worked (seed 004):
 

@@ -13,6 +13,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "local-PV host directories have enough free space",
         requires: &[],
         reads_install: true,
+        host_network: false,
+        any_node: true,
         explain: r#"Why: local-PV provisioners bind a claim only on a node whose host directory has room
 for it. When none has, pods never schedule. BlueKing CE 7 users saw (seed 004):
 

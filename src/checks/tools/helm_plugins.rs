@@ -13,6 +13,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm plugins the installer needs are installed",
         requires: &["tools.helm-version"],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: `helmfile apply` and `helmfile diff` shell out to the helm-diff plugin; without it
 helmfile stops with `Error: unknown command "diff" for "helm"` after the release
 files have been read, half-way through an install.

@@ -15,6 +15,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm is recent enough",
         requires: &[],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: charts written for current helm fail to render on older helm, with errors
 that do not mention the version at all. BlueKing CE 7 users saw (seed 004), on
 `helmfile -f 03-bcs.yaml.gotmpl sync`:

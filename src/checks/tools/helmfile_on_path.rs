@@ -12,6 +12,8 @@ pub static DEF: CheckDef = CheckDef {
         title: "helmfile is on PATH",
         requires: &[],
         reads_install: false,
+        host_network: false,
+        any_node: false,
         explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find
 helmfile the install stops at once. BlueKing CE 7 users saw (seed 004):
 
