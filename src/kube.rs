@@ -85,16 +85,21 @@ impl KubeAccess {
             .map_err(Clone::clone)
     }
 
+    /// The shared client, or the unreachable cluster as an API error.
+    async fn api_client(&self) -> Result<kube::Client, ApiError> {
+        Ok(self
+            .connect()
+            .await
+            .map_err(ApiError::Unreachable)?
+            .client
+            .clone())
+    }
+
     /// The server's version (`v1.20.2`), asked once and shared.
     pub async fn server_version(&self) -> Result<&str, ApiError> {
         self.version
             .get_or_init(|| async {
-                let client = self
-                    .connect()
-                    .await
-                    .map_err(ApiError::Unreachable)?
-                    .client
-                    .clone();
+                let client = self.api_client().await?;
                 self.call("GET /version", client.apiserver_version())
                     .await
                     .map(|v| v.git_version)
@@ -109,12 +114,7 @@ impl KubeAccess {
     pub async fn discovery(&self) -> Result<&kube::Discovery, ApiError> {
         self.discovery
             .get_or_init(|| async {
-                let client = self
-                    .connect()
-                    .await
-                    .map_err(ApiError::Unreachable)?
-                    .client
-                    .clone();
+                let client = self.api_client().await?;
                 self.discover(|| kube::Discovery::new(client.clone())).await
             })
             .await
