@@ -54,20 +54,8 @@ enum Command {
     },
     /// Run the profile's node checks on every node of the cluster, in a pod per node (the
     /// image from `preflight image push`), and report each check per node plus a roll-up.
-    Nodes {
-        /// Only the nodes with these labels (as kubectl -l).
-        #[arg(long, value_name = "LABELS")]
-        node_selector: Option<String>,
-        /// The preflight image the pods run (see `preflight image push`).
-        #[arg(long, value_name = "REF")]
-        image: String,
-        /// Nodes checked at once.
-        #[arg(long, default_value_t = 50)]
-        parallel: usize,
-        /// Where the pods and their ConfigMap are created (needs the privileged Pod Security level).
-        #[arg(long, default_value = "default", value_name = "NS")]
-        pod_namespace: String,
-    },
+    /// The same as `preflight --all-nodes --only node`.
+    Nodes,
     /// The preflight image, for running checks in pods (air-gapped clusters pull it from
     /// their private registry).
     Image {
@@ -92,8 +80,9 @@ enum ImageCommand {
     /// profile's `registries:` settings (insecure, CA, credentials, else
     /// ~/.docker/config.json). Prints the digest; the same binary always gives the same one.
     Push {
-        /// REGISTRY/REPOSITORY:TAG, e.g. 10.0.0.5:5000/tools/preflight:0.1.0
-        reference: String,
+        /// REGISTRY/REPOSITORY:TAG, e.g. 10.0.0.5:5000/tools/preflight:0.1.0 (default: the
+        /// profile's `nodes: {image:}`, else preflight:VERSION in its one `registries:` entry)
+        reference: Option<String>,
     },
 }
 
@@ -137,81 +126,23 @@ pub fn version_line() -> String {
     )
 }
 
-fn nodes(opts: &RunOpts, selector: Option<&str>, image: &str, parallel: usize, namespace: &str) -> i32 {
+fn image_push(opts: &RunOpts, reference: Option<&str>) -> i32 {
     let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
     let profile = match profile::load(&profile_name) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
-    let profile_yaml = match profile::text_for_nodes(&profile_name) {
-        Ok(t) => t,
-        Err(e) => return usage_error(e),
+    let reference = match reference {
+        Some(r) => r.to_string(),
+        None => match profile::default_image(&profile.nodes, &profile.registries) {
+            Ok(r) => r,
+            Err(e) => return usage_error(e),
+        },
     };
-    let planned = match plan(profile, opts, &[]) {
-        Ok(p) => p,
-        Err(e) => return usage_error(e),
-    };
-    let checks: Vec<&'static crate::check::CheckDef> = planned
-        .iter()
-        .filter(|p| p.def.meta.phase == crate::check::Phase::Node)
-        .map(|p| p.def)
-        .collect();
-    if checks.is_empty() {
-        return usage_error("the profile (with --only/--skip) has no node checks to run on the nodes");
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("preflight: error: cannot start the async runtime: {e}");
-            return 3;
-        }
-    };
-    let resolver = Resolver::new(&opts.host_root, opts.timeout);
-    let kube = KubeAccess::new(
-        opts.kubeconfig.clone(),
-        opts.context.clone(),
-        opts.timeout,
-        resolver,
-    );
-    let run = crate::nodes::NodesRun {
-        checks,
-        profile_yaml,
-        image,
-        namespace,
-        selector,
-        parallel,
-        pod_deadline: opts.timeout * 12,
-    };
-    let reports = match runtime.block_on(crate::nodes::run(&kube, &run)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("preflight: nodes: {e}");
-            return 3;
-        }
-    };
-    match opts.output {
-        Output::Json => println!("{}", report::json(&profile_name, None, &reports)),
-        Output::Termination => println!("{}", report::termination(&reports)),
-        Output::Human | Output::Junit => {
-            let human = Human::new(
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-            );
-            print!("{}", human.section("node (on every node)", &reports));
-            print!("{}", human.summary(&reports));
-        }
-    }
-    engine::exit_code(&reports)
-}
-
-fn image_push(opts: &RunOpts, reference: &str) -> i32 {
+    let reference = reference.as_str();
     let target = match crate::install::ImageRef::parse(reference) {
         Ok(t) if !t.reference.starts_with("sha256:") => t,
         Ok(_) => return usage_error("image push takes a tag (REGISTRY/REPO:TAG), not a digest"),
-        Err(e) => return usage_error(e),
-    };
-    let profile_name = opts.profile.clone().unwrap_or_else(|| "default".to_string());
-    let profile = match profile::load(&profile_name) {
-        Ok(p) => p,
         Err(e) => return usage_error(e),
     };
     let registries = profile::registries(
@@ -454,6 +385,35 @@ struct RunOpts {
     no_progress: bool,
     #[command(flatten)]
     install: InstallOpts,
+    #[command(flatten)]
+    nodes: NodeOpts,
+}
+
+/// Node checks on every node (`--all-nodes`, `preflight nodes`): a pod per node.
+#[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Every node (--all-nodes, preflight nodes)")]
+struct NodeOpts {
+    /// Run the node checks on every (selected) node of the cluster, each in a pod, instead
+    /// of on this host; the other phases run here as usual.
+    #[arg(long, global = true)]
+    all_nodes: bool,
+    /// Only the nodes with these labels (as kubectl -l).
+    #[arg(long, global = true, value_name = "LABELS")]
+    node_selector: Option<String>,
+    /// The preflight image the pods run (default: the profile's `nodes: {image:}`, else
+    /// preflight:VERSION in the profile's one registry, as `preflight image push` names it).
+    #[arg(long, global = true, value_name = "REF")]
+    image: Option<String>,
+    /// Nodes checked at once.
+    #[arg(long, global = true, default_value_t = 50, value_name = "N")]
+    parallel: usize,
+    /// Where the pods and their ConfigMap go (default: the profile's `nodes: {namespace:}`,
+    /// else default); hostPath needs the privileged Pod Security level there.
+    #[arg(long, global = true, value_name = "NS")]
+    pod_namespace: Option<String>,
+    /// Pods and ConfigMaps of an interrupted earlier run older than this are deleted at start.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "1h", value_parser = crate::values::parse_duration, hide = true)]
+    leftover_age: Duration,
 }
 
 /// The install to check, with the arguments the installer gives helm / helmfile.
@@ -573,22 +533,11 @@ pub fn main() -> i32 {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
         Some(Command::Completion { shell }) => completion(shell),
-        Some(Command::Nodes {
-            ref node_selector,
-            ref image,
-            parallel,
-            ref pod_namespace,
-        }) => nodes(
-            &cli.opts,
-            node_selector.as_deref(),
-            image,
-            parallel,
-            pod_namespace,
-        ),
+        Some(Command::Nodes) => check(&cli.opts, true),
         Some(Command::Image {
             action: ImageCommand::Push { ref reference },
-        }) => image_push(&cli.opts, reference),
-        Some(Command::Check) | None => check(&cli.opts),
+        }) => image_push(&cli.opts, reference.as_deref()),
+        Some(Command::Check) | None => check(&cli.opts, false),
         Some(Command::Install { ref args }) => match helm_install_args(args) {
             Ok(h) => {
                 // preflight's own options: those before `install` and those among helm's.
@@ -615,7 +564,7 @@ pub fn main() -> i32 {
                 opts.install.no_hooks = spec.no_hooks;
                 opts.kubeconfig = opts.kubeconfig.or(h.kubeconfig);
                 opts.context = opts.context.or(h.context);
-                check(&opts)
+                check(&opts, false)
             }
             Err(e) => usage_error(e),
         },
@@ -784,7 +733,52 @@ fn install_line(ctx: &Ctx) -> Option<String> {
     })
 }
 
-fn check(opts: &RunOpts) -> i32 {
+/// What the node pods need from the profile and the command line.
+struct NodeSetup {
+    image: String,
+    namespace: String,
+    profile_yaml: String,
+    fix_args: Vec<String>,
+}
+
+fn nodes_setup(
+    opts: &RunOpts,
+    profile_name: &str,
+    section: &profile::NodesSection,
+    registries: &[crate::registry::RegistrySettings],
+) -> Result<NodeSetup, String> {
+    let image = match &opts.nodes.image {
+        Some(i) => i.clone(),
+        None => profile::default_image(section, registries)?,
+    };
+    crate::install::ImageRef::parse(&image).map_err(|e| format!("--image: {e}"))?;
+    let namespace = opts
+        .nodes
+        .pod_namespace
+        .clone()
+        .or_else(|| section.namespace.clone())
+        .unwrap_or_else(|| "default".to_string());
+    // Each pod fixes what it observed on its own node; nothing can be confirmed there.
+    let mut fix_args = Vec::new();
+    if opts.fix && !opts.dry_run {
+        if !opts.yes {
+            return Err("--fix on every node applies the fixes in the pods, where nothing can be confirmed: add --yes (or --dry-run to see what they would do)".to_string());
+        }
+        fix_args.extend(["--fix".to_string(), "--yes".to_string()]);
+        if opts.unsafe_fixes {
+            fix_args.push("--unsafe-fixes".to_string());
+        }
+    }
+    Ok(NodeSetup {
+        image,
+        namespace,
+        profile_yaml: profile::text_for_nodes(profile_name)?,
+        fix_args,
+    })
+}
+
+/// Run the profile's checks (`nodes_only`: `preflight nodes`, its node checks on every node).
+fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     // Decided before anything runs: a setup script that forgot --yes gets a usage error at
     // once, not a whole run followed by a refusal and no report.
     if opts.fix && !opts.dry_run && !opts.yes && !std::io::stdin().is_terminal() {
@@ -811,6 +805,7 @@ fn check(opts: &RunOpts) -> i32 {
         });
     }
     let section = profile.registries.clone();
+    let nodes_section = profile.nodes.clone();
     // With an install and no --profile: the default profile plus every check it feeds.
     let fed = if install_spec.is_some() && opts.profile.is_none() {
         INSTALL_FED
@@ -820,6 +815,31 @@ fn check(opts: &RunOpts) -> i32 {
     let mut plan = match plan(profile, opts, fed) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
+    };
+    let all_nodes = nodes_only || opts.nodes.all_nodes;
+    if nodes_only {
+        plan.retain(|p| p.def.meta.phase == crate::check::Phase::Node);
+        if plan.is_empty() {
+            return usage_error("the profile (with --only/--skip) has no node checks to run on the nodes");
+        }
+    }
+    // With --all-nodes the node checks run in the pods, not here.
+    let node_plan: Vec<Planned> = if all_nodes {
+        let (on_nodes, here): (Vec<Planned>, Vec<Planned>) = plan
+            .into_iter()
+            .partition(|p| p.def.meta.phase == crate::check::Phase::Node);
+        plan = here;
+        on_nodes
+    } else {
+        Vec::new()
+    };
+    let node_setup = if node_plan.is_empty() {
+        None
+    } else {
+        match nodes_setup(opts, &profile_name, &nodes_section, &section) {
+            Ok(s) => Some(s),
+            Err(e) => return usage_error(e),
+        }
     };
     let registries = profile::registries(&section, plan.iter().map(|p| p.check.as_ref()));
     let planned_access = plan.iter().map(|p| (p.def.meta.id, p.check.access())).collect();
@@ -887,19 +907,67 @@ fn check(opts: &RunOpts) -> i32 {
         }
     }
     engine::sort(&mut plan);
-    let mut reports = runtime.block_on(engine::run(
-        &plan,
-        Arc::clone(&ctx),
-        &[],
-        |phase, reports| {
-            if output == Output::Human {
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(human.phase(phase, reports).as_bytes());
-                let _ = stdout.flush();
+    let nodes_run = node_setup.as_ref().map(|s| crate::nodes::NodesRun {
+        checks: node_plan.iter().map(|p| p.def).collect(),
+        profile_yaml: s.profile_yaml.clone(),
+        image: &s.image,
+        namespace: &s.namespace,
+        selector: opts.nodes.node_selector.as_deref(),
+        parallel: opts.nodes.parallel,
+        // A pod is pulled, started and run: far more than one probe.
+        pod_deadline: opts.timeout * 12,
+        fix_args: s.fix_args.clone(),
+        leftover_age: opts.nodes.leftover_age,
+    });
+    // The pods run while this host's phases do: the run takes as long as the longer.
+    let (mut reports, on_nodes) = runtime.block_on(async {
+        let here = engine::run(
+            &plan,
+            Arc::clone(&ctx),
+            &[],
+            |phase, reports| {
+                if output == Output::Human {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(human.phase(phase, reports).as_bytes());
+                    let _ = stdout.flush();
+                }
+            },
+            &progress,
+        );
+        let there = async {
+            match &nodes_run {
+                Some(r) => Some(crate::nodes::run(&ctx.kube, r).await),
+                None => None,
             }
-        },
-        &progress,
-    ));
+        };
+        futures::join!(here, there)
+    });
+    let node_reports = match on_nodes {
+        None => Vec::new(),
+        Some(Ok(r)) => r,
+        Some(Err(crate::nodes::NodesError::Interrupted(m))) => {
+            eprintln!("preflight: {m}");
+            return 130;
+        }
+        Some(Err(crate::nodes::NodesError::Failed(m))) if nodes_only => {
+            eprintln!("preflight: nodes: {m}");
+            return 3;
+        }
+        Some(Err(crate::nodes::NodesError::Failed(m))) => node_plan
+            .iter()
+            .map(|p| crate::nodes::not_run(p.def, &m))
+            .collect(),
+    };
+    if !node_reports.is_empty() {
+        if output == Output::Human {
+            print!("{}", human.section("node (on every node)", &node_reports));
+        }
+        let at = reports
+            .iter()
+            .position(|r| r.phase != crate::check::Phase::Tools)
+            .unwrap_or(reports.len());
+        reports.splice(at..at, node_reports);
+    }
     if opts.fix {
         let fix_opts = fix::FixOptions {
             unsafe_fixes: opts.unsafe_fixes,

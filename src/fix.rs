@@ -46,8 +46,9 @@ pub async fn run(
     opts: &FixOptions,
     out: &PlanOut,
 ) -> FixRun {
+    // A node's report (--all-nodes) was fixed, or not, in that node's pod.
     let fixable: Vec<usize> = (0..reports.len())
-        .filter(|&i| reports[i].auto_fix().is_some())
+        .filter(|&i| reports[i].auto_fix().is_some() && reports[i].node.is_none())
         .collect();
     let (chosen, hidden): (Vec<usize>, Vec<usize>) = fixable.into_iter().partition(|&i| {
         reports[i]

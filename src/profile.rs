@@ -28,6 +28,49 @@ pub struct Profile {
     pub registries: Vec<RegistrySettings>,
     /// `install:`: the chart or helmfile to check, paths resolved against the profile.
     pub install: Option<InstallSpec>,
+    /// `nodes:`: how node checks run on every node (`preflight nodes`, `--all-nodes`).
+    pub nodes: NodesSection,
+}
+
+/// `nodes: {image: REF, namespace: NS}`: the image the node pods run and where they go,
+/// so the operator's profile carries them instead of every command line.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NodesSection {
+    #[serde(default, deserialize_with = "image_ref")]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+fn image_ref<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::install::ImageRef::parse(&s).map_err(|e| serde::de::Error::custom(format!("image: {e}")))?;
+    Ok(Some(s))
+}
+
+/// The image `preflight image push` names when given none, and `--image` defaults to when
+/// neither the command line nor the profile names one: this version in the profile's one
+/// registry (`registries:`), the private registry an air-gapped cluster pulls from.
+pub fn default_image(section: &NodesSection, registries: &[RegistrySettings]) -> Result<String, String> {
+    if let Some(i) = &section.image {
+        return Ok(i.clone());
+    }
+    match registries {
+        [one] => Ok(format!("{}/preflight:{}", one.host, env!("CARGO_PKG_VERSION"))),
+        [] => Err(
+            "no image: give --image REF, or `nodes: {image: REF}` or one `registries:` entry in the profile"
+                .to_string(),
+        ),
+        many => Err(format!(
+            "no image and {} registries in the profile ({}): give --image REF or `nodes: {{image: REF}}`",
+            many.len(),
+            many.iter()
+                .map(|r| r.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 /// A profile that cannot be used: `file:line: key: what is wrong`.
@@ -141,6 +184,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile, ProfileError
         checks,
         registries: raw.registries,
         install,
+        nodes: raw.nodes,
     })
 }
 
@@ -176,6 +220,8 @@ struct RawProfile {
     registries: Vec<RegistrySettings>,
     #[serde(default)]
     install: Option<RawInstall>,
+    #[serde(default)]
+    nodes: NodesSection,
     checks: checks::ChecksSection,
 }
 

@@ -134,7 +134,7 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
         ),
         (
             "relase: {name: a, namespace: b}\nchecks: {}\n",
-            ":1: unknown field `relase`, expected one of `release`, `registries`, `install`, `checks`",
+            ":1: unknown field `relase`, expected one of `release`, `registries`, `install`, `nodes`, `checks`",
         ),
         (
             "checks:\n  tools.helm-version: {min: \"three\"}\n",
@@ -163,6 +163,14 @@ fn bad_profiles_exit_2_naming_file_line_and_key() {
         (
             "checks:\n  cluster.helm-ownership:\n    render: {chart: ./c}\n",
             ":3: checks: cluster.helm-ownership: `render: {chart: …}` renders as the profile's `release:`, which is missing",
+        ),
+        (
+            "nodes:\n  image: \"my registry/preflight\"\nchecks: {}\n",
+            ":2: nodes: image: \"my registry/preflight\" is not an image reference",
+        ),
+        (
+            "nodes: {image: r/p:1, pod_namespace: x}\nchecks: {}\n",
+            ":1: nodes: unknown field `pod_namespace`, expected `image` or `namespace`",
         ),
         (
             "checks:\n  node.hosts:\n    pins:\n      hub.bktencent.com: [\"49.234.165.799\"]\n",

@@ -133,3 +133,42 @@ fn a_digest_or_a_bad_reference_is_a_usage_error() {
     );
     assert_eq!(s.run(&["image", "push", "not an image"]).code(), 2);
 }
+
+#[test]
+fn without_a_reference_the_image_is_named_after_the_profiles_registry() {
+    let r = Registry::start(RegistryOpts::default());
+    let s = Scenario::new();
+    let profile = s.profile(&format!("registries:\n  - host: {}\nchecks: {{}}\n", r.host()));
+    let run = s.run(&["image", "push", "--profile", &profile]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        run.stdout()
+            .contains(&format!("pushed as {}/preflight:{version}\n", r.host())),
+        "{}",
+        run.stdout()
+    );
+    let (code, _) = registry_get(
+        &format!("http://{}/v2/preflight/manifests/{version}", r.host()),
+        "application/vnd.oci.image.manifest.v1+json",
+        None,
+    );
+    assert_eq!(code, 200);
+    // `nodes: {image:}` wins; with neither, preflight says what to give.
+    let named = s.profile(&format!(
+        "registries:\n  - host: {}\nnodes: {{image: \"{}/tools/pf:x\"}}\nchecks: {{}}\n",
+        r.host(),
+        r.host()
+    ));
+    let run = s.run(&["image", "push", "--profile", &named]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run
+        .stdout()
+        .contains(&format!("pushed as {}/tools/pf:x\n", r.host())));
+    let none = s.run(&["image", "push"]);
+    assert_eq!(none.code(), 2);
+    assert_eq!(
+        none.stderr().trim(),
+        "preflight: error: no image: give --image REF, or `nodes: {image: REF}` or one `registries:` entry in the profile"
+    );
+}

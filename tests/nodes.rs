@@ -32,6 +32,8 @@ impl Drop for Nodes<'_> {
 enum OnNode {
     Run(PathBuf),
     PullFails,
+    /// Never answers (a node whose kubelet is gone).
+    Silent,
 }
 
 fn play_kubelet(
@@ -68,7 +70,42 @@ fn play_kubelet(
                     continue;
                 }
                 done.insert(name.clone());
+                // What a kubelet would be asked to run.
+                let spec = &pod["spec"];
+                assert_eq!(
+                    spec["tolerations"],
+                    serde_json::json!([{"operator": "Exists"}]),
+                    "{pod}"
+                );
+                assert_eq!(spec["restartPolicy"], "Never");
+                assert_eq!(spec["volumes"][0]["hostPath"]["path"], "/");
+                let container = &spec["containers"][0];
+                assert_eq!(container["command"], serde_json::json!(["/preflight"]));
+                assert_eq!(container["terminationMessagePolicy"], "FallbackToLogsOnError");
+                assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+                let fixing = container["args"].as_array().unwrap().iter().any(|a| a == "--fix");
+                assert_eq!(container["volumeMounts"][0]["mountPath"], "/host");
+                assert_eq!(
+                    container["volumeMounts"][0]["readOnly"]
+                        .as_bool()
+                        .unwrap_or(false),
+                    !fixing,
+                    "the host is writable exactly when a node fix is asked for: {pod}"
+                );
+                let args: Vec<&str> = container["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                let only = args[args.iter().position(|a| *a == "--only").unwrap() + 1];
+                assert_eq!(
+                    spec["hostNetwork"].as_bool().unwrap_or(false),
+                    only.split(',').any(|c| c == "node.conntrack"),
+                    "hostNetwork only for a check that reads the host's network namespace: {pod}"
+                );
                 let status = match &nodes[&node] {
+                    OnNode::Silent => continue,
                     OnNode::PullFails => {
                         c.apply(&format!("apiVersion: v1\nkind: Event\nmetadata: {{name: {name}.pull, namespace: {ns}}}\ninvolvedObject: {{kind: Pod, name: {name}, namespace: {ns}}}\ntype: Warning\nreason: Failed\nmessage: 'Failed to pull image \"127.0.0.1:1/preflight:test\": connection refused'\n"));
                         serde_json::json!({"status": {"phase": "Pending", "containerStatuses": [{
@@ -296,7 +333,7 @@ fn what_the_user_may_not_do_and_no_node_to_run_on_are_named() {
     assert!(limited.stdout().is_empty());
     assert_eq!(
         limited.stderr().trim(),
-        "preflight: nodes: this user may not: list nodes; create pods in namespace default; get pods in namespace default; list pods in namespace default; delete pods in namespace default; create configmaps in namespace default; list configmaps in namespace default; delete configmaps in namespace default; list events in namespace default"
+        "preflight: nodes: this user may not: list nodes; create pods in namespace default; list pods in namespace default; watch pods in namespace default; delete pods in namespace default; deletecollection pods in namespace default; create configmaps in namespace default; list configmaps in namespace default; delete configmaps in namespace default; list events in namespace default"
     );
     let selector = format!("preflight-test={}", unique("none"));
     let none = s.run(&[
@@ -323,4 +360,245 @@ fn what_the_user_may_not_do_and_no_node_to_run_on_are_named() {
         "cluster",
     ]);
     assert_eq!(no_checks.code(), 2);
+}
+
+/// The test's nodes (labelled for a selector) and a namespace for the pods.
+fn nodes_and_namespace(c: &Cluster, names: &[String]) -> (String, String) {
+    let label = unique("nodes");
+    for n in names {
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {label}}}}}\n"
+        ));
+    }
+    let ns = unique("preflight-nodes");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    (format!("preflight-test={label}"), ns)
+}
+
+/// The run's objects still there and not being deleted (a pod bound to a node waits for
+/// its kubelet to confirm the deletion; there is none here).
+fn live_objects(c: &Cluster, ns: &str) -> Vec<String> {
+    let (_, out) = c.kubectl(
+        &[
+            "get",
+            "pods,configmaps",
+            "-n",
+            ns,
+            "-l",
+            "app.kubernetes.io/name=preflight-nodes",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
+        .map(|o| format!("{}/{}", o["kind"], o["metadata"]["name"]))
+        .collect()
+}
+
+#[test]
+fn all_nodes_on_a_normal_run_fixes_in_the_pods_and_names_a_silent_node() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let names: Vec<String> = ["fixme", "gone"].iter().map(|n| unique(n)).collect();
+    let _nodes = Nodes(&c, names.clone());
+    let (selector, ns) = nodes_and_namespace(&c, &names);
+    // A wrong pin in the node's own /etc/hosts: the pod fixes it there.
+    let root = s.dir.path().join("nodes").join(&names[0]);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.0.9 registry.test\n",
+    )
+    .unwrap();
+    let mut on = HashMap::new();
+    on.insert(names[0].clone(), OnNode::Run(root.clone()));
+    on.insert(names[1].clone(), OnNode::Silent);
+    let stop = Arc::new(AtomicBool::new(false));
+    let kubelet = play_kubelet(c.clone(), ns.clone(), on, Arc::clone(&stop));
+    let profile =
+        s.profile("checks:\n  node.hosts: {pins: {registry.test: [127.0.0.5]}}\n  cluster.api: {}\n");
+    let kc = c.kubeconfig();
+    let (run, doc) = s.json(&[
+        "--all-nodes",
+        "--fix",
+        "--yes",
+        "--image",
+        "127.0.0.1:1/preflight:test",
+        "--node-selector",
+        &selector,
+        "--pod-namespace",
+        &ns,
+        "--profile",
+        &profile,
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "1s",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    kubelet.join().unwrap();
+    let left = live_objects(&c, &ns);
+    c.delete(&["namespace", &ns]);
+
+    // The silent node is an error, nothing failed: exit 3.
+    assert_eq!(run.code(), 3, "{}\n{}", run.stdout(), run.stderr());
+    let entries = doc["checks"].as_array().unwrap();
+    let ids: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}@{}",
+                e["id"].as_str().unwrap(),
+                e["node"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    // Node checks in their phase's place, once per node and a roll-up; the cluster phase ran here.
+    let mut want = vec![
+        format!("node.hosts@{}", names[0]),
+        format!("node.hosts@{}", names[1]),
+    ];
+    want.sort();
+    want.push("node.hosts@".into());
+    want.push("cluster.api@".into());
+    assert_eq!(ids, want, "{doc}");
+    let fixed = &entries[ids
+        .iter()
+        .position(|i| *i == format!("node.hosts@{}", names[0]))
+        .unwrap()];
+    assert_eq!(fixed["status"], "pass", "{fixed}");
+    assert_eq!(fixed["fixed"], true, "{fixed}");
+    let hosts = std::fs::read_to_string(root.join("etc/hosts")).unwrap();
+    assert!(
+        hosts.starts_with("# BEGIN preflight") && hosts.contains("127.0.0.5 registry.test"),
+        "the pod's fix wrote the node's /etc/hosts: {hosts}"
+    );
+    let silent = &entries[ids
+        .iter()
+        .position(|i| *i == format!("node.hosts@{}", names[1]))
+        .unwrap()];
+    assert_eq!(silent["status"], "error");
+    let pod_prefix = "pod preflight-";
+    let why = silent["message"].as_str().unwrap();
+    assert!(
+        why.starts_with(pod_prefix) && why.ends_with("did not finish within 12s: phase Pending; no events"),
+        "{why}"
+    );
+    let rolled = &entries[2];
+    assert_eq!(rolled["status"], "error");
+    assert_eq!(
+        rolled["message"],
+        format!("passes on 1 of 2 node(s); not on: {} (error)", names[1])
+    );
+    assert_eq!(entries[3]["status"], "pass", "{doc}");
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn an_interrupted_run_deletes_its_pods_and_a_killed_ones_are_removed_by_the_next() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let names = vec![unique("silent")];
+    let _nodes = Nodes(&c, names.clone());
+    let (selector, ns) = nodes_and_namespace(&c, &names);
+    let profile = s.profile("checks:\n  node.conntrack: {}\n");
+    let kc = c.kubeconfig();
+    let start = || {
+        std::process::Command::new(bin())
+            .args([
+                "nodes",
+                "--image",
+                "127.0.0.1:1/preflight:test",
+                "--node-selector",
+                &selector,
+                "--pod-namespace",
+                &ns,
+                "--profile",
+                &profile,
+                "--kubeconfig",
+                &kc,
+                "-o",
+                "json",
+            ])
+            .env_clear()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for_pod = || {
+        for _ in 0..100 {
+            if live_objects(&c, &ns).iter().any(|o| o.starts_with("\"Pod\"")) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no pod was created");
+    };
+    // Killed outright: nothing can clean up.
+    let mut killed = start();
+    wait_for_pod();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let leftovers = live_objects(&c, &ns);
+    assert_eq!(leftovers.len(), 2, "a pod and a ConfigMap stay: {leftovers:?}");
+
+    // Ctrl-C: the run deletes its own pods and ConfigMap, and only those.
+    let interrupted = start();
+    for _ in 0..100 {
+        if live_objects(&c, &ns).len() == 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(interrupted.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = interrupted.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with(
+            "preflight: interrupted: stopped; this run's pods and ConfigMap (label preflight.run="
+        ) && stderr.trim_end().ends_with(") were deleted"),
+        "{stderr}"
+    );
+    assert_eq!(
+        live_objects(&c, &ns),
+        leftovers,
+        "only the interrupted run's objects went"
+    );
+
+    // The next run removes the killed run's leftovers (older than the bound; 0s here).
+    let next = s.run(&[
+        "nodes",
+        "--image",
+        "127.0.0.1:1/preflight:test",
+        "--node-selector",
+        "preflight-test=nothing-matches",
+        "--pod-namespace",
+        &ns,
+        "--profile",
+        &profile,
+        "--kubeconfig",
+        &kc,
+        "--leftover-age",
+        "0s",
+    ]);
+    let after = live_objects(&c, &ns);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(next.code(), 3, "{}", next.stderr());
+    assert!(after.is_empty(), "leftovers of the killed run: {after:?}");
 }

@@ -100,6 +100,11 @@ pub struct Compact {
     pub status: crate::check::Status,
     pub message: String,
     pub fix: Option<crate::check::Fix>,
+    /// `--fix` applied it on the node (`--all-nodes --fix --yes`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_error: Option<String>,
 }
 
 /// The kubelet keeps at most 4096 bytes of a termination message.
@@ -115,6 +120,8 @@ pub fn termination(reports: &[CheckReport]) -> String {
             status: r.status,
             message: r.message.clone(),
             fix: r.fix.clone(),
+            fixed: r.fixed,
+            fix_error: r.fix_error.clone(),
         })
         .collect();
     let fits = |items: &[Compact]| {
