@@ -68,13 +68,29 @@ pub struct RegistryOpts {
 impl Registry {
     pub fn start(opts: RegistryOpts) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        // free_port's port can be taken again before docker-registry binds it (tests run
+        // in parallel): then docker-registry exits and the connect below may have reached
+        // whoever holds the port. A registry that is not alive and answering as itself is
+        // started again on another port.
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(child) = Self::spawn(dir.path(), port, &opts) {
+                return Registry { port, dir, child };
+            }
+        }
+        panic!(
+            "docker-registry did not start (log: {})",
+            std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
+        );
+    }
+
+    fn spawn(dir: &Path, port: u16, opts: &RegistryOpts) -> Option<Child> {
         let mut config = format!(
             "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
+            dir.join("data").display()
         );
         if opts.tls {
-            let ca = test_ca(dir.path());
+            let ca = test_ca(dir);
             config.push_str(&format!(
                 "  tls: {{certificate: {}, key: {}}}\n",
                 ca.cert_pem.display(),
@@ -85,30 +101,53 @@ impl Registry {
             let hash = bcrypt::hash_with_result(pass, 4)
                 .unwrap()
                 .format_for_version(bcrypt::Version::TwoY);
-            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+            std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
             config.push_str(&format!(
                 "auth:\n  htpasswd: {{realm: preflight-test, path: {}}}\n",
-                dir.path().join("htpasswd").display()
+                dir.join("htpasswd").display()
             ));
         }
-        let cfg = dir.path().join("config.yml");
+        let cfg = dir.join("config.yml");
         std::fs::write(&cfg, config).unwrap();
-        let child = Command::new("docker-registry")
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(&cfg)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("docker-registry (Debian package docker-registry; .ci/run installs it)");
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return None;
+            }
+            if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) {
+                // Ours answers a plain GET /v2/ with its API-version header (over TLS
+                // it answers 400 in plain HTTP), and is still running afterwards.
+                conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let _ = conn.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut answer = String::new();
+                let _ = conn.read_to_string(&mut answer);
+                let ours = if opts.tls {
+                    answer.starts_with("HTTP/1.0 400")
+                } else {
+                    answer.contains("Docker-Distribution-Api-Version")
+                };
+                std::thread::sleep(Duration::from_millis(50));
+                if ours && child.try_wait().unwrap().is_none() {
+                    return Some(child);
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(15),
                 "docker-registry did not listen on {port}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Registry { port, dir, child }
     }
 
     pub fn host(&self) -> String {
