@@ -107,9 +107,10 @@ fn play_kubelet(
                 let status = match &nodes[&node] {
                     OnNode::Silent => continue,
                     OnNode::PullFails => {
-                        c.apply(&format!("apiVersion: v1\nkind: Event\nmetadata: {{name: {name}.pull, namespace: {ns}}}\ninvolvedObject: {{kind: Pod, name: {name}, namespace: {ns}}}\ntype: Warning\nreason: Failed\nmessage: 'Failed to pull image \"127.0.0.1:1/preflight:test\": connection refused'\n"));
+                        let image = container["image"].as_str().unwrap();
+                        c.apply(&format!("apiVersion: v1\nkind: Event\nmetadata: {{name: {name}.pull, namespace: {ns}}}\ninvolvedObject: {{kind: Pod, name: {name}, namespace: {ns}}}\ntype: Warning\nreason: Failed\nmessage: 'Failed to pull image \"{image}\": connection refused'\n"));
                         serde_json::json!({"status": {"phase": "Pending", "containerStatuses": [{
-                            "name": "preflight", "image": "127.0.0.1:1/preflight:test", "imageID": "", "ready": false, "restartCount": 0,
+                            "name": "preflight", "image": image, "imageID": "", "ready": false, "restartCount": 0,
                             "state": {"waiting": {"reason": "ErrImagePull", "message": "connection refused"}}}]}})
                     }
                     OnNode::Run(host) => {
