@@ -111,6 +111,9 @@ pub struct Outcome {
     pub fix: Option<Fix>,
     /// Dependents this prerequisite knows cannot run (their reason); the others still run.
     pub starved: Vec<Starved>,
+    /// What it measured, for its `roll_up` over the nodes (`preflight nodes`): travels in
+    /// the pod's termination message, not in the report.
+    pub facts: Option<Box<serde_json::Value>>,
 }
 
 /// A dependent check a prerequisite found it cannot run, and why.
@@ -180,6 +183,7 @@ impl Outcome {
             message: message.into(),
             fix: None,
             starved: Vec::new(),
+            facts: None,
         }
     }
     pub fn pass(message: impl Into<String>) -> Self {
@@ -202,6 +206,10 @@ impl Outcome {
         self.fix = Some(fix);
         self
     }
+    pub fn with_facts(mut self, facts: serde_json::Value) -> Self {
+        self.facts = Some(Box::new(facts));
+        self
+    }
 }
 
 /// What `preflight list` and `preflight explain` print, kept next to the check's code.
@@ -220,10 +228,22 @@ pub struct Meta {
     /// It reads the host's network namespace (/proc/sys/net): run in a pod per node
     /// (`preflight nodes`), that pod needs `hostNetwork`.
     pub host_network: bool,
-    /// Run on every node, it passes when one node passes: what it checks (room for a
-    /// local-PV claim) is needed on *some* node, as the scheduler asks (seed 004).
-    pub any_node: bool,
+    /// Run on every node, its verdict over all of them when that is not the worst node's:
+    /// room for a local-PV claim is needed on *some* node, as the scheduler asks (seed 004).
+    /// `None`: the worst status over the nodes.
+    pub roll_up: Option<RollUp>,
 }
+
+/// One node's answer to a check, for its roll-up.
+pub struct OnNode<'a> {
+    pub node: &'a str,
+    pub status: Status,
+    /// The check's `Outcome::facts` from that node; `None` when the node did not answer.
+    pub facts: Option<&'a serde_json::Value>,
+}
+
+/// A check's verdict over every node, from what each node measured.
+pub type RollUp = fn(&[OnNode<'_>]) -> Outcome;
 
 /// The release the install creates: objects carrying its Helm ownership count as "ours".
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -369,6 +389,12 @@ pub trait Check: Send + Sync {
     /// `render:`): the profile loader makes it the profile's install, rendered once for all.
     fn implied_install(&self) -> Option<crate::install::RawInstall> {
         None
+    }
+
+    /// For a run in a pod on each node, where the install is not rendered: this check's
+    /// parameters with what it reads from the install written out (`None`: as they are).
+    fn params_for_nodes(&self, _ctx: &Ctx) -> Result<Option<serde_yaml_ng::Value>, String> {
+        Ok(None)
     }
 }
 

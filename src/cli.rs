@@ -871,7 +871,7 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     };
     // helm runs only for a check that reads what it renders (`--chart x --only node` needs
     // no helm on a node).
-    let install_read = plan.iter().any(|p| p.def.meta.reads_install);
+    let install_read = plan.iter().chain(&node_plan).any(|p| p.def.meta.reads_install);
     if let Some(spec) = install_spec.as_ref().filter(|_| install_read) {
         let with_cluster = plan
             .iter()
@@ -907,18 +907,39 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
         }
     }
     engine::sort(&mut plan);
-    let nodes_run = node_setup.as_ref().map(|s| crate::nodes::NodesRun {
-        checks: node_plan.iter().map(|p| p.def).collect(),
-        profile_yaml: s.profile_yaml.clone(),
-        image: &s.image,
-        namespace: &s.namespace,
-        selector: opts.nodes.node_selector.as_deref(),
-        parallel: opts.nodes.parallel,
-        // A pod is pulled, started and run: far more than one probe.
-        pod_deadline: opts.timeout * 12,
-        fix_args: s.fix_args.clone(),
-        leftover_age: opts.nodes.leftover_age,
-    });
+    // What a node check reads from the install goes to the pods in its parameters (they do
+    // not render it); one that cannot say is reported here and not sent.
+    let mut node_profile = node_setup.as_ref().map(|s| s.profile_yaml.clone());
+    let mut not_sent = Vec::new();
+    let mut node_checks = Vec::new();
+    for p in &node_plan {
+        match (p.check.params_for_nodes(&ctx), node_profile.as_mut()) {
+            (Ok(None), _) | (_, None) => node_checks.push(p.def),
+            (Ok(Some(params)), Some(yaml)) => match profile::with_params(yaml, p.def.meta.id, params) {
+                Ok(y) => {
+                    *yaml = y;
+                    node_checks.push(p.def);
+                }
+                Err(e) => not_sent.push(crate::nodes::not_run(p.def, &e)),
+            },
+            (Err(e), Some(_)) => not_sent.push(crate::nodes::not_run(p.def, &e)),
+        }
+    }
+    let nodes_run = node_setup
+        .as_ref()
+        .filter(|_| !node_checks.is_empty())
+        .map(|s| crate::nodes::NodesRun {
+            checks: node_checks.clone(),
+            profile_yaml: node_profile.clone().unwrap_or_default(),
+            image: &s.image,
+            namespace: &s.namespace,
+            selector: opts.nodes.node_selector.as_deref(),
+            parallel: opts.nodes.parallel,
+            // A pod is pulled, started and run: far more than one probe.
+            pod_deadline: opts.timeout * 12,
+            fix_args: s.fix_args.clone(),
+            leftover_age: opts.nodes.leftover_age,
+        });
     // The pods run while this host's phases do: the run takes as long as the longer.
     let (mut reports, on_nodes) = runtime.block_on(async {
         let here = engine::run(
@@ -953,11 +974,13 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
             eprintln!("preflight: nodes: {m}");
             return 3;
         }
-        Some(Err(crate::nodes::NodesError::Failed(m))) => node_plan
+        Some(Err(crate::nodes::NodesError::Failed(m))) => node_checks
             .iter()
-            .map(|p| crate::nodes::not_run(p.def, &m))
+            .map(|def| crate::nodes::not_run(def, &m))
             .collect(),
     };
+    let mut node_reports = node_reports;
+    node_reports.extend(not_sent);
     if !node_reports.is_empty() {
         if output == Output::Human {
             print!("{}", human.section("node (on every node)", &node_reports));

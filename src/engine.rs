@@ -26,6 +26,8 @@ pub struct CheckReport {
     pub starved: Vec<Starved>,
     /// The node it ran on, for node checks run in a pod per node (`preflight nodes`).
     pub node: Option<String>,
+    /// `Outcome::facts`: only the termination message carries them (to the roll-up).
+    pub facts: Option<serde_json::Value>,
 }
 
 impl CheckReport {
@@ -121,6 +123,7 @@ pub async fn run(
                     duration_ms: started.elapsed().as_millis() as u64,
                     starved: outcome.starved,
                     node: None,
+                    facts: outcome.facts.map(|f| *f),
                 }
             }));
         }
@@ -138,6 +141,7 @@ pub async fn run(
                 duration_ms: 0,
                 starved: Vec::new(),
                 node: None,
+                facts: None,
             }));
         }
         progress.finish_phase();

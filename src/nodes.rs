@@ -252,6 +252,7 @@ fn report(
         duration_ms: 0,
         starved: Vec::new(),
         node: node.map(str::to_string),
+        facts: None,
     }
 }
 
@@ -588,28 +589,33 @@ fn merge(checks: &[&'static CheckDef], results: Vec<(String, NodeResult)>) -> Ve
     let mut by_node: BTreeMap<String, NodeResult> = results.into_iter().collect();
     let mut out = Vec::new();
     for def in checks {
-        let mut per_node: Vec<(String, Status)> = Vec::new();
+        let mut per_node: Vec<(String, Status, Option<serde_json::Value>)> = Vec::new();
         for (node, result) in by_node.iter_mut() {
-            let r = match result {
+            let (r, facts) = match result {
                 NodeResult::Reported(items) => match items.iter().position(|c| c.id == def.meta.id) {
                     Some(i) => {
                         let c = items.remove(i);
                         let mut r = report(def, Some(node), c.status, c.message, c.fix);
                         r.fixed = c.fixed;
                         r.fix_error = c.fix_error;
-                        r
+                        (r, c.facts)
                     }
-                    None => report(
-                        def,
-                        Some(node),
-                        Status::Error,
-                        "the node's report does not name this check".into(),
+                    None => (
+                        report(
+                            def,
+                            Some(node),
+                            Status::Error,
+                            "the node's report does not name this check".into(),
+                            None,
+                        ),
                         None,
                     ),
                 },
-                NodeResult::NoResult(why) => report(def, Some(node), Status::Error, why.clone(), None),
+                NodeResult::NoResult(why) => {
+                    (report(def, Some(node), Status::Error, why.clone(), None), None)
+                }
             };
-            per_node.push((node.clone(), r.status));
+            per_node.push((node.clone(), r.status, facts));
             out.push(r);
         }
         out.push(roll_up(def, &per_node));
@@ -617,47 +623,42 @@ fn merge(checks: &[&'static CheckDef], results: Vec<(String, NodeResult)>) -> Ve
     out
 }
 
-fn roll_up(def: &'static CheckDef, per_node: &[(String, Status)]) -> CheckReport {
+/// `passes on 2 of 3 node(s); not on: worker-3 (error)`, then the worst status over the
+/// nodes — or, for a check with its own roll-up, its verdict from what each node measured.
+fn roll_up(def: &'static CheckDef, per_node: &[(String, Status, Option<serde_json::Value>)]) -> CheckReport {
     let total = per_node.len();
-    let passed: Vec<&str> = per_node
-        .iter()
-        .filter(|(_, s)| *s == Status::Pass)
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let passed = per_node.iter().filter(|(_, s, _)| *s == Status::Pass).count();
     let not: Vec<String> = per_node
         .iter()
-        .filter(|(_, s)| *s != Status::Pass)
-        .map(|(n, s)| {
-            format!(
-                "{n} ({})",
-                serde_json::to_value(s)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            )
-        })
+        .filter(|(_, s, _)| *s != Status::Pass)
+        .map(|(n, s, _)| format!("{n} ({})", s.name()))
         .collect();
-    let worst = per_node
-        .iter()
-        .map(|(_, s)| *s)
-        .max_by_key(|s| rank(*s))
-        .unwrap_or(Status::Error);
-    let some_node = def.meta.any_node;
-    let status = if some_node && !passed.is_empty() {
-        Status::Pass
-    } else {
-        worst
-    };
-    let mut message = format!("passes on {} of {total} node(s)", passed.len());
+    let mut message = format!("passes on {passed} of {total} node(s)");
     if !not.is_empty() {
         message.push_str(&format!("; not on: {}", not.join(", ")));
     }
-    if some_node && !passed.is_empty() && !not.is_empty() {
-        message.push_str(&format!(
-            " — enough that some node has room: {}",
-            passed.join(", ")
-        ));
-    }
+    let worst = per_node
+        .iter()
+        .map(|(_, s, _)| *s)
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(Status::Error);
+    let status = match def.meta.roll_up {
+        Some(verdict) => {
+            let on: Vec<crate::check::OnNode<'_>> = per_node
+                .iter()
+                .map(|(n, s, f)| crate::check::OnNode {
+                    node: n,
+                    status: *s,
+                    facts: f.as_ref(),
+                })
+                .collect();
+            let o = verdict(&on);
+            message.push('\n');
+            message.push_str(&o.message);
+            o.status
+        }
+        None => worst,
+    };
     report(def, None, status, message, None)
 }
 

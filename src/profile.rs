@@ -105,6 +105,22 @@ pub fn text_for_nodes(name_or_path: &str) -> Result<String, String> {
     serde_yaml_ng::to_string(&v).map_err(|e| format!("{name_or_path}: {e}"))
 }
 
+/// The pods' profile with one check's parameters replaced (`Check::params_for_nodes`).
+pub fn with_params(yaml: &str, id: &str, params: serde_yaml_ng::Value) -> Result<String, String> {
+    let mut v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+    let Some(top) = v.as_mapping_mut() else {
+        return Err("the profile is not a mapping".to_string());
+    };
+    let checks = top
+        .entry("checks".into())
+        .or_insert_with(|| serde_yaml_ng::Mapping::new().into());
+    let Some(checks) = checks.as_mapping_mut() else {
+        return Err("the profile's checks: is not a mapping".to_string());
+    };
+    checks.insert(id.into(), params);
+    serde_yaml_ng::to_string(&v).map_err(|e| e.to_string())
+}
+
 /// `--profile NAME|PATH`: an embedded profile by name, else a YAML file.
 pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
     if let Some((name, text)) = EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {

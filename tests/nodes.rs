@@ -309,7 +309,7 @@ fn node_checks_run_on_every_node_and_roll_up() {
     assert_eq!(
         disk["message"],
         format!(
-            "passes on 1 of 3 node(s); not on: {} (fail), {} (error) — enough that some node has room: {}",
+            "passes on 1 of 3 node(s); not on: {} (fail), {} (error)\n/mnt/data: a 0.0 GiB claim fits on 1 node(s): {}",
             names[1], names[2], names[0]
         )
     );
@@ -602,4 +602,91 @@ fn an_interrupted_run_deletes_its_pods_and_a_killed_ones_are_removed_by_the_next
     c.delete(&["namespace", &ns]);
     assert_eq!(next.code(), 3, "{}", next.stderr());
     assert!(after.is_empty(), "leftovers of the killed run: {after:?}");
+}
+
+#[test]
+fn the_installs_claims_go_to_the_nodes_and_each_claim_needs_room_on_some_node() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    let names: Vec<String> = ["room", "nodir"].iter().map(|n| unique(n)).collect();
+    let _nodes = Nodes(&c, names.clone());
+    let (selector, ns) = nodes_and_namespace(&c, &names);
+    let root = |name: &str, dir: bool| {
+        let root = s.dir.path().join("nodes").join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        if dir {
+            std::fs::create_dir_all(root.join("mnt/blueking")).unwrap();
+        }
+        root
+    };
+    let mut on = HashMap::new();
+    on.insert(names[0].clone(), OnNode::Run(root(&names[0], true)));
+    on.insert(names[1].clone(), OnNode::Run(root(&names[1], false)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let kubelet = play_kubelet(c.clone(), ns.clone(), on, Arc::clone(&stop));
+    // Sized by the install's claims of the class (seed 004), which the pods cannot render.
+    let profile = s.profile(
+        "checks:\n  node.localpv-disk:\n    paths:\n      - {path: /mnt/blueking, storage_class: local-storage, shared: true}\n",
+    );
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/storage-app");
+    let kc = c.kubeconfig();
+    let (run, doc) = s.json(&[
+        "--all-nodes",
+        "--image",
+        "127.0.0.1:1/preflight:test",
+        "--node-selector",
+        &selector,
+        "--pod-namespace",
+        &ns,
+        "--profile",
+        &profile,
+        "--kubeconfig",
+        &kc,
+        "--timeout",
+        "1s",
+        "--chart",
+        chart,
+        "--release",
+        "bk",
+        "--namespace",
+        "blueking",
+        "--set",
+        "dataSize=1Gi",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    kubelet.join().unwrap();
+    let left = live_objects(&c, &ns);
+    c.delete(&["namespace", &ns]);
+
+    assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
+    let entries = doc["checks"].as_array().unwrap();
+    let on = |node: Option<&str>| {
+        entries
+            .iter()
+            .find(|e| e["id"] == "node.localpv-disk" && e.get("node").and_then(|n| n.as_str()) == node)
+            .unwrap_or_else(|| panic!("{node:?} in {doc}"))
+    };
+    // The pod on each node measured against the install's 1Gi claim.
+    assert_eq!(on(Some(&names[0]))["status"], "pass", "{doc}");
+    assert!(on(Some(&names[0]))["message"]
+        .as_str()
+        .unwrap()
+        .ends_with(" free, 1.0 GiB needed"));
+    assert_eq!(on(Some(&names[1]))["status"], "fail");
+    assert_eq!(
+        on(Some(&names[1]))["message"],
+        "/mnt/blueking: does not exist (1.0 GiB needed)"
+    );
+    // One node with room is what the scheduler needs.
+    let rolled = on(None);
+    assert_eq!(rolled["status"], "pass");
+    assert_eq!(
+        rolled["message"],
+        format!(
+            "passes on 1 of 2 node(s); not on: {} (fail)\n/mnt/blueking: 1 claim(s) sharing the directory (1.0 GiB in all) fit: 1.0 GiB on {}",
+            names[1], names[0]
+        )
+    );
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -105,6 +105,9 @@ pub struct Compact {
     pub fixed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix_error: Option<String>,
+    /// What the check measured, for its roll-up over the nodes (`Outcome::facts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<serde_json::Value>,
 }
 
 /// The kubelet keeps at most 4096 bytes of a termination message.
@@ -122,6 +125,7 @@ pub fn termination(reports: &[CheckReport]) -> String {
             fix: r.fix.clone(),
             fixed: r.fixed,
             fix_error: r.fix_error.clone(),
+            facts: r.facts.clone(),
         })
         .collect();
     let fits = |items: &[Compact]| {
@@ -135,14 +139,80 @@ pub fn termination(reports: &[CheckReport]) -> String {
             if it.message.chars().count() > budget {
                 it.message = it.message.chars().take(budget).collect::<String>() + " …(cut)";
             }
+            if let Some(e) = it.fix_error.as_mut() {
+                if e.chars().count() > budget {
+                    *e = e.chars().take(budget).collect::<String>() + " …(cut)";
+                }
+            }
             if let Some(f) = it.fix.as_mut() {
                 f.commands.truncate(2);
                 if f.summary.chars().count() > budget / 2 {
                     f.summary = f.summary.chars().take(budget / 2).collect();
                 }
+                for c in f.commands.iter_mut() {
+                    if c.chars().count() > budget {
+                        *c = c.chars().take(budget).collect::<String>() + " …(cut)";
+                    }
+                }
             }
         }
         budget /= 2;
     }
+    // The verdicts and facts matter more than the fixes, which the node's own run shows.
+    if !fits(&items) {
+        for it in items.iter_mut() {
+            it.fix = None;
+        }
+    }
     serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Fix, Phase, Status};
+    use crate::engine::CheckReport;
+
+    fn long(id: &'static str, n: usize) -> CheckReport {
+        CheckReport {
+            id,
+            phase: Phase::Node,
+            title: "t",
+            status: Status::Fail,
+            message: "m".repeat(n),
+            fix: Some(Fix::manual("s".repeat(n), vec!["c".repeat(n); 5])),
+            fixed: false,
+            fix_error: Some("e".repeat(n)),
+            duration_ms: 0,
+            starved: Vec::new(),
+            node: None,
+            facts: Some(
+                serde_json::json!({"paths": [{"path": "/d", "free": 1, "claims": [1], "shared": false}]}),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_termination_message_fits_the_kubelets_limit_and_keeps_every_check_and_its_facts() {
+        let reports: Vec<CheckReport> = ["node.a", "node.b", "node.c"]
+            .iter()
+            .map(|id| long(id, 5000))
+            .collect();
+        let text = termination(&reports);
+        assert!(text.len() < TERMINATION_LIMIT, "{}", text.len());
+        let back: Vec<Compact> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.len(), 3);
+        for (b, r) in back.iter().zip(&reports) {
+            assert_eq!(b.id, r.id);
+            assert_eq!(b.status, Status::Fail);
+            assert!(b.message.ends_with(" …(cut)"), "{}", b.message);
+            assert!(b.fix_error.as_deref().unwrap().ends_with(" …(cut)"));
+            assert_eq!(b.facts, r.facts);
+        }
+        // A short one is left as it is.
+        let short = long("node.a", 10);
+        let back: Vec<Compact> = serde_json::from_str(&termination(std::slice::from_ref(&short))).unwrap();
+        assert_eq!(back[0].message, short.message);
+        assert_eq!(back[0].fix.as_ref().unwrap().commands.len(), 5);
+    }
 }

@@ -17,7 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,
 the server is down, or the user lacks rights, the install dies part-way, e.g.
 

@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates
 anything; a CRD that is not installed, or an API version the cluster removed (or does not
 have yet), stops the install:

@@ -46,7 +46,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the
 cluster is too old or kube-controller-manager does not run the CSR controllers. DaoCloud
 users could not open the console (seed 001): the CSR request failed because the cluster was

@@ -18,7 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: the API server, its admission webhooks and its quotas have the last word on every
 object, and helm learns it one object at a time, part-way through the install. OpenKruise
 users saw every create fail behind a webhook with no backend (seed 003):

@@ -20,7 +20,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership
 metadata, after it has already started the install. KubeVela users saw it for a
 namespace, a ScopeDefinition and a webhook configuration (seed 000):

@@ -22,7 +22,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops
 the install part-way, after earlier objects were already created:
 

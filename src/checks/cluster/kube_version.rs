@@ -12,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),
 and helm refuses the install on any other, after the installer has already started:
 

@@ -24,7 +24,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another
 release or by an unfinished uninstall. KubeVela users saw (seed 000):
 

@@ -16,7 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition
 objects behind, and installing KubeVela over them fails. Users saw (seed 000):
 

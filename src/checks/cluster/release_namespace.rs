@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: helm installs a release into a namespace that must exist (or that
 --create-namespace / helmfile's createNamespace makes first), that is not being deleted, and
 that the chart does not also create. Measured on a v1.20 cluster with the real helm:

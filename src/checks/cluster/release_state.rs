@@ -14,7 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost
 connection, a timeout) leaves its release `pending-*`, and every later helm operation on it
 stops at once. DaoCloud users had an app stuck "installing" that could not be removed

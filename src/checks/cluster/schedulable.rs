@@ -18,7 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster
 the control-plane taint alone does it (TKEStack, seed 002); BlueKing CE 7 users saw
 (seed 004):

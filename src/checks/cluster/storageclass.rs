@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never
 binds, and its pods stay Pending. BlueKing CE 7 users saw (seed 004):
 

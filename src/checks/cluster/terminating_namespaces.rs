@@ -17,7 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an
 unavailable aggregated APIService is the usual reason: the namespace controller cannot
 list that API's resources, so it never empties the namespace. DaoCloud users saw the

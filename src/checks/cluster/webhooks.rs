@@ -21,7 +21,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
 every request it matches, so every create of the install fails. OpenKruise users saw
 (seed 003):

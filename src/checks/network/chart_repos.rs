@@ -16,7 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,
 answers the wrong node, or lacks a version fails the install half-way. BlueKing CE 7 users
 saw (seed 004), because hub.bktencent.com resolved to the wrong node:

@@ -17,7 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: an offline install finds a missing image only when a pod sits in
 ImagePullBackOff, one image per retry. OpenKruise's offline guide says every image must be
 mirrored to the private registry first (seed 003); BlueKing CE 7 users saw (seed 004):

@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: true,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: every image pull of the install goes through these registries, and the ways they
 fail look alike from helm's side (pods in ErrImagePull). The field reports:
 

@@ -14,7 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: false,
         host_network: true,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
 had cluster creation fail with kernel tuning enabled (seed 001); the diagnosis was
 

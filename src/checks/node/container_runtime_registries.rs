@@ -12,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, with its own configuration.
 BlueKing CE 7 users had registry-mirrors configured that no longer worked (seed 004):
 

@@ -17,7 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: when a registry or chart-repo domain resolves to the wrong place, helm fails with
 an error that says nothing about DNS. BlueKing CE 7 users outside China saw (seed 004):
 

@@ -14,7 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["tools.helm-version"],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: `helmfile apply` and `helmfile diff` shell out to the helm-diff plugin; without it
 helmfile stops with `Error: unknown command "diff" for "helm"` after the release
 files have been read, half-way through an install.

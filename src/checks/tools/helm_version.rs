@@ -16,7 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: charts written for current helm fail to render on older helm, with errors
 that do not mention the version at all. BlueKing CE 7 users saw (seed 004), on
 `helmfile -f 03-bcs.yaml.gotmpl sync`:

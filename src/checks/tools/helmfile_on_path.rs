@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &[],
         reads_install: false,
         host_network: false,
-        any_node: false,
+        roll_up: None,
         explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find
 helmfile the install stops at once. BlueKing CE 7 users saw (seed 004):
 
