@@ -267,8 +267,8 @@ fn rank(s: Status) -> u8 {
 }
 
 /// Run the node checks on every selected node: one report per check per node, then a
-/// roll-up per check (worst status; for a check that asks whether something fits on
-/// *some* node — `node.localpv-disk` — it passes when one node passes).
+/// roll-up per check (worst status, or the check's own `Meta::roll_up` verdict from what
+/// each node measured).
 pub async fn run(kube: &KubeAccess, run: &NodesRun<'_>) -> Result<Vec<CheckReport>, NodesError> {
     fan_out(kube, run).await
 }
