@@ -187,12 +187,25 @@ fn node_checks_run_on_every_node_and_roll_up() {
     let s = Scenario::new();
     let label = unique("nodes");
     let names: Vec<String> = ["good", "low", "pull"].iter().map(|n| unique(n)).collect();
-    let _nodes = Nodes(&c, names.clone());
+    let other = unique("other");
+    let mut all = names.clone();
+    all.push(other.clone());
+    let _nodes = Nodes(&c, all);
     for n in &names {
+        // A tainted node (a control plane, a dedicated one) is checked all the same.
+        let taints = if *n == names[1] {
+            "spec: {taints: [{key: node-role.kubernetes.io/master, effect: NoSchedule}, {key: dedicated, value: db, effect: NoExecute}]}\n"
+        } else {
+            ""
+        };
         c.apply(&format!(
-            "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {label}}}}}\n"
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {label}}}}}\n{taints}"
         ));
     }
+    // Not selected: no pod for it.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Node\nmetadata: {{name: {other}}}\n"
+    ));
     let ns = unique("preflight-nodes");
     c.apply(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
@@ -271,8 +284,9 @@ fn node_checks_run_on_every_node_and_roll_up() {
             .find(|e| e["id"] == id && e.get("node").and_then(|n| n.as_str()) == node)
             .unwrap_or_else(|| panic!("{id}@{node:?} in {doc}"))
     };
-    // Only node checks run on the nodes.
+    // Only node checks run on the nodes, and only on the selected ones.
     assert!(entries.iter().all(|e| e["phase"] == "node"), "{doc}");
+    assert!(!entries.iter().any(|e| e["node"] == other.as_str()), "{doc}");
     assert_eq!(find("node.conntrack", Some(&names[0]))["status"], "pass");
     assert_eq!(find("node.conntrack", Some(&names[1]))["status"], "fail");
     assert!(find("node.conntrack", Some(&names[1]))["message"]
