@@ -101,9 +101,19 @@ impl Human {
             plural(s.skip, "skipped", "skipped"),
             plural(s.error, "error", "errors"),
         );
-        let (safe, unsafe_) = fixable(reports);
+        let (safe, unsafe_) = fixable(reports, false);
         if safe > 0 || unsafe_ > 0 {
             let mut line = format!("[*] {safe} fixable with --fix");
+            if unsafe_ > 0 {
+                line.push_str(&format!(" ({unsafe_} more with --unsafe-fixes)"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        // In the pods nothing can be confirmed: those fixes need --yes.
+        let (safe, unsafe_) = fixable(reports, true);
+        if safe > 0 || unsafe_ > 0 {
+            let mut line = format!("[*] {safe} fixable on the nodes with --fix --yes");
             if unsafe_ > 0 {
                 line.push_str(&format!(" ({unsafe_} more with --unsafe-fixes)"));
             }

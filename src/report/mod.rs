@@ -42,9 +42,15 @@ impl Summary {
 }
 
 /// How many problems `--fix` could repair, and how many more `--unsafe-fixes` would.
-pub fn fixable(reports: &[CheckReport]) -> (usize, usize) {
+/// Automatic fixes (safe, unsafe) among `reports`: here (`on_nodes` false) or in the pods on
+/// the nodes, where `--fix` needs `--yes`.
+pub fn fixable(reports: &[CheckReport], on_nodes: bool) -> (usize, usize) {
     let (mut safe, mut unsafe_) = (0, 0);
-    for f in reports.iter().filter_map(CheckReport::auto_fix) {
+    for f in reports
+        .iter()
+        .filter(|r| r.node.is_some() == on_nodes)
+        .filter_map(CheckReport::auto_fix)
+    {
         match f.safety {
             Safety::Safe => safe += 1,
             Safety::Unsafe => unsafe_ += 1,
