@@ -123,3 +123,39 @@ impl Human {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Fix, Status};
+
+    fn failed(node: Option<&str>) -> CheckReport {
+        CheckReport {
+            id: "node.conntrack",
+            phase: Phase::Node,
+            title: "t",
+            status: Status::Fail,
+            message: "m".into(),
+            fix: Some(Fix::automatic("load it", vec!["modprobe nf_conntrack".into()])),
+            fixed: false,
+            fix_error: None,
+            duration_ms: 0,
+            starved: Vec::new(),
+            node: node.map(String::from),
+            facts: None,
+        }
+    }
+
+    #[test]
+    fn fixes_in_the_pods_are_counted_apart_because_they_need_yes() {
+        let h = Human::new(false);
+        let out = h.summary(&[failed(None), failed(Some("w1")), failed(Some("w2"))]);
+        assert!(out.contains("[*] 1 fixable with --fix\n"), "{out}");
+        assert!(
+            out.contains("[*] 2 fixable on the nodes with --fix --yes\n"),
+            "{out}"
+        );
+        let out = h.summary(&[failed(Some("w1"))]);
+        assert!(!out.contains("fixable with --fix\n"), "{out}");
+    }
+}
