@@ -101,27 +101,24 @@ impl Human {
             plural(s.skip, "skipped", "skipped"),
             plural(s.error, "error", "errors"),
         );
-        let (safe, unsafe_) = fixable(reports, false);
-        if safe > 0 || unsafe_ > 0 {
-            let mut line = format!("[*] {safe} fixable with --fix");
-            if unsafe_ > 0 {
-                line.push_str(&format!(" ({unsafe_} more with --unsafe-fixes)"));
-            }
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out.push_str(&fix_hint(fixable(reports, false), "with --fix"));
         // In the pods nothing can be confirmed: those fixes need --yes.
-        let (safe, unsafe_) = fixable(reports, true);
-        if safe > 0 || unsafe_ > 0 {
-            let mut line = format!("[*] {safe} fixable on the nodes with --fix --yes");
-            if unsafe_ > 0 {
-                line.push_str(&format!(" ({unsafe_} more with --unsafe-fixes)"));
-            }
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out.push_str(&fix_hint(fixable(reports, true), "on the nodes with --fix --yes"));
         out
     }
+}
+
+/// `[*] 2 fixable with --fix (1 more with --unsafe-fixes)`, or nothing when none is.
+fn fix_hint((safe, unsafe_): (usize, usize), how: &str) -> String {
+    if safe == 0 && unsafe_ == 0 {
+        return String::new();
+    }
+    let mut line = format!("[*] {safe} fixable {how}");
+    if unsafe_ > 0 {
+        line.push_str(&format!(" ({unsafe_} more with --unsafe-fixes)"));
+    }
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]

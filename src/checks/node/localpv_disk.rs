@@ -314,16 +314,12 @@ impl Check for LocalPvDisk {
         for req in &self.paths {
             let mut m = serde_yaml_ng::Mapping::new();
             m.insert("path".into(), req.path.clone().into());
-            match (req.need, &req.storage_class) {
-                (Some(n), _) => {
+            match req.need {
+                Some(n) => {
                     m.insert("need".into(), n.0.to_string().into());
                 }
-                (None, None) => {
-                    let claims: Vec<serde_yaml_ng::Value> =
-                        req.claims.iter().map(|b| b.0.to_string().into()).collect();
-                    m.insert("claims".into(), claims.into());
-                }
-                (None, Some(_)) => {
+                None => {
+                    // The profile's claims, plus the install's of `storage_class`.
                     let (claims, _) = req.claims(ctx).map_err(|e| format!("{}: {e}", req.path))?;
                     if claims.is_empty() {
                         // No claim of that class: nothing needs room, as on this host.
@@ -351,7 +347,7 @@ fn over_nodes(on: &[OnNode<'_>]) -> Outcome {
     let measured: Vec<(&str, Facts)> = on
         .iter()
         .filter_map(|n| {
-            let f = serde_json::from_value::<Facts>(n.facts?.clone()).ok()?;
+            let f = Facts::deserialize(n.facts?).ok()?;
             Some((n.node, f))
         })
         .collect();
