@@ -27,6 +27,25 @@ impl Drop for Nodes<'_> {
     }
 }
 
+/// What every run here gives: the image the stand-in kubelet answers for, the test's
+/// nodes, namespace and profile, the test cluster, a 1s probe bound.
+fn on_test_nodes<'a>(selector: &'a str, ns: &'a str, profile: &'a str, kc: &'a str) -> [&'a str; 12] {
+    [
+        "--image",
+        "127.0.0.1:1/preflight:test",
+        "--node-selector",
+        selector,
+        "--pod-namespace",
+        ns,
+        "--profile",
+        profile,
+        "--kubeconfig",
+        kc,
+        "--timeout",
+        "1s",
+    ]
+}
+
 /// What the stand-in kubelet does on a node.
 #[derive(Clone)]
 enum OnNode {
@@ -237,21 +256,7 @@ fn node_checks_run_on_every_node_and_roll_up() {
     let profile = s.profile("checks:\n  node.conntrack: {}\n  node.localpv-disk: {paths: [{path: /mnt/data, need: 1Ki}]}\n  network.registry: {}\n");
     let kc = c.kubeconfig();
     let selector = format!("preflight-test={label}");
-    let (run, doc) = s.json(&[
-        "nodes",
-        "--image",
-        "127.0.0.1:1/preflight:test",
-        "--node-selector",
-        &selector,
-        "--pod-namespace",
-        &ns,
-        "--profile",
-        &profile,
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "1s",
-    ]);
+    let (run, doc) = s.json(&[&["nodes"][..], &on_test_nodes(&selector, &ns, &profile, &kc)].concat());
     stop.store(true, Ordering::Relaxed);
     kubelet.join().unwrap();
     let (_, left) = c.kubectl(
@@ -442,23 +447,13 @@ fn all_nodes_on_a_normal_run_fixes_in_the_pods_and_names_a_silent_node() {
     let profile =
         s.profile("checks:\n  node.hosts: {pins: {registry.test: [127.0.0.5]}}\n  cluster.api: {}\n");
     let kc = c.kubeconfig();
-    let (run, doc) = s.json(&[
-        "--all-nodes",
-        "--fix",
-        "--yes",
-        "--image",
-        "127.0.0.1:1/preflight:test",
-        "--node-selector",
-        &selector,
-        "--pod-namespace",
-        &ns,
-        "--profile",
-        &profile,
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "1s",
-    ]);
+    let (run, doc) = s.json(
+        &[
+            &["--all-nodes", "--fix", "--yes"][..],
+            &on_test_nodes(&selector, &ns, &profile, &kc),
+        ]
+        .concat(),
+    );
     stop.store(true, Ordering::Relaxed);
     kubelet.join().unwrap();
     let left = live_objects(&c, &ns);
@@ -645,29 +640,23 @@ fn the_installs_claims_go_to_the_nodes_and_each_claim_needs_room_on_some_node() 
     );
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/storage-app");
     let kc = c.kubeconfig();
-    let (run, doc) = s.json(&[
-        "--all-nodes",
-        "--image",
-        "127.0.0.1:1/preflight:test",
-        "--node-selector",
-        &selector,
-        "--pod-namespace",
-        &ns,
-        "--profile",
-        &profile,
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "1s",
-        "--chart",
-        chart,
-        "--release",
-        "bk",
-        "--namespace",
-        "blueking",
-        "--set",
-        "dataSize=1Gi",
-    ]);
+    let (run, doc) = s.json(
+        &[
+            &["--all-nodes"][..],
+            &on_test_nodes(&selector, &ns, &profile, &kc),
+            &[
+                "--chart",
+                chart,
+                "--release",
+                "bk",
+                "--namespace",
+                "blueking",
+                "--set",
+                "dataSize=1Gi",
+            ],
+        ]
+        .concat(),
+    );
     stop.store(true, Ordering::Relaxed);
     kubelet.join().unwrap();
     let left = live_objects(&c, &ns);
@@ -837,21 +826,7 @@ fn a_pod_refused_by_pod_security_admission_names_the_label_that_allows_it() {
     );
     let profile = s.profile("checks:\n  node.conntrack: {}\n");
     let kc = c.kubeconfig();
-    let (run, doc) = s.json(&[
-        "nodes",
-        "--image",
-        "127.0.0.1:1/preflight:test",
-        "--node-selector",
-        &selector,
-        "--pod-namespace",
-        &ns,
-        "--profile",
-        &profile,
-        "--kubeconfig",
-        &kc,
-        "--timeout",
-        "1s",
-    ]);
+    let (run, doc) = s.json(&[&["nodes"][..], &on_test_nodes(&selector, &ns, &profile, &kc)].concat());
     let left = live_objects(&c, &ns);
     c.delete(&["validatingwebhookconfiguration", &config]);
     c.delete(&["namespace", &ns]);
