@@ -1,7 +1,9 @@
 //! The kubelet `scripts/bench-nodes.sh` needs (there is none in the test control plane):
 //! it watches the pods `preflight nodes` creates and, after a delay of 0 to MAX_MS drawn
 //! per pod, writes the pod's terminal status with MESSAGE_FILE as the container's
-//! termination message, through the status subresource as a kubelet does. One watch and
+//! termination message, through the status subresource as a kubelet does. MESSAGE_FILE plays
+//! the file the pod wrote at its terminationMessagePath: a kubelet takes that file first, and
+//! the pods exit 0, so there is no log fallback to play. One watch and
 //! one status write per pod; it prints when it answered each pod (ms since the Unix epoch);
 //! the benchmark measures its CPU time (`time`) to report the harness's cost apart.
 //!

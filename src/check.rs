@@ -212,6 +212,10 @@ impl Outcome {
     }
 }
 
+/// The check that owns the install's render: a release that does not render is its
+/// finding, and the other checks that read the install cite it.
+pub const RENDER_CHECK: &str = "tools.install-render";
+
 /// What `preflight list` and `preflight explain` print, kept next to the check's code.
 pub struct Meta {
     pub id: &'static str,
@@ -304,36 +308,35 @@ impl Cleanups {
 }
 
 impl Ctx {
-    /// The rendered install, if one was given; `Err` says why it could not be rendered.
+    /// The install, if one was given; `Err` says why nothing of it could be rendered
+    /// (helm or helmfile missing, the helmfile's state unreadable). Releases that did not
+    /// render are in it with their `RenderState`, without objects.
     pub fn install(&self) -> Option<Result<&crate::install::Install, &str>> {
-        self.install_plan().map(|r| {
-            r.and_then(|i| match &i.failed {
-                Some(e) => Err(e.as_str()),
-                None => Ok(i),
-            })
-        })
-    }
-
-    /// The install as far as it is known: also when its templates did not render but its
-    /// releases and repositories are known (`Install::failed` then says why).
-    pub fn install_plan(&self) -> Option<Result<&crate::install::Install, &str>> {
         self.install
             .as_ref()
             .map(|r| r.as_ref().map(|i| i.as_ref()).map_err(String::as_str))
     }
 
-    /// The rendered install, when one was given; a render that failed ends the check as
-    /// `error` with helm's own message (it is already a prediction).
+    /// The rendered install, when one was given. Nothing to look at ends the check: `error`
+    /// when nothing could be rendered, `skip` citing the render's check when every release
+    /// was refused (that check fails for them: a prediction, not this check's to repeat).
     pub fn rendered(&self) -> Result<Option<&crate::install::Install>, Outcome> {
         match self.install() {
             None => Ok(None),
-            Some(Ok(i)) => Ok(Some(i)),
+            Some(Ok(i)) if i.any_rendered() || i.releases.is_empty() => Ok(Some(i)),
+            Some(Ok(i)) => Err(Outcome::skip(format!(
+                "no release of the install rendered ({}): see {RENDER_CHECK}",
+                i.unrendered()
+                    .map(|(r, _)| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
             Some(Err(e)) => Err(Outcome::error(format!("the install could not be rendered: {e}"))),
         }
     }
 
     /// For the checks that only judge an install: the rendered install, or `skip` when none
-    /// was given (and `error` when it did not render).
+    /// was given (and `error`/`skip` when it did not render, as `rendered` says).
     pub fn install_given(&self) -> Result<&crate::install::Install, Outcome> {
         self.rendered()?
             .ok_or_else(|| Outcome::skip("no install given (--chart / --helmfile / install:)"))

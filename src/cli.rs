@@ -383,6 +383,11 @@ struct RunOpts {
     /// No progress spinner on stderr.
     #[arg(long, global = true)]
     no_progress: bool,
+    /// With `-o termination`: also write the report to this file, the container's
+    /// `terminationMessagePath`, which a kubelet reads first (its log only when the file is
+    /// empty and the container failed).
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    termination_log: Option<PathBuf>,
     #[command(flatten)]
     install: InstallOpts,
     #[command(flatten)]
@@ -642,6 +647,7 @@ fn is_phase(entry: &str) -> bool {
 /// The checks an install feeds (they derive their input from it), added to the default
 /// profile when an install is given without --profile.
 const INSTALL_FED: &[&str] = &[
+    "tools.helmfile-hooks",
     "network.registry",
     "network.images",
     "network.chart-repos",
@@ -700,7 +706,11 @@ fn plan(profile: Profile, opts: &RunOpts, extra: &[&str]) -> Result<Vec<Planned>
 
 /// Render the install once, with the target cluster's capabilities when the cluster phase
 /// runs and the cluster answers.
-async fn render_install(ctx: &Ctx, spec: &InstallSpec, with_cluster: bool) -> Result<Install, String> {
+async fn render_install(
+    ctx: &Ctx,
+    spec: &InstallSpec,
+    with_cluster: bool,
+) -> Result<Install, render::RenderError> {
     let caps = if with_cluster {
         ctx.kube
             .capabilities()
@@ -722,8 +732,14 @@ fn install_line(ctx: &Ctx) -> Option<String> {
                 Ok(k) => format!("rendered for {k}"),
                 Err(why) => format!("rendered without the cluster's capabilities: {why}"),
             };
+            let unrendered = i.unrendered().count();
+            let not = if unrendered > 0 {
+                format!(" ({unrendered} did not render: {})", crate::check::RENDER_CHECK)
+            } else {
+                String::new()
+            };
             format!(
-                "install: {}: {} release(s), {} object(s), {target}",
+                "install: {}: {} release(s){not}, {} object(s), {target}",
                 i.what,
                 i.releases.len(),
                 i.objects.len()
@@ -873,14 +889,28 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     // no helm on a node).
     let install_read = plan.iter().chain(&node_plan).any(|p| p.def.meta.reads_install);
     if let Some(spec) = install_spec.as_ref().filter(|_| install_read) {
+        // The render's own check reports what did not render; the others cite it.
+        let render_id = crate::check::RENDER_CHECK;
+        if let (Some(def), Some(Ok(check))) = (
+            crate::checks::find(render_id),
+            crate::checks::build_default(render_id),
+        ) {
+            if !plan.iter().any(|p| p.def.meta.id == render_id) && !opts.skip.iter().any(|s| selects(s, def))
+            {
+                plan.push(Planned {
+                    def,
+                    check: Arc::from(check),
+                });
+            }
+        }
         let with_cluster = plan
             .iter()
             .any(|p| p.def.meta.phase == crate::check::Phase::Cluster);
-        ctx.install = Some(
-            runtime
-                .block_on(render_install(&ctx, spec, with_cluster))
-                .map(Arc::new),
-        );
+        ctx.install = match runtime.block_on(render_install(&ctx, spec, with_cluster)) {
+            Ok(i) => Some(Ok(Arc::new(i))),
+            Err(render::RenderError::Usage(e)) => return usage_error(e),
+            Err(render::RenderError::Other(e)) => Some(Err(e)),
+        };
     }
     let ctx = Arc::new(ctx);
     // The API server's connection (TCP, TLS, HTTP/2) and its /version are made while the
@@ -1034,6 +1064,19 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     };
     print!("{rendered}");
     let _ = std::io::stdout().flush();
+    if let (Output::Termination, Some(path)) = (output, &opts.termination_log) {
+        if let Err(e) = std::fs::write(path, &rendered) {
+            // A failed exit makes the kubelet fall back to the log, where the report is too.
+            eprintln!(
+                "preflight: error: cannot write the termination message to {}: {e}",
+                path.display()
+            );
+            return match engine::exit_code(&reports) {
+                0 => 3,
+                code => code,
+            };
+        }
+    }
     if std::env::var_os("PREFLIGHT_STATS").is_some() {
         eprintln!("preflight: {} Kubernetes API requests", stats_requests);
         // preflight's own peak RSS: `time -f %M` would report the helm it started.

@@ -50,6 +50,30 @@ pub fn check_deadline(probe_timeout: Duration) -> Duration {
     probe_timeout * 2 + Duration::from_secs(20)
 }
 
+/// A check that read the install looked only at the releases that rendered: its message
+/// says which did not (their failure is the render check's, not repeated here).
+fn partial_install_noted(def: &CheckDef, ctx: &Ctx, mut outcome: Outcome) -> Outcome {
+    let Some(Ok(install)) = ctx.install() else {
+        return outcome;
+    };
+    if !def.meta.reads_install
+        || def.meta.id == crate::check::RENDER_CHECK
+        || !install.any_rendered()
+        || matches!(outcome.status, Status::Skip)
+    {
+        return outcome;
+    }
+    let missing: Vec<&str> = install.unrendered().map(|(r, _)| r.name.as_str()).collect();
+    if !missing.is_empty() {
+        outcome.message.push_str(&format!(
+            "\n(not checked: release {} did not render; see {})",
+            missing.join(", "),
+            crate::check::RENDER_CHECK
+        ));
+    }
+    outcome
+}
+
 /// Registry order is run order.
 pub fn sort(plan: &mut [Planned]) {
     plan.sort_by_key(|p| crate::checks::run_order(p.def.meta.id));
@@ -107,6 +131,7 @@ pub async fn run(
                         )),
                     },
                 };
+                let outcome = partial_install_noted(def, &ctx, outcome);
                 if let Some(tx) = done {
                     tx.send_replace(Some((outcome.status, Arc::new(outcome.starved.clone()))));
                 }

@@ -34,6 +34,22 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_with::<I, S, &OsStr>(program, args, path_env, &[], timeout).await
+}
+
+/// `run`, with more variables in the child's environment.
+pub async fn run_with<I, S, V>(
+    program: &Path,
+    args: I,
+    path_env: Option<&OsStr>,
+    env: &[(&str, V)],
+    timeout: Duration,
+) -> Result<Output, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
     let mut cmd = std::process::Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -41,6 +57,9 @@ where
         .stderr(Stdio::piped());
     if let Some(p) = path_env {
         cmd.env("PATH", p);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);

@@ -63,6 +63,11 @@ fn needed(ns: &str) -> Vec<Access> {
     v
 }
 
+/// Where the pod writes its report: a kubelet reads this file first and falls back to the
+/// log's tail only when it is empty and the container failed, so a node whose checks all
+/// pass (exit 0) is heard only through the file.
+const TERMINATION_PATH: &str = "/dev/termination-log";
+
 fn pod_for(run: &NodesRun<'_>, id: &str, cm: &str, node: &str, index: usize) -> Result<Pod, String> {
     let ids: Vec<&str> = run.checks.iter().map(|d| d.meta.id).collect();
     let host_network = run.checks.iter().any(|d| d.meta.host_network);
@@ -76,6 +81,8 @@ fn pod_for(run: &NodesRun<'_>, id: &str, cm: &str, node: &str, index: usize) -> 
         &ids.join(","),
         "-o",
         "termination",
+        "--termination-log",
+        TERMINATION_PATH,
         "--no-progress",
     ]
     .iter()
@@ -103,6 +110,7 @@ fn pod_for(run: &NodesRun<'_>, id: &str, cm: &str, node: &str, index: usize) -> 
                 "image": run.image,
                 "command": [crate::oci::ENTRYPOINT],
                 "args": args,
+                "terminationMessagePath": TERMINATION_PATH,
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 // root reads every host file (containerd's config is 0600) and, with --fix,
                 // writes the ones a fix changes; nothing else of root's is needed.

@@ -28,6 +28,8 @@ fn list_prints_every_check_in_run_order() {
             "tools.helmfile-on-path",
             "tools.helm-version",
             "tools.helm-plugins",
+            "tools.install-render",
+            "tools.helmfile-hooks",
             "node.conntrack",
             "node.localpv-disk",
             "node.hosts",

@@ -322,21 +322,38 @@ fn seed004_helmfile_release_at_a_version_the_repository_lacks() {
     ];
     let (run, doc) = s.json(&args);
     assert_eq!(run.code(), 1, "{}", run.stdout());
-    let helm_says = format!("helmfile --file {file} template failed:\nError: chart \"mini-release\" matching 1.1.25 not found in local index. (try 'helm repo update'): no chart version found for mini-release-1.1.25");
-    // The render fails, in helm's words; the releases are known from `helmfile build`, so
-    // chart-repos names the repository and the version it lacks.
+    let helm_says = "chart \"mini-release\" matching 1.1.25 not found in local index. (try 'helm repo update'): no chart version found for mini-release-1.1.25";
+    // Release B does not render, in helm's words, under the render's own check; release A
+    // still renders and is checked. chart-repos names the repository and the version it lacks.
+    assert_eq!(status(&doc, "tools.install-render"), "fail");
+    assert_eq!(
+        message(&doc, "tools.install-render"),
+        format!("release {b} (helmfile-repo.yaml): {helm_says}\n1 of 2 release(s) rendered, 2 object(s)")
+    );
     assert_eq!(status(&doc, "network.chart-repos"), "fail");
-    assert_eq!(
-        message(&doc, "network.chart-repos"),
-        format!("local: chart mini-release version 1.1.25 is not in {url}/index.yaml (versions there: 0.1.0); helm would say: failed to download \"mini-release\" at version \"1.1.25\"\n(and so the render fails: {helm_says})")
+    assert!(
+        message(&doc, "network.chart-repos").starts_with(&format!("local: chart mini-release version 1.1.25 is not in {url}/index.yaml (versions there: 0.1.0); helm would say: failed to download \"mini-release\" at version \"1.1.25\"\n(and so the render fails: release {b}: {helm_says})")),
+        "{}",
+        message(&doc, "network.chart-repos")
     );
-    // The checks that need the objects cannot decide.
-    assert_eq!(status(&doc, "cluster.helm-ownership"), "error");
-    assert_eq!(
-        message(&doc, "cluster.helm-ownership"),
-        format!("the install could not be rendered: {helm_says}")
+    // The other release's objects are checked; the report says which release was not.
+    assert_eq!(status(&doc, "cluster.helm-ownership"), "pass");
+    assert!(
+        message(&doc, "cluster.helm-ownership").ends_with(&format!(
+            "(not checked: release {b} did not render; see tools.install-render)"
+        )),
+        "{}",
+        message(&doc, "cluster.helm-ownership")
     );
-    assert_eq!(doc["install"]["error"], helm_says.as_str());
+    let releases = doc["install"]["releases_rendered"].as_array().unwrap();
+    let names: Vec<(&str, bool)> = releases
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["rendered"].as_bool().unwrap()))
+        .collect();
+    // helmfile's needs: order (A needs B).
+    assert_eq!(names, vec![(b.as_str(), false), (a.as_str(), true)]);
+    assert_eq!(releases[0]["error"], helm_says);
+    assert_eq!(releases[0]["file"], "helmfile-repo.yaml");
     // The real helmfile sync fails the same way.
     let sync = Command::new(real_tool("helmfile-0.166.0/helmfile"))
         .args(["--file", file.as_str(), "sync", "--kube-context", "test"])
@@ -461,17 +478,16 @@ fn helm_runs_only_when_a_check_that_runs_reads_the_install() {
     let mut images = args.to_vec();
     images.extend(["--only", "network.images"]);
     let (run, doc) = s.json(&images);
-    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(run.code(), 1, "{}", run.stdout());
     assert!(
         marker.exists(),
         "helm was not started for a check that reads the install"
     );
-    assert!(
-        message(&doc, "network.images").starts_with("the install could not be rendered: helm template r ")
-            && message(&doc, "network.images").ends_with(" failed:\nError: no chart for you"),
-        "{}",
-        message(&doc, "network.images")
+    assert_eq!(
+        message(&doc, "tools.install-render"),
+        "release r: no chart for you\n0 of 1 release(s) rendered, 0 object(s)"
     );
+    assert_eq!(status(&doc, "network.images"), "skip");
 }
 
 #[test]
@@ -502,12 +518,74 @@ fn a_chart_that_does_not_render_is_an_error_in_helms_words() {
         "--only",
         "network.images",
     ]);
-    assert_eq!(run.code(), 3, "{}", run.stdout());
-    let msg = message(&doc, "network.images");
-    assert!(msg.starts_with(&format!("the install could not be rendered: helm template r {chart} failed:\nError: execution error at (bad/templates/cm.yaml:5:")), "{msg}");
+    // A predicted failure (helm install fails the same way), owned by the render's check:
+    // one sentence, helm's; the check that needed the release says skip, citing it.
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(status(&doc, "tools.install-render"), "fail");
+    let msg = message(&doc, "tools.install-render");
+    assert!(
+        msg.starts_with("release r: execution error at (bad/templates/cm.yaml:5:"),
+        "{msg}"
+    );
     assert!(
         msg.contains("): map has no entry for key imageRegistry2"),
         "{msg}"
+    );
+    assert!(!msg.contains("Use --debug"), "{msg}");
+    assert_eq!(status(&doc, "network.images"), "skip");
+    assert_eq!(
+        message(&doc, "network.images"),
+        "no release of the install rendered (r): see tools.install-render"
+    );
+    let release = &doc["install"]["releases_rendered"][0];
+    assert_eq!(release["name"], "r");
+    assert_eq!(release["rendered"], false);
+    assert!(release["error"]
+        .as_str()
+        .unwrap()
+        .contains("map has no entry for key imageRegistry2"));
+}
+
+#[test]
+fn a_mistake_on_the_command_line_is_a_usage_error_in_helms_words() {
+    let s = with_tools();
+    let missing = s.dir.path().join("no-such-chart").display().to_string();
+    let run = s.run(&[
+        "--chart",
+        &missing,
+        "--release",
+        "r",
+        "--namespace",
+        "n",
+        "--only",
+        "network.images",
+    ]);
+    assert_eq!(run.code(), 2, "{}{}", run.stdout(), run.stderr());
+    assert!(run.stdout().is_empty(), "{}", run.stdout());
+    assert!(
+        run.stderr()
+            .contains(&format!("helm template: path \"{missing}\" not found")),
+        "{}",
+        run.stderr()
+    );
+    let chart = fixture("mini-release");
+    let run = s.run(&[
+        "--chart",
+        &chart,
+        "--release",
+        "r",
+        "--namespace",
+        "n",
+        "--set",
+        "a[=1",
+        "--only",
+        "network.images",
+    ]);
+    assert_eq!(run.code(), 2, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stderr().contains("helm template: failed parsing --set data"),
+        "{}",
+        run.stderr()
     );
 }
 
@@ -1555,4 +1633,162 @@ fn an_upgrade_by_a_user_who_may_not_patch_what_already_exists() {
         message(&admin_doc, "cluster.install-rbac"),
         "this user may get and create every kind of the 2 objects from 1 release, and patch the 2 that already exist (9 permission(s) reviewed)"
     );
+}
+
+/// `helmfile sync` of one release of the bkce7-like helmfile, as the installer runs it.
+fn helmfile_sync(s: &Scenario, c: &Cluster, file: &str, release: &str) -> (bool, String) {
+    let out = Command::new(real_tool("helmfile-0.166.0/helmfile"))
+        .args([
+            "--file",
+            file,
+            "--selector",
+            &format!("name={release}"),
+            "sync",
+            "--kube-context",
+            "test",
+        ])
+        .env_clear()
+        .envs(&s.env)
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
+    let Some(c) = cluster() else { return };
+    let mut s = with_tools();
+    // The helmfile's prepare hook runs `kubectl apply -f -`: a recorder stands in for kubectl.
+    let calls = s.dir.path().join("kubectl-calls");
+    s.script_on_path(
+        "kubectl",
+        &format!("#!/bin/sh\necho \"kubectl $*\" >> {}\n", calls.display()),
+    );
+    let ns = unique("bk");
+    let (ok, kv, es, hook) = (
+        unique("bk-ok"),
+        unique("bk-kv"),
+        unique("bk-es"),
+        unique("bk-hook"),
+    );
+    for (k, v) in [
+        ("REL_OK", &ok),
+        ("REL_KV", &kv),
+        ("REL_ES", &es),
+        ("REL_HOOK", &hook),
+        ("NS", &ns),
+    ] {
+        s.env.insert(k.into(), v.into());
+    }
+    let file = fixture("bk-like/base.yaml.gotmpl");
+    let kc = c.kubeconfig();
+    let (run, doc) = s.json(&[
+        "--helmfile",
+        file.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "tools.helmfile-hooks,cluster.kube-version,cluster.helm-ownership",
+    ]);
+    // A preflight changes nothing: no hook ran (not even the prepare hook helmfile
+    // template fires).
+    assert!(
+        !calls.exists(),
+        "a hook ran during the preflight: {}",
+        std::fs::read_to_string(&calls).unwrap_or_default()
+    );
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    // Each release that does not render is named with its one sentence; the others render.
+    assert_eq!(status(&doc, "tools.install-render"), "fail");
+    let render = message(&doc, "tools.install-render");
+    let lines: Vec<&str> = render.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("release {kv} (base.yaml.gotmpl): chart requires kubeVersion: >= 1.22.0-0 which is incompatible with Kubernetes v1.20.2").as_str(),
+            format!("release {es} (base.yaml.gotmpl): failed to render values files \"environments/default/elasticsearch-values.yaml.gotmpl\": failed to render [environments/default/elasticsearch-values.yaml.gotmpl], because of template: stringTemplate:1:17: executing \"stringTemplate\" at <.Values.imageRegistry2>: map has no entry for key \"imageRegistry2\"").as_str(),
+            "2 of 4 release(s) rendered, 4 object(s)",
+        ],
+        "{render}"
+    );
+    // Not installed (installed: false, a false condition): not in the install.
+    let rendered: Vec<(String, bool)> = doc["install"]["releases_rendered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["rendered"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rendered,
+        vec![
+            (ok.clone(), true),
+            (kv.clone(), false),
+            (es.clone(), false),
+            (hook.clone(), true)
+        ]
+    );
+    // The hook whose script lost its execute bit fails before anything runs.
+    assert_eq!(status(&doc, "tools.helmfile-hooks"), "fail");
+    let hooks = message(&doc, "tools.helmfile-hooks");
+    assert!(
+        hooks.starts_with(&format!("presync hook of release {hook} (base.yaml.gotmpl): fork/exec ./scripts/add_bkrepo_bucket.sh: permission denied")),
+        "{hooks}"
+    );
+    assert!(
+        hooks.contains("calls bkrepo-cli by name, not on PATH (a scan"),
+        "{hooks}"
+    );
+    assert_eq!(
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "tools.helmfile-hooks")
+            .unwrap()["fix"]["commands"][0],
+        format!("chmod +x {}", fixture("bk-like/scripts/add_bkrepo_bucket.sh"))
+    );
+    assert_eq!(status(&doc, "cluster.kube-version"), "fail");
+    // The releases that rendered are checked as usual.
+    assert_eq!(status(&doc, "cluster.helm-ownership"), "pass");
+    assert!(
+        message(&doc, "cluster.helm-ownership")
+            .contains(&format!("(not checked: release {kv}, {es} did not render")),
+        "{}",
+        message(&doc, "cluster.helm-ownership")
+    );
+
+    // The real helmfile sync, release by release, fails exactly where preflight said.
+    let (synced, out) = helmfile_sync(&s, &c, &file, &kv);
+    assert!(
+        !synced
+            && out.contains(
+                "chart requires kubeVersion: >= 1.22.0-0 which is incompatible with Kubernetes v1.20.2"
+            ),
+        "{out}"
+    );
+    let (synced, out) = helmfile_sync(&s, &c, &file, &es);
+    assert!(
+        !synced && out.contains("map has no entry for key \"imageRegistry2\""),
+        "{out}"
+    );
+    let (synced, out) = helmfile_sync(&s, &c, &file, &hook);
+    assert!(
+        !synced && out.contains("fork/exec ./scripts/add_bkrepo_bucket.sh: permission denied"),
+        "{out}"
+    );
+    let (synced, out) = helmfile_sync(&s, &c, &file, &ok);
+    let _ = helm(&s, &c, &["uninstall", ok.as_str(), "--namespace", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    assert!(synced, "the release preflight passed installs: {out}");
+    // The real sync ran the prepare hook, as it should; the preflight did not.
+    assert!(std::fs::read_to_string(&calls)
+        .unwrap_or_default()
+        .contains("kubectl apply -f -"));
 }

@@ -55,6 +55,27 @@ enum OnNode {
     Silent,
 }
 
+/// The termination message as a kubelet makes it ("Customizing the termination message"):
+/// the terminationMessagePath file, at most 4096 bytes; only when that file is empty, the
+/// policy is FallbackToLogsOnError and the container exited with an error, the tail of its
+/// log (at most 80 lines and 2048 bytes).
+fn kubelet_termination_message(file: &[u8], log: &[u8], exit_code: i32, policy: &str) -> String {
+    if !file.is_empty() {
+        return String::from_utf8_lossy(&file[..file.len().min(4096)]).into_owned();
+    }
+    if policy != "FallbackToLogsOnError" || exit_code == 0 {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(log);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+    let start = tail.len().saturating_sub(2048);
+    let start = (start..=tail.len())
+        .find(|i| tail.is_char_boundary(*i))
+        .unwrap_or(tail.len());
+    tail[start..].to_string()
+}
+
 fn play_kubelet(
     c: Cluster,
     ns: String,
@@ -100,7 +121,6 @@ fn play_kubelet(
                 assert_eq!(spec["volumes"][0]["hostPath"]["path"], "/");
                 let container = &spec["containers"][0];
                 assert_eq!(container["command"], serde_json::json!(["/preflight"]));
-                assert_eq!(container["terminationMessagePolicy"], "FallbackToLogsOnError");
                 assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
                 let fixing = container["args"].as_array().unwrap().iter().any(|a| a == "--fix");
                 assert_eq!(container["volumeMounts"][0]["mountPath"], "/host");
@@ -151,6 +171,14 @@ fn play_kubelet(
                             None,
                         );
                         let file = host.parent().unwrap().join(format!("{name}.yaml"));
+                        // The file the kubelet mounts at the container's terminationMessagePath.
+                        let path = container["terminationMessagePath"]
+                            .as_str()
+                            .unwrap_or("/dev/termination-log");
+                        assert_eq!(path, "/dev/termination-log", "{pod}");
+                        let policy = container["terminationMessagePolicy"].as_str().unwrap_or("File");
+                        let termination_log = host.parent().unwrap().join(format!("{name}.termination-log"));
+                        std::fs::write(&termination_log, "").unwrap();
                         std::fs::write(&file, profile).unwrap();
                         let args: Vec<String> = pod["spec"]["containers"][0]["args"]
                             .as_array()
@@ -159,6 +187,7 @@ fn play_kubelet(
                             .map(|a| match a.as_str().unwrap() {
                                 "/host" => host.display().to_string(),
                                 "/etc/preflight/profile.yaml" => file.display().to_string(),
+                                "/dev/termination-log" => termination_log.display().to_string(),
                                 other => other.to_string(),
                             })
                             .collect();
@@ -167,13 +196,14 @@ fn play_kubelet(
                             .env_clear()
                             .output()
                             .unwrap();
-                        let message = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                        assert!(
-                            message.len() < 4096,
-                            "over the termination message limit: {}",
-                            message.len()
-                        );
                         let code = out.status.code().unwrap_or(2);
+                        let file = std::fs::read(&termination_log).unwrap_or_default();
+                        assert!(
+                            file.len() < 4096,
+                            "over the termination message limit: {}",
+                            file.len()
+                        );
+                        let message = kubelet_termination_message(&file, &out.stdout, code, policy);
                         serde_json::json!({"status": {"phase": if code == 0 { "Succeeded" } else { "Failed" }, "containerStatuses": [{
                             "name": "preflight", "image": "127.0.0.1:1/preflight:test", "imageID": "", "ready": false, "restartCount": 0,
                             "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "message": message}}}]}})

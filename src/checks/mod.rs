@@ -55,6 +55,8 @@ registry! {
     "tools.helmfile-on-path" => tools::helmfile_on_path::HelmfileOnPath,
     "tools.helm-version" => tools::helm_version::HelmVersion,
     "tools.helm-plugins" => tools::helm_plugins::HelmPlugins,
+    "tools.install-render" => tools::install_render::InstallRender,
+    "tools.helmfile-hooks" => tools::helmfile_hooks::HelmfileHooks,
     "node.conntrack" => node::conntrack::Conntrack,
     "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
     "node.hosts" => node::hosts::Hosts,

@@ -149,6 +149,36 @@ pub struct ReleaseInfo {
     pub create_namespace: bool,
     /// helmfile's `needs:` as written (`name`, `ns/name`, `context/ns/name`).
     pub needs: Vec<String>,
+    /// The helmfile file that declares it (as helmfile names it), for messages.
+    pub file: Option<String>,
+    /// Whether its templates rendered; its objects are in `Install::objects` only if so.
+    pub render: RenderState,
+}
+
+/// How one release's render ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RenderState {
+    Rendered,
+    /// helm or helmfile refused it: `helm install` / `helmfile sync` will fail the same way.
+    /// helm's `Error:` sentence or helmfile's one line (values file, missing key).
+    Failed(String),
+    /// preflight did not render it (a hook it would have had to run, a tool missing): why.
+    NotRendered(String),
+}
+
+/// A hook of the helmfile (`hooks:` of the state or of a release), as `helmfile sync` will
+/// run it: `command args…` in the directory of the file that declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmfileHook {
+    /// The release it belongs to; `None` for the state's own (global) hooks.
+    pub release: Option<String>,
+    /// The helmfile file that declares it, and the directory helmfile runs it in.
+    pub file: String,
+    pub dir: PathBuf,
+    pub name: Option<String>,
+    pub events: Vec<String>,
+    pub command: String,
+    pub args: Vec<String>,
 }
 
 impl ReleaseInfo {
@@ -202,13 +232,24 @@ pub struct Install {
     /// `Kubernetes v1.20.2` when rendered with the target cluster's capabilities; otherwise
     /// why not (said in the report).
     pub rendered_for: Result<String, String>,
-    /// The render failed after the releases and repositories were known (`helmfile build`
-    /// worked, `helmfile template` did not): helm's message. Checks that read objects see
-    /// the install as not rendered; network.chart-repos still checks what it can.
-    pub failed: Option<String>,
+    /// The helmfile's hooks (none for a chart): recorded, never run by preflight.
+    pub hooks: Vec<HelmfileHook>,
 }
 
 impl Install {
+    /// The releases whose templates did not render, with why.
+    pub fn unrendered(&self) -> impl Iterator<Item = (&ReleaseInfo, &str)> {
+        self.releases.iter().filter_map(|r| match &r.render {
+            RenderState::Rendered => None,
+            RenderState::Failed(e) | RenderState::NotRendered(e) => Some((r, e.as_str())),
+        })
+    }
+
+    /// Whether any release rendered (otherwise there is nothing to check).
+    pub fn any_rendered(&self) -> bool {
+        self.releases.iter().any(|r| r.render == RenderState::Rendered)
+    }
+
     pub fn release(&self, o: &Object) -> Option<&ReleaseInfo> {
         self.releases.get(o.release)
     }
@@ -442,11 +483,13 @@ mod tests {
                 version: None,
                 create_namespace: false,
                 needs: vec![],
+                file: None,
+                render: RenderState::Rendered,
             }],
             objects: manifest::parse(text, 0).unwrap(),
             repositories: vec![],
             rendered_for: Err("test".into()),
-            failed: None,
+            hooks: vec![],
         }
     }
 

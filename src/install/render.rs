@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{manifest, ChartRepo, ChartSpec, HelmfileSpec, Install, InstallSpec, ReleaseInfo};
+use futures::StreamExt;
+
+use super::{
+    manifest, ChartRepo, ChartSpec, HelmfileHook, HelmfileSpec, Install, InstallSpec, Object, ReleaseInfo,
+    RenderState,
+};
 use crate::exec;
 
 /// The target cluster's capabilities, as `helm install` will see them.
@@ -42,160 +47,6 @@ impl Tools {
             timeout,
         }
     }
-}
-
-/// Render `spec`; `Err` is helm's or helmfile's own message (already a prediction).
-pub async fn render(
-    spec: &InstallSpec,
-    tools: &Tools,
-    caps: Result<Capabilities, String>,
-) -> Result<Install, String> {
-    let rendered_for = caps
-        .as_ref()
-        .map(|c| format!("Kubernetes {}", c.kube_version))
-        .map_err(Clone::clone);
-    let mut install = match spec {
-        InstallSpec::Chart(c) => chart(c, tools, caps.as_ref().ok()).await?,
-        InstallSpec::Helmfile(h) => helmfile(h, tools, caps.as_ref().ok()).await?,
-    };
-    install.rendered_for = rendered_for;
-    Ok(install)
-}
-
-/// The last lines of a tool's stderr: its own error, as the user would see it.
-fn tool_error(tool: &str, stderr: &str) -> String {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    // helm's own `Error: …` line; helmfile repeats it (STDERR, COMBINED OUTPUT) after a
-    // dump of the helm arguments it ran, which users do not need.
-    let mut errors: Vec<&str> = Vec::new();
-    for l in &lines {
-        let t = l.trim();
-        if t.starts_with("Error:") && !errors.contains(&t) {
-            errors.push(t);
-        }
-    }
-    if !errors.is_empty() {
-        return format!("{tool} failed:\n{}", errors.join("\n"));
-    }
-    if lines.is_empty() {
-        return format!("{tool} failed, saying nothing on stderr");
-    }
-    let tail = &lines[lines.len().saturating_sub(12)..];
-    format!("{tool} failed:\n{}", tail.join("\n"))
-}
-
-async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Result<Install, String> {
-    let helm = tools
-        .helm
-        .as_ref()
-        .ok_or("cannot render the chart: helm is not on PATH (see tools.helm-version)")?;
-    let mut args: Vec<String> = vec![
-        "template".into(),
-        c.release.clone(),
-        c.chart.clone(),
-        "--namespace".into(),
-        c.namespace.clone(),
-    ];
-    if let Some(v) = &c.version {
-        args.extend(["--version".into(), v.clone()]);
-    }
-    for v in &c.values {
-        args.extend(["--values".into(), v.display().to_string()]);
-    }
-    for s in &c.set {
-        args.extend(["--set".into(), s.clone()]);
-    }
-    for s in &c.set_string {
-        args.extend(["--set-string".into(), s.clone()]);
-    }
-    if !c.skip_crds {
-        args.push("--include-crds".into());
-    }
-    if c.no_hooks {
-        args.push("--no-hooks".into());
-    }
-    if let Some(caps) = caps {
-        args.extend(["--kube-version".into(), caps.kube_version.clone()]);
-        for av in &caps.api_versions {
-            args.extend(["--api-versions".into(), av.clone()]);
-        }
-    }
-    let out = exec::run(helm, &args, tools.path_env.as_deref(), tools.timeout).await?;
-    if !out.success {
-        return Err(tool_error(
-            &format!("helm template {} {}", c.release, c.chart),
-            &out.stderr,
-        ));
-    }
-    Ok(Install {
-        what: format!(
-            "chart {} as release {} in namespace {}",
-            c.chart, c.release, c.namespace
-        ),
-        releases: vec![ReleaseInfo {
-            name: c.release.clone(),
-            namespace: c.namespace.clone(),
-            chart: c.chart.clone(),
-            version: c.version.clone(),
-            create_namespace: c.create_namespace,
-            needs: Vec::new(),
-        }],
-        objects: manifest::parse(&out.stdout, 0)?,
-        repositories: Vec::new(),
-        rendered_for: Err(String::new()),
-        failed: None,
-    })
-}
-
-/// The part of `helmfile build`'s state this model reads.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct State {
-    #[serde(default)]
-    releases: Vec<StateRelease>,
-    #[serde(default)]
-    repositories: Vec<StateRepo>,
-    #[serde(default)]
-    helm_defaults: Option<HelmDefaults>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StateRelease {
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    chart: String,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    create_namespace: Option<bool>,
-    #[serde(default)]
-    installed: Option<bool>,
-    #[serde(default)]
-    needs: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StateRepo {
-    name: String,
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    oci: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct HelmDefaults {
-    #[serde(default)]
-    create_namespace: Option<bool>,
 }
 
 /// helmfile's install order: a release after the releases it `needs`, otherwise as
@@ -247,6 +98,386 @@ fn temp_dir() -> Result<TempDir, String> {
     Ok(TempDir(dir))
 }
 
+/// Why there is no install model at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// The command line itself is wrong (no such chart path or values file, a malformed
+    /// `--set`, an invalid release name): helm's sentence; a usage error (exit 2).
+    Usage(String),
+    /// Nothing could be rendered (helm or helmfile missing, the helmfile's state unreadable).
+    Other(String),
+}
+
+/// Render `spec`: every release on its own. A release helm or helmfile refuses is that
+/// release's `RenderState::Failed` (a prediction); the others are rendered as usual.
+pub async fn render(
+    spec: &InstallSpec,
+    tools: &Tools,
+    caps: Result<Capabilities, String>,
+) -> Result<Install, RenderError> {
+    let rendered_for = caps
+        .as_ref()
+        .map(|c| format!("Kubernetes {}", c.kube_version))
+        .map_err(Clone::clone);
+    let mut install = match spec {
+        InstallSpec::Chart(c) => chart(c, tools, caps.as_ref().ok()).await?,
+        InstallSpec::Helmfile(h) => helmfile(h, tools, caps.as_ref().ok())
+            .await
+            .map_err(RenderError::Other)?,
+    };
+    install.rendered_for = rendered_for;
+    Ok(install)
+}
+
+/// Progress lines helmfile prints on stderr while it works: never the error.
+const PROGRESS: &[&str] = &[
+    "Building dependency",
+    "Templating release",
+    "wrote ",
+    "skipping missing values file",
+    "Adding repo",
+    "Updating repo",
+    "Listing releases",
+    "Fetching ",
+    "Pulling ",
+    "Affected releases",
+    "hook[",
+    "WARNING:",
+    "walk.go:",
+    "Use --debug flag",
+];
+
+/// The one sentence of a failed helm / helmfile run that says why: helm's `Error:` line
+/// (helmfile repeats it after a dump of the arguments it ran), otherwise helmfile's own
+/// `in ./file: …` line, otherwise its last line that is not progress output.
+pub fn one_sentence(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let mut errors: Vec<&str> = Vec::new();
+    for l in &lines {
+        if let Some(e) = l.strip_prefix("Error:") {
+            let e = e.trim();
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return errors.join("; ");
+    }
+    if let Some(l) = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("in ") && l.contains(": "))
+    {
+        return l.to_string();
+    }
+    lines
+        .iter()
+        .rev()
+        .find(|l| !PROGRESS.iter().any(|p| l.starts_with(p)))
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| "it failed, saying nothing on stderr".to_string())
+}
+
+/// helm's sentences for a mistake on the command line rather than in the install.
+fn is_usage(sentence: &str) -> bool {
+    (sentence.starts_with("path \"") && sentence.ends_with("\" not found"))
+        || (sentence.starts_with("open ") && sentence.ends_with("no such file or directory"))
+        || sentence.starts_with("failed parsing --set")
+        || sentence.contains("invalid release name")
+        || (sentence.starts_with("release name") && sentence.contains("exceeds max length"))
+        || sentence.starts_with("non-absolute URLs should be in form of repo_name/path_to_chart")
+}
+
+async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Result<Install, RenderError> {
+    let helm = tools.helm.as_ref().ok_or_else(|| {
+        RenderError::Other("cannot render the chart: helm is not on PATH (see tools.helm-version)".into())
+    })?;
+    let mut args: Vec<String> = vec![
+        "template".into(),
+        c.release.clone(),
+        c.chart.clone(),
+        "--namespace".into(),
+        c.namespace.clone(),
+    ];
+    if let Some(v) = &c.version {
+        args.extend(["--version".into(), v.clone()]);
+    }
+    for v in &c.values {
+        args.extend(["--values".into(), v.display().to_string()]);
+    }
+    for s in &c.set {
+        args.extend(["--set".into(), s.clone()]);
+    }
+    for s in &c.set_string {
+        args.extend(["--set-string".into(), s.clone()]);
+    }
+    if !c.skip_crds {
+        args.push("--include-crds".into());
+    }
+    if c.no_hooks {
+        args.push("--no-hooks".into());
+    }
+    if let Some(caps) = caps {
+        args.extend(["--kube-version".into(), caps.kube_version.clone()]);
+        for av in &caps.api_versions {
+            args.extend(["--api-versions".into(), av.clone()]);
+        }
+    }
+    let out = exec::run(helm, &args, tools.path_env.as_deref(), tools.timeout)
+        .await
+        .map_err(RenderError::Other)?;
+    let (render, objects) = if out.success {
+        (
+            RenderState::Rendered,
+            manifest::parse(&out.stdout, 0).map_err(RenderError::Other)?,
+        )
+    } else {
+        let sentence = one_sentence(&out.stderr);
+        if is_usage(&sentence) {
+            return Err(RenderError::Usage(format!("helm template: {sentence}")));
+        }
+        (RenderState::Failed(sentence), Vec::new())
+    };
+    Ok(Install {
+        what: format!(
+            "chart {} as release {} in namespace {}",
+            c.chart, c.release, c.namespace
+        ),
+        releases: vec![ReleaseInfo {
+            name: c.release.clone(),
+            namespace: c.namespace.clone(),
+            chart: c.chart.clone(),
+            version: c.version.clone(),
+            create_namespace: c.create_namespace,
+            needs: Vec::new(),
+            file: None,
+            render,
+        }],
+        objects,
+        repositories: Vec::new(),
+        rendered_for: Err(String::new()),
+        hooks: Vec::new(),
+    })
+}
+
+/// One release as `helmfile list --output json` prints it.
+#[derive(Deserialize)]
+struct Listed {
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "yes")]
+    installed: bool,
+    #[serde(default)]
+    chart: String,
+    #[serde(default)]
+    version: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One rendered part of a helmfile state file, from `helmfile --debug`: the YAML helmfile
+/// itself goes on to read, templates already rendered.
+struct Part {
+    file: String,
+    dir: PathBuf,
+    value: serde_yaml_ng::Value,
+}
+
+/// The rendered parts in `helmfile --debug`'s log: after `changing working directory to
+/// "DIR"` and `processing file "F"`, each `second-pass rendering result of "F.part.N":`
+/// (or the first pass's output, when there is no second) is followed by its lines,
+/// numbered `  N: text`.
+fn state_parts(log: &str) -> Result<Vec<Part>, String> {
+    let mut parts: Vec<(String, String, PathBuf, String)> = Vec::new();
+    let (mut file, mut dir) = (String::new(), PathBuf::new());
+    let mut lines = log.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("processing file \"") {
+            file = rest.split('"').next().unwrap_or_default().to_string();
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("changing working directory to \"") {
+            dir = PathBuf::from(rest.split('"').next().unwrap_or_default());
+            continue;
+        }
+        let key = line
+            .strip_prefix("second-pass rendering result of \"")
+            .or_else(|| line.strip_prefix("first-pass rendering output of \""))
+            .and_then(|r| r.strip_suffix("\":"));
+        let Some(key) = key else { continue };
+        let mut text = String::new();
+        while let Some(next) = lines.peek() {
+            let t = next.trim_start();
+            let Some((n, rest)) = t.split_once(':') else { break };
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                break;
+            }
+            text.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+            text.push('\n');
+            lines.next();
+        }
+        // The second pass replaces the first of the same part.
+        parts.retain(|(k, ..)| k != key);
+        parts.push((key.to_string(), file.clone(), dir.clone(), text));
+    }
+    let mut out = Vec::new();
+    for (key, file, dir, text) in parts {
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value = serde_yaml_ng::Value::deserialize(doc)
+                .map_err(|e| format!("cannot read helmfile's rendering of {key}: {e}"))?;
+            out.push(Part {
+                file: file.clone(),
+                dir: dir.clone(),
+                value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn ystr(v: &serde_yaml_ng::Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        serde_yaml_ng::Value::String(s) => Some(s.clone()),
+        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn ylist<'a>(v: &'a serde_yaml_ng::Value, key: &str) -> impl Iterator<Item = &'a serde_yaml_ng::Value> {
+    v.get(key)
+        .and_then(serde_yaml_ng::Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+fn hooks_in(list: &serde_yaml_ng::Value, release: Option<&str>, part: &Part) -> Vec<HelmfileHook> {
+    let mut out = Vec::new();
+    for h in ylist(list, "hooks") {
+        // kubectlApply: helmfile runs `kubectl apply -f|-k …`.
+        let (command, args) = match h.get("kubectlApply") {
+            Some(k) => {
+                let (flag, what) = match (ystr(k, "filename"), ystr(k, "kustomize")) {
+                    (Some(f), _) => ("-f", f),
+                    (None, Some(k)) => ("-k", k),
+                    (None, None) => ("-f", String::new()),
+                };
+                (
+                    "kubectl".to_string(),
+                    vec!["apply".to_string(), flag.to_string(), what],
+                )
+            }
+            None => (
+                ystr(h, "command").unwrap_or_default(),
+                ylist(h, "args")
+                    .map(|a| match a {
+                        serde_yaml_ng::Value::String(s) => s.clone(),
+                        other => serde_yaml_ng::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    })
+                    .collect(),
+            ),
+        };
+        out.push(HelmfileHook {
+            release: release.map(String::from),
+            file: part.file.clone(),
+            dir: part.dir.clone(),
+            name: ystr(h, "name").filter(|n| !n.is_empty()),
+            events: ylist(h, "events")
+                .filter_map(|e| e.as_str().map(String::from))
+                .collect(),
+            command,
+            args,
+        });
+    }
+    out
+}
+
+/// The events `helmfile template` fires while it prepares charts; every other event
+/// belongs to sync/apply/diff/destroy.
+const TEMPLATE_EVENTS: &[&str] = &["prepare", "cleanup"];
+
+/// A directory of stand-ins for the commands of the hooks `helmfile template` would fire:
+/// each a link to this binary, which exits 0 at once when started under another name with
+/// `PREFLIGHT_HOOK_SHIM` set. Put first on PATH, so the hook runs nothing. A hook whose
+/// command is a path or a template cannot be stood in for: `Err` names it.
+struct Shims {
+    dir: Option<TempDir>,
+}
+
+pub const SHIM_ENV: &str = "PREFLIGHT_HOOK_SHIM";
+
+fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo]) -> Result<Shims, String> {
+    let firing: Vec<&HelmfileHook> = hooks
+        .iter()
+        .filter(|h| h.events.iter().any(|e| TEMPLATE_EVENTS.contains(&e.as_str())))
+        .collect();
+    let why = |h: &HelmfileHook| {
+        format!(
+            "`helmfile template` would run the {} hook `{}`{} ({}), and preflight runs no hook",
+            h.events.join("/"),
+            h.command,
+            h.release
+                .as_ref()
+                .map(|r| format!(" of release {r}"))
+                .unwrap_or_default(),
+            h.file
+        )
+    };
+    let mut standing_in = Vec::new();
+    for h in firing {
+        if !(h.command.contains('/') || h.command.contains("{{") || h.command.is_empty()) {
+            standing_in.push(h);
+            continue;
+        }
+        // A release's own prepare hook fires only when that release is templated.
+        match &h.release {
+            None => return Err(why(h)),
+            Some(name) => {
+                for r in releases.iter_mut().filter(|r| &r.name == name) {
+                    r.render = RenderState::NotRendered(why(h));
+                }
+            }
+        }
+    }
+    if standing_in.is_empty() {
+        return Ok(Shims { dir: None });
+    }
+    let firing = standing_in;
+    let me =
+        std::env::current_exe().map_err(|e| format!("cannot find this binary to stand in for hooks: {e}"))?;
+    let dir = temp_dir()?;
+    for h in firing {
+        let link = dir.0.join(&h.command);
+        if !link.exists() {
+            std::os::unix::fs::symlink(&me, &link)
+                .map_err(|e| format!("cannot make {}: {e}", link.display()))?;
+        }
+    }
+    Ok(Shims { dir: Some(dir) })
+}
+
+/// Called first thing in `main`: started as a hook's stand-in, do nothing.
+pub fn is_hook_shim() -> bool {
+    if std::env::var_os(SHIM_ENV).is_none() {
+        return false;
+    }
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = Path::new(&argv0).file_name().map(|n| n.to_owned());
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_owned()));
+    name.is_some() && name != me
+}
+
 async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) -> Result<Install, String> {
     let bin = tools
         .helmfile
@@ -256,61 +487,184 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     if let Some(e) = &h.environment {
         base.extend(["--environment".into(), e.clone()]);
     }
-    for s in &h.selectors {
-        base.extend(["--selector".into(), s.clone()]);
-    }
-    // The state as helmfile resolves it: releases (selected), repositories, defaults.
+    // The state as helmfile reads it, without firing a hook: `list --skip-charts` prepares
+    // no chart, and only preparing charts fires `prepare`/`cleanup` (build, template,
+    // write-values all do). `--debug` logs each rendered part, hooks and repositories included.
     let mut args = base.clone();
-    args.push("build".into());
+    for s in &h.selectors {
+        args.extend(["--selector".into(), s.clone()]);
+    }
+    args.extend(["--debug", "list", "--skip-charts", "--output", "json"].map(String::from));
     let out = exec::run(bin, &args, tools.path_env.as_deref(), tools.timeout).await?;
     if !out.success {
-        return Err(tool_error(
-            &format!("helmfile --file {} build", h.file.display()),
-            &out.stderr,
+        return Err(format!(
+            "helmfile --file {} list: {}",
+            h.file.display(),
+            one_sentence(&out.stderr)
         ));
     }
-    let mut releases = Vec::new();
-    let mut repositories = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&out.stdout) {
-        let state = State::deserialize(doc).map_err(|e| format!("helmfile build output: {e}"))?;
-        let default_create = state
-            .helm_defaults
-            .and_then(|d| d.create_namespace)
-            .unwrap_or(true);
-        for r in state.releases {
-            if r.installed == Some(false) {
-                continue;
-            }
-            releases.push(ReleaseInfo {
-                name: r.name,
-                namespace: r
-                    .namespace
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| "default".to_string()),
-                chart: r.chart,
-                version: r.version.filter(|v| !v.is_empty()),
-                create_namespace: r.create_namespace.unwrap_or(default_create),
-                needs: r.needs,
-            });
+    let json = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('['))
+        .unwrap_or("[]");
+    let listed: Vec<Listed> =
+        serde_json::from_str(json).map_err(|e| format!("helmfile list --output json: {e}"))?;
+    let parts = state_parts(&out.stderr)?;
+    let mut hooks = Vec::new();
+    let mut repositories: Vec<ChartRepo> = Vec::new();
+    let mut default_create = true;
+    for p in &parts {
+        hooks.extend(hooks_in(&p.value, None, p));
+        if let Some(c) = p
+            .value
+            .get("helmDefaults")
+            .and_then(|d| d.get("createNamespace"))
+            .and_then(serde_yaml_ng::Value::as_bool)
+        {
+            default_create = c;
         }
-        for r in state.repositories {
-            let url = if r.oci && !r.url.starts_with("oci://") {
-                format!("oci://{}", r.url)
-            } else {
-                r.url
+        for r in ylist(&p.value, "repositories") {
+            let (Some(name), Some(url)) = (ystr(r, "name"), ystr(r, "url")) else {
+                continue;
             };
-            repositories.push(ChartRepo { name: r.name, url });
+            let oci = r.get("oci").and_then(serde_yaml_ng::Value::as_bool) == Some(true);
+            let url = if oci && !url.starts_with("oci://") {
+                format!("oci://{url}")
+            } else {
+                url
+            };
+            if !repositories.iter().any(|x| x.name == name) {
+                repositories.push(ChartRepo { name, url });
+            }
+        }
+        for r in ylist(&p.value, "releases") {
+            if let Some(name) = ystr(r, "name") {
+                hooks.extend(hooks_in(r, Some(&name), p));
+            }
         }
     }
+    let declared = |name: &str, ns: &str| {
+        parts.iter().find_map(|p| {
+            ylist(&p.value, "releases")
+                .find(|r| {
+                    ystr(r, "name").as_deref() == Some(name)
+                        && ystr(r, "namespace").is_none_or(|n| n.is_empty() || n == ns)
+                })
+                .map(|r| (p, r))
+        })
+    };
+    let mut releases = Vec::new();
+    for l in listed {
+        if !l.enabled || !l.installed {
+            continue;
+        }
+        let ns = if l.namespace.is_empty() {
+            "default".to_string()
+        } else {
+            l.namespace.clone()
+        };
+        let found = declared(&l.name, &l.namespace);
+        releases.push(ReleaseInfo {
+            needs: found
+                .map(|(_, r)| {
+                    ylist(r, "needs")
+                        .filter_map(|n| n.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            create_namespace: found
+                .and_then(|(_, r)| r.get("createNamespace").and_then(serde_yaml_ng::Value::as_bool))
+                .unwrap_or(default_create),
+            file: found.map(|(p, _)| p.file.clone()),
+            name: l.name,
+            namespace: ns,
+            chart: l.chart,
+            version: Some(l.version).filter(|v| !v.is_empty()),
+            render: RenderState::Rendered,
+        });
+    }
     let releases = in_needs_order(releases);
-    // One directory per release, named so each object is attributed to its release.
+    let mut install = Install {
+        what: format!("helmfile {}", h.file.display()),
+        releases,
+        objects: Vec::new(),
+        repositories,
+        rendered_for: Err(String::new()),
+        hooks,
+    };
+    let shims = match shims_for(&install.hooks, &mut install.releases) {
+        Ok(s) => s,
+        Err(why) => {
+            for r in &mut install.releases {
+                r.render = RenderState::NotRendered(why.clone());
+            }
+            return Ok(install);
+        }
+    };
+    // Each release on its own, a few at a time: one that helm refuses is that release's
+    // failure, and the others render as usual.
+    let parallel = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
     let dir = temp_dir()?;
-    let mut args = base;
+    let results: Vec<(usize, Result<Vec<Object>, RenderState>)> =
+        futures::stream::iter(install.releases.iter().enumerate())
+            .filter(|(_, r)| std::future::ready(r.render == RenderState::Rendered))
+            .map(|(index, r)| {
+                let args = template_args(&base, r, index, &dir.0, caps, tools, shims.dir.is_some());
+                let dir = &dir.0;
+                let shims = &shims;
+                let who = (r.name.clone(), r.namespace.clone());
+                async move {
+                    (
+                        index,
+                        one_release(bin, args, dir, index, &who, tools, shims).await,
+                    )
+                }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+    let mut results = results;
+    results.sort_by_key(|(i, _)| *i);
+    for (index, result) in results {
+        match result {
+            Ok(objects) => install.objects.extend(objects),
+            Err(state) => install.releases[index].render = state,
+        }
+    }
+    Ok(install)
+}
+
+fn template_args(
+    base: &[String],
+    r: &ReleaseInfo,
+    index: usize,
+    dir: &Path,
+    caps: Option<&Capabilities>,
+    tools: &Tools,
+    shimmed: bool,
+) -> Vec<String> {
+    let mut args = base.to_vec();
+    // A stand-in may be named helm (a hook running `helm repo add`): helmfile's own helm
+    // is named by its path.
+    if let (true, Some(helm)) = (shimmed, &tools.helm) {
+        args.extend(["--helm-binary".into(), helm.display().to_string()]);
+    }
+    let mut selector = format!("name={}", r.name);
+    if !r.namespace.is_empty() {
+        selector.push_str(&format!(",namespace={}", r.namespace));
+    }
     args.extend([
+        "--selector".into(),
+        selector,
         "template".into(),
         "--include-crds".into(),
         "--output-dir".into(),
-        dir.0.display().to_string(),
+        dir.join(index.to_string()).display().to_string(),
         "--output-dir-template".into(),
         "{{ .OutputDir }}/{{ .Release.Name }}@{{ .Release.Namespace }}".into(),
     ]);
@@ -328,25 +682,48 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             args.extend(["--args".into(), av.join(" ")]);
         }
     }
-    let out = exec::run(bin, &args, tools.path_env.as_deref(), tools.timeout).await?;
-    if !out.success {
-        // The releases and repositories are known: chart-repos can still say which
-        // repository lacks which version.
-        return Ok(Install {
-            what: format!("helmfile {}", h.file.display()),
-            releases,
-            objects: Vec::new(),
-            repositories,
-            rendered_for: Err(String::new()),
-            failed: Some(tool_error(
-                &format!("helmfile --file {} template", h.file.display()),
-                &out.stderr,
-            )),
-        });
+    args
+}
+
+/// Render one release; its objects, or why it did not render.
+async fn one_release(
+    bin: &Path,
+    args: Vec<String>,
+    dir: &Path,
+    index: usize,
+    (name, ns): &(String, String),
+    tools: &Tools,
+    shims: &Shims,
+) -> Result<Vec<Object>, RenderState> {
+    let mut path = tools.path_env.clone().unwrap_or_default();
+    if let Some(s) = &shims.dir {
+        let mut p = s.0.clone().into_os_string();
+        p.push(":");
+        p.push(&path);
+        path = p;
     }
+    let env: Vec<(&str, OsString)> = match &shims.dir {
+        Some(s) => vec![(SHIM_ENV, s.0.clone().into_os_string())],
+        None => Vec::new(),
+    };
+    let out = exec::run_with(bin, &args, Some(&path), &env, tools.timeout)
+        .await
+        .map_err(RenderState::NotRendered)?;
+    if !out.success {
+        // helmfile's `in ./file: …`: the release's file is named beside it already.
+        let sentence = one_sentence(&out.stderr);
+        let sentence = match sentence.strip_prefix("in ").and_then(|r| r.split_once(": ")) {
+            Some((file, rest)) if !file.contains(' ') => rest.to_string(),
+            _ => sentence,
+        };
+        return Err(RenderState::Failed(sentence));
+    }
+    // The release's directory (a release that selects nested helmfiles' other releases
+    // too writes theirs beside it: only its own is read).
     let mut objects = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir.0)
-        .map_err(|e| format!("cannot read {}: {e}", dir.0.display()))?
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join(index.to_string()))
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
         .collect();
@@ -356,29 +733,20 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (name, ns) = dir_name.rsplit_once('@').unwrap_or((dir_name.as_str(), ""));
-        let index = releases
-            .iter()
-            .position(|r| r.name == name && (ns.is_empty() || r.namespace == ns))
-            .or_else(|| releases.iter().position(|r| r.name == name));
-        let Some(index) = index else { continue };
+        let (n, d) = dir_name.rsplit_once('@').unwrap_or((dir_name.as_str(), ""));
+        if n != name || (!d.is_empty() && d != ns) {
+            continue;
+        }
         let mut files = Vec::new();
         yaml_files(&release_dir, &mut files);
         files.sort();
         for f in files {
-            let text =
-                std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-            objects.extend(manifest::parse(&text, index)?);
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| RenderState::NotRendered(format!("cannot read {}: {e}", f.display())))?;
+            objects.extend(manifest::parse(&text, index).map_err(RenderState::NotRendered)?);
         }
     }
-    Ok(Install {
-        what: format!("helmfile {}", h.file.display()),
-        releases,
-        objects,
-        repositories,
-        rendered_for: Err(String::new()),
-        failed: None,
-    })
+    Ok(objects)
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -404,6 +772,8 @@ mod tests {
             version: None,
             create_namespace: true,
             needs: needs.iter().map(|n| n.to_string()).collect(),
+            file: None,
+            render: RenderState::Rendered,
         }
     }
 

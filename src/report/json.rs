@@ -27,6 +27,20 @@ pub struct InstallSummary {
     pub rendered_without_cluster: Option<String>,
     /// helm's / helmfile's own error when the install did not render.
     pub error: Option<String>,
+    /// Each release and how its render ended (`releases` stays the count in schema 1).
+    pub releases_rendered: Vec<ReleaseRender>,
+}
+
+#[derive(Serialize)]
+pub struct ReleaseRender {
+    pub name: String,
+    pub namespace: String,
+    pub chart: String,
+    /// The helmfile file that declares it.
+    pub file: Option<String>,
+    pub rendered: bool,
+    /// helm's or helmfile's sentence (`rendered: false`), or why preflight did not render it.
+    pub error: Option<String>,
 }
 
 impl InstallSummary {
@@ -39,6 +53,25 @@ impl InstallSummary {
                 rendered_for: i.rendered_for.as_ref().ok().cloned(),
                 rendered_without_cluster: i.rendered_for.as_ref().err().cloned(),
                 error: None,
+                releases_rendered: i
+                    .releases
+                    .iter()
+                    .map(|r| {
+                        let error = match &r.render {
+                            crate::install::RenderState::Rendered => None,
+                            crate::install::RenderState::Failed(e)
+                            | crate::install::RenderState::NotRendered(e) => Some(e.clone()),
+                        };
+                        ReleaseRender {
+                            name: r.name.clone(),
+                            namespace: r.namespace.clone(),
+                            chart: r.chart.clone(),
+                            file: r.file.clone(),
+                            rendered: error.is_none(),
+                            error,
+                        }
+                    })
+                    .collect(),
             },
             Err(e) => InstallSummary {
                 what: None,
@@ -47,6 +80,7 @@ impl InstallSummary {
                 rendered_for: None,
                 rendered_without_cluster: None,
                 error: Some(e.to_string()),
+                releases_rendered: Vec::new(),
             },
         }
     }

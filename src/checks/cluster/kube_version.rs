@@ -97,10 +97,21 @@ impl Check for KubeVersion {
                     Some(sentence) => Outcome::fail(sentence).with_fix(fix()),
                     None => Outcome::error(format!("the install could not be rendered: {e}")),
                 },
+                Some(Ok(i)) if i.unrendered().any(|(_, e)| refused(e).is_some()) => {
+                    let lines: Vec<String> = i
+                        .unrendered()
+                        .filter_map(|(r, e)| Some((r, refused(e)?)))
+                        .map(|(r, sentence)| match i.releases.len() {
+                            1 => sentence,
+                            _ => format!("release {}: {sentence}", r.name),
+                        })
+                        .collect();
+                    Outcome::fail(lines.join("\n")).with_fix(fix())
+                }
                 Some(Ok(i)) => match &i.rendered_for {
                     Ok(for_) => Outcome::pass(format!(
                         "helm rendered the {} release(s) for {for_}: every chart's kubeVersion accepts it{floor}",
-                        i.releases.len()
+                        i.releases.len() - i.unrendered().count()
                     )),
                     Err(why) => Outcome::error(format!(
                         "the install was rendered without the cluster's version ({why}), so helm did not judge the charts' kubeVersion"

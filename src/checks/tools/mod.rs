@@ -2,7 +2,9 @@
 
 pub mod helm_plugins;
 pub mod helm_version;
+pub mod helmfile_hooks;
 pub mod helmfile_on_path;
+pub mod install_render;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

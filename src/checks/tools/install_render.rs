@@ -1,0 +1,94 @@
+use serde::Deserialize;
+
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::install::RenderState;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: crate::check::RENDER_CHECK,
+        phase: Phase::Tools,
+        title: "every release of the install renders",
+        requires: &[],
+        reads_install: true,
+        host_network: false,
+        roll_up: None,
+        explain: r#"Why: before it creates anything, `helm install` (and `helmfile sync`, release by
+release) renders the chart's templates with the release's values; a release that does
+not render stops the install there. BlueKing CE 7 users saw (seed 004):
+
+    helmfile -f 03-bcs.yaml.gotmpl sync
+    STDERR:
+    Error: template: bcs-services-stack/charts/bcs-project-manager/templates/variable-migration-job.yaml:51:20: ... error calling index: index of nil pointer
+
+and, for a chart version the repository lacks, `Error: failed to download "名称" at
+version "版本号"`. helmfile prints each such error after dozens of progress lines and a
+dump of the helm arguments it ran.
+
+What it looks at: the install (`--chart` / `--helmfile` / `install:`), rendered by the
+real helm or helmfile once per run — a helmfile release by release, a few at a time, with
+the target cluster's version and API groups — so one release's error is that release's:
+its name, the helmfile file that declares it, and the one sentence that matters (helm's
+`Error:` line with the template file:line it names, or helmfile's `in ./file: failed to
+render values files "…": … map has no entry for key "…"`). Every other release is
+rendered and checked as usual; the checks that read the install say which releases they
+could not look at.
+
+The render runs no hook: the state is read with `helmfile list --skip-charts` (which fires
+none), and the `prepare`/`cleanup` hooks that `helmfile template` would fire get a
+stand-in that does nothing (a hook whose command is a path or a template cannot be stood
+in for: then nothing is rendered, and this check says `error` naming the hook).
+tools.helmfile-hooks checks the hooks themselves.
+
+A release that does not render fails: helm and helmfile fail the same way. A release
+preflight could not render (a hook it would have had to run, a tool missing) is `error`.
+
+Fix: what the sentence names — the values file or key, the template line, the chart
+version; helm's own `--debug` shows the rendered text."#,
+    },
+};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRender {}
+
+impl Check for InstallRender {
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let install = match ctx.install() {
+                None => return Outcome::skip("no install given (--chart / --helmfile / install:)"),
+                Some(Err(e)) => return Outcome::error(format!("the install could not be rendered: {e}")),
+                Some(Ok(i)) => i,
+            };
+            let (mut failed, mut not_rendered) = (Vec::new(), Vec::new());
+            for r in &install.releases {
+                let from = r.file.as_ref().map(|f| format!(" ({f})")).unwrap_or_default();
+                match &r.render {
+                    RenderState::Rendered => {}
+                    RenderState::Failed(e) => failed.push(format!("release {}{from}: {e}", r.name)),
+                    RenderState::NotRendered(e) => {
+                        not_rendered.push(format!("release {}{from}: not rendered: {e}", r.name))
+                    }
+                }
+            }
+            let rendered = install.releases.len() - failed.len() - not_rendered.len();
+            let summary = format!(
+                "{rendered} of {} release(s) rendered, {} object(s)",
+                install.releases.len(),
+                install.objects.len()
+            );
+            if failed.is_empty() && not_rendered.is_empty() {
+                return Outcome::pass(summary);
+            }
+            let mut lines = failed.clone();
+            lines.extend(not_rendered);
+            lines.push(summary);
+            if failed.is_empty() {
+                return Outcome::error(lines.join("\n"));
+            }
+            Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                "correct what helm or helmfile names (values file or key, template line, chart version); `helm template --debug` shows the rendered text",
+                Vec::new(),
+            ))
+        })
+    }
+}
