@@ -50,8 +50,8 @@ pub fn check_deadline(probe_timeout: Duration) -> Duration {
     probe_timeout * 2 + Duration::from_secs(20)
 }
 
-/// A check that read the install looked only at the releases that rendered: its message
-/// says which did not (their failure is the render check's, not repeated here).
+/// A check that read the install looked only at the releases that rendered: a pass or a
+/// warning says which it did not see (their failure is the render check's, not repeated).
 fn partial_install_noted(def: &CheckDef, ctx: &Ctx, mut outcome: Outcome) -> Outcome {
     let Some(Ok(install)) = ctx.install() else {
         return outcome;
@@ -59,7 +59,7 @@ fn partial_install_noted(def: &CheckDef, ctx: &Ctx, mut outcome: Outcome) -> Out
     if !def.meta.reads_install
         || def.meta.id == crate::check::RENDER_CHECK
         || !install.any_rendered()
-        || matches!(outcome.status, Status::Skip)
+        || !matches!(outcome.status, Status::Pass | Status::Warn)
     {
         return outcome;
     }
