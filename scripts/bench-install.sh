@@ -4,8 +4,9 @@
 # helmfile of 30 releases of tests/fixtures/storage-app, and times, side by side:
 #   1. `helmfile template` alone (what any check of the install has to pay once), and
 #   2. `preflight --helmfile … --only <the cluster checks the install feeds>` (its render:
-#      `helmfile build` + `helmfile template --output-dir` with the cluster's capabilities,
-#      plus the checks on top),
+#      `helmfile --debug list --skip-charts` for the state, then the releases templated in
+#      shares by a few `helmfile template --output-dir` at once, with the cluster's
+#      capabilities, plus the checks on top),
 # reporting the median wall time of each and the ratio. Stops the control plane at the end.
 #   scripts/bench-install.sh [runs]      (default 5 runs per measurement)
 set -euo pipefail

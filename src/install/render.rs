@@ -603,34 +603,73 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             return Ok(install);
         }
     };
-    // Each release on its own, a few at a time: one that helm refuses is that release's
-    // failure, and the others render as usual.
+    // A few helmfile processes at once, each templating a share of the releases; a share
+    // that fails is templated again release by release, so one release's error is that
+    // release's and the others render as usual.
     let parallel = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(2, 8);
     let dir = temp_dir()?;
-    let results: Vec<(usize, Result<Vec<Object>, RenderState>)> =
-        futures::stream::iter(install.releases.iter().enumerate())
-            .filter(|(_, r)| std::future::ready(r.render == RenderState::Rendered))
-            .map(|(index, r)| {
-                let args = template_args(&base, r, index, &dir.0, caps, tools, shims.dir.is_some());
-                let dir = &dir.0;
-                let shims = &shims;
-                let who = (r.name.clone(), r.namespace.clone());
-                async move {
-                    (
-                        index,
-                        one_release(bin, args, dir, index, &who, tools, shims).await,
-                    )
-                }
-            })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
-    let mut results = results;
-    results.sort_by_key(|(i, _)| *i);
-    for (index, result) in results {
+    let todo: Vec<Member> = install
+        .releases
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.render == RenderState::Rendered)
+        .map(|(index, r)| Member {
+            index,
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+        })
+        .collect();
+    let mut shares: Vec<Vec<Member>> = (0..parallel.min(todo.len())).map(|_| Vec::new()).collect();
+    for (i, m) in todo.into_iter().enumerate() {
+        shares[i % parallel].push(m);
+    }
+    let run = |share: Vec<Member>, slot: usize| {
+        let args = template_args(
+            &base,
+            &share,
+            &dir.0.join(slot.to_string()),
+            caps,
+            tools,
+            shims.dir.is_some(),
+        );
+        let out_dir = dir.0.join(slot.to_string());
+        let shims = &shims;
+        async move {
+            let result = render_share(bin, args, &out_dir, &share, tools, shims).await;
+            (share, result)
+        }
+    };
+    let first: Vec<ShareRendered> = futures::stream::iter(shares.into_iter().enumerate())
+        .map(|(slot, share)| run(share, slot))
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    let mut done: Vec<(usize, Result<Vec<Object>, RenderState>)> = Vec::new();
+    let mut again = Vec::new();
+    for (share, result) in first {
+        match result {
+            Ok(objects) => done.extend(objects.into_iter().map(|(i, o)| (i, Ok(o)))),
+            Err(state) if share.len() == 1 => done.push((share[0].index, Err(state))),
+            Err(_) => again.extend(share),
+        }
+    }
+    let slots = parallel;
+    let second: Vec<ShareRendered> = futures::stream::iter(again.into_iter().enumerate())
+        .map(|(i, m)| run(vec![m], slots + i))
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    for (share, result) in second {
+        match result {
+            Ok(objects) => done.extend(objects.into_iter().map(|(i, o)| (i, Ok(o)))),
+            Err(state) => done.push((share[0].index, Err(state))),
+        }
+    }
+    done.sort_by_key(|(i, _)| *i);
+    for (index, result) in done {
         match result {
             Ok(objects) => install.objects.extend(objects),
             Err(state) => install.releases[index].render = state,
@@ -639,11 +678,20 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     Ok(install)
 }
 
+/// A share and how its template ended: each member's objects, or why not.
+type ShareRendered = (Vec<Member>, Result<Vec<(usize, Vec<Object>)>, RenderState>);
+
+/// A release templated in a share: its place in `Install::releases` and its name.
+struct Member {
+    index: usize,
+    name: String,
+    namespace: String,
+}
+
 fn template_args(
     base: &[String],
-    r: &ReleaseInfo,
-    index: usize,
-    dir: &Path,
+    share: &[Member],
+    out_dir: &Path,
     caps: Option<&Capabilities>,
     tools: &Tools,
     shimmed: bool,
@@ -654,17 +702,21 @@ fn template_args(
     if let (true, Some(helm)) = (shimmed, &tools.helm) {
         args.extend(["--helm-binary".into(), helm.display().to_string()]);
     }
-    let mut selector = format!("name={}", r.name);
-    if !r.namespace.is_empty() {
-        selector.push_str(&format!(",namespace={}", r.namespace));
+    // Several --selector flags select any of them.
+    for m in share {
+        let mut selector = format!("name={}", m.name);
+        // A release written without a namespace is in "default" here but has none for
+        // helmfile's selector.
+        if !m.namespace.is_empty() && m.namespace != "default" {
+            selector.push_str(&format!(",namespace={}", m.namespace));
+        }
+        args.extend(["--selector".into(), selector]);
     }
     args.extend([
-        "--selector".into(),
-        selector,
         "template".into(),
         "--include-crds".into(),
         "--output-dir".into(),
-        dir.join(index.to_string()).display().to_string(),
+        out_dir.display().to_string(),
         "--output-dir-template".into(),
         "{{ .OutputDir }}/{{ .Release.Name }}@{{ .Release.Namespace }}".into(),
     ]);
@@ -685,16 +737,16 @@ fn template_args(
     args
 }
 
-/// Render one release; its objects, or why it did not render.
-async fn one_release(
+/// Template one share of the releases; each member's objects, or why the share did not
+/// render (for a share of one: that release's failure).
+async fn render_share(
     bin: &Path,
     args: Vec<String>,
-    dir: &Path,
-    index: usize,
-    (name, ns): &(String, String),
+    out_dir: &Path,
+    share: &[Member],
     tools: &Tools,
     shims: &Shims,
-) -> Result<Vec<Object>, RenderState> {
+) -> Result<Vec<(usize, Vec<Object>)>, RenderState> {
     let mut path = tools.path_env.clone().unwrap_or_default();
     if let Some(s) = &shims.dir {
         let mut p = s.0.clone().into_os_string();
@@ -718,35 +770,39 @@ async fn one_release(
         };
         return Err(RenderState::Failed(sentence));
     }
-    // The release's directory (a release that selects nested helmfiles' other releases
-    // too writes theirs beside it: only its own is read).
-    let mut objects = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join(index.to_string()))
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(out_dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .collect();
     entries.sort();
-    for release_dir in entries {
-        let dir_name = release_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (n, d) = dir_name.rsplit_once('@').unwrap_or((dir_name.as_str(), ""));
-        if n != name || (!d.is_empty() && d != ns) {
-            continue;
+    let mut out = Vec::new();
+    for m in share {
+        let mut objects = Vec::new();
+        // A nested helmfile's own `selectors:` may template other releases beside it: only
+        // the member's directory is read.
+        for release_dir in &entries {
+            let dir_name = release_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (n, d) = dir_name.rsplit_once('@').unwrap_or((dir_name.as_str(), ""));
+            if n != m.name || (!d.is_empty() && d != m.namespace) {
+                continue;
+            }
+            let mut files = Vec::new();
+            yaml_files(release_dir, &mut files);
+            files.sort();
+            for f in files {
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| RenderState::NotRendered(format!("cannot read {}: {e}", f.display())))?;
+                objects.extend(manifest::parse(&text, m.index).map_err(RenderState::NotRendered)?);
+            }
         }
-        let mut files = Vec::new();
-        yaml_files(&release_dir, &mut files);
-        files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| RenderState::NotRendered(format!("cannot read {}: {e}", f.display())))?;
-            objects.extend(manifest::parse(&text, index).map_err(RenderState::NotRendered)?);
-        }
+        out.push((m.index, objects));
     }
-    Ok(objects)
+    Ok(out)
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
