@@ -1792,3 +1792,53 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
         .unwrap_or_default()
         .contains("kubectl apply -f -"));
 }
+
+#[test]
+fn a_nested_helmfile_selected_by_labels_renders_what_helmfile_selects_and_runs_no_hook() {
+    let mut s = with_tools();
+    let calls = s.dir.path().join("kubectl-calls");
+    s.script_on_path(
+        "kubectl",
+        &format!("#!/bin/sh\necho \"kubectl $*\" >> {}\n", calls.display()),
+    );
+    let (top, a, b, ns) = (
+        unique("top"),
+        unique("tier-a"),
+        unique("tier-b"),
+        unique("nested"),
+    );
+    for (k, v) in [("REL_TOP", &top), ("REL_A", &a), ("REL_B", &b), ("NS", &ns)] {
+        s.env.insert(k.into(), v.into());
+    }
+    let file = fixture("nested/helmfile.yaml");
+    let (run, doc) = s.json(&[
+        "--helmfile",
+        file.as_str(),
+        "--only",
+        "tools.install-render,tools.helmfile-hooks",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(!calls.exists(), "a hook ran during the preflight");
+    let mut rendered: Vec<(String, String, bool)> = doc["install"]["releases_rendered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["file"].as_str().unwrap().to_string(),
+                r["rendered"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    rendered.sort();
+    let mut want = vec![
+        (top.clone(), "helmfile.yaml".to_string(), true),
+        (a.clone(), "monitor/helmfile.yaml".to_string(), true),
+    ];
+    want.sort();
+    // The nested helmfile's `selectors: [tier=a]` leaves its tier-b release out.
+    assert_eq!(rendered, want);
+    assert_eq!(doc["install"]["objects"], 4);
+    assert_eq!(message(&doc, "tools.helmfile-hooks"), "1 hook(s) can start");
+}

@@ -299,7 +299,15 @@ fn state_parts(log: &str) -> Result<Vec<Part>, String> {
     let mut lines = log.lines().peekable();
     while let Some(line) = lines.next() {
         if let Some(rest) = line.strip_prefix("processing file \"") {
-            file = rest.split('"').next().unwrap_or_default().to_string();
+            // `processing file "helmfile.yaml" in directory "sub"`
+            let mut quoted = rest.split('"');
+            let name = quoted.next().unwrap_or_default();
+            let in_dir = quoted.nth(1).unwrap_or(".");
+            file = if in_dir.is_empty() || in_dir == "." {
+                name.to_string()
+            } else {
+                format!("{}/{name}", in_dir.trim_end_matches('/'))
+            };
             continue;
         }
         if let Some(rest) = line.strip_prefix("changing working directory to \"") {
@@ -322,9 +330,11 @@ fn state_parts(log: &str) -> Result<Vec<Part>, String> {
             text.push('\n');
             lines.next();
         }
-        // The second pass replaces the first of the same part.
-        parts.retain(|(k, ..)| k != key);
-        parts.push((key.to_string(), file.clone(), dir.clone(), text));
+        // The second pass replaces the first of the same part (of the same file: nested
+        // helmfiles share part names).
+        let key = format!("{file}: {key}");
+        parts.retain(|(k, ..)| *k != key);
+        parts.push((key, file.clone(), dir.clone(), text));
     }
     let mut out = Vec::new();
     for (key, file, dir, text) in parts {
@@ -511,7 +521,14 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         .unwrap_or("[]");
     let listed: Vec<Listed> =
         serde_json::from_str(json).map_err(|e| format!("helmfile list --output json: {e}"))?;
-    let parts = state_parts(&out.stderr)?;
+    let mut parts = state_parts(&out.stderr)?;
+    // Files named relative to the helmfile's directory, however helmfile logged them.
+    let top = h.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    for p in &mut parts {
+        if let Ok(rel) = Path::new(&p.file).strip_prefix(&top) {
+            p.file = rel.display().to_string();
+        }
+    }
     let mut hooks = Vec::new();
     let mut repositories: Vec<ChartRepo> = Vec::new();
     let mut default_create = true;
@@ -835,6 +852,41 @@ mod tests {
 
     fn names(r: Vec<ReleaseInfo>) -> Vec<String> {
         r.into_iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn one_sentence_out_of_helmfiles_output() {
+        let dump = "Building dependency release=kv, chart=charts/newkube\nTemplating release=kv, chart=charts/newkube\nin ./helmfile2.yaml: command \"/x/helm\" exited with non-zero status:\n\nPATH:\n  /x/helm\n\nARGS:\n  0: helm (4 bytes)\n\nSTDERR:\n  Error: chart requires kubeVersion: >=1.21.0-0 which is incompatible with Kubernetes v1.20.2\n  Use --debug flag to render out invalid YAML\n\nCOMBINED OUTPUT:\n  Error: chart requires kubeVersion: >=1.21.0-0 which is incompatible with Kubernetes v1.20.2\n  Use --debug flag to render out invalid YAML\n";
+        assert_eq!(
+            one_sentence(dump),
+            "chart requires kubeVersion: >=1.21.0-0 which is incompatible with Kubernetes v1.20.2"
+        );
+        let values = "Building dependency release=badvals, chart=charts/mini-release\nskipping missing values file matching \"values/missing-generated.yaml\"\nin ./helmfile2.yaml: failed to render values files \"values/es.yaml.gotmpl\": map has no entry for key \"imageRegistry2\"\n";
+        assert_eq!(
+            one_sentence(values),
+            "in ./helmfile2.yaml: failed to render values files \"values/es.yaml.gotmpl\": map has no entry for key \"imageRegistry2\""
+        );
+        assert_eq!(
+            one_sentence("wrote /tmp/x\n"),
+            "it failed, saying nothing on stderr"
+        );
+    }
+
+    #[test]
+    fn parts_of_nested_files_are_kept_apart_and_the_second_pass_wins() {
+        let log = "processing file \"helmfile.yaml\" in directory \".\"\nchanging working directory to \"/a\"\nfirst-pass rendering output of \"helmfile.yaml.part.0\":\n 0: releases: [{name: old}]\n\nsecond-pass rendering result of \"helmfile.yaml.part.0\":\n 0: releases:\n 1: - name: top\n 2: \nprocessing file \"helmfile.yaml\" in directory \"sub\"\nchanging working directory to \"/a/sub\"\nsecond-pass rendering result of \"helmfile.yaml.part.0\":\n 0: hooks: [{events: [prepare], command: kubectl}]\n";
+        let parts = state_parts(log).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].file, "helmfile.yaml");
+        assert_eq!(
+            ystr(&parts[0].value["releases"][0], "name").as_deref(),
+            Some("top")
+        );
+        assert_eq!(parts[1].file, "sub/helmfile.yaml");
+        assert_eq!(parts[1].dir, PathBuf::from("/a/sub"));
+        let hooks = hooks_in(&parts[1].value, None, &parts[1]);
+        assert_eq!(hooks[0].command, "kubectl");
+        assert_eq!(hooks[0].events, ["prepare"]);
     }
 
     #[test]
