@@ -1842,3 +1842,44 @@ fn a_nested_helmfile_selected_by_labels_renders_what_helmfile_selects_and_runs_n
     assert_eq!(doc["install"]["objects"], 4);
     assert_eq!(message(&doc, "tools.helmfile-hooks"), "1 hook(s) can start");
 }
+
+#[test]
+fn the_helm_a_helmfile_names_in_helm_binary_is_the_one_judged() {
+    let s = with_tools();
+    let dir = s.dir.path().join("hb");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::os::unix::fs::symlink(real_tool("helm-3.11.1/helm"), dir.join("bin/helm")).unwrap();
+    let file = dir.join("helmfile.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "helmBinary: ./bin/helm\nreleases:\n  - name: hb\n    namespace: hb\n    chart: {}\n",
+            fixture("mini-release")
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let (run, doc) = s.json(&[
+        "--helmfile",
+        &file,
+        "--only",
+        "tools.helm-version,tools.install-render",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    // helm 3.17.2 is on PATH, but helmfile sync will run the helmfile's helm 3.11.1.
+    assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    let msg = message(&doc, "tools.helm-version");
+    assert!(msg.starts_with("helm v3.11.1"), "{msg}");
+    assert!(
+        msg.contains(&format!("{}", dir.join("bin/helm").display())),
+        "{msg}"
+    );
+    // A helmBinary that is nowhere: helmfile itself cannot start (it panics), said in one line.
+    std::fs::remove_file(dir.join("bin/helm")).unwrap();
+    let (run, doc) = s.json(&["--helmfile", &file, "--only", "tools.install-render"]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "tools.install-render"),
+        format!("the install could not be rendered: helmfile --file {file} list: fork/exec ./bin/helm: no such file or directory")
+    );
+}

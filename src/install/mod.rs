@@ -234,6 +234,19 @@ pub struct Install {
     pub rendered_for: Result<String, String>,
     /// The helmfile's hooks (none for a chart): recorded, never run by preflight.
     pub hooks: Vec<HelmfileHook>,
+    /// The helmfile's `helmBinary:` when it names one: the helm `helmfile sync` runs.
+    pub helm_binary: Option<HelmBinary>,
+}
+
+/// The helm a helmfile's `helmBinary:` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmBinary {
+    /// As written (`./bin/helm`, `helm3`).
+    pub written: String,
+    /// The file that says so.
+    pub file: String,
+    /// Where it resolves (relative to that file's directory, or on PATH); `None`: nowhere.
+    pub path: Option<PathBuf>,
 }
 
 impl Install {
@@ -490,6 +503,7 @@ mod tests {
             repositories: vec![],
             rendered_for: Err("test".into()),
             hooks: vec![],
+            helm_binary: None,
         }
     }
 

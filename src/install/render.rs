@@ -11,8 +11,8 @@ use serde::Deserialize;
 use futures::StreamExt;
 
 use super::{
-    manifest, ChartRepo, ChartSpec, HelmfileHook, HelmfileSpec, Install, InstallSpec, Object, ReleaseInfo,
-    RenderState,
+    manifest, ChartRepo, ChartSpec, HelmBinary, HelmfileHook, HelmfileSpec, Install, InstallSpec, Object,
+    ReleaseInfo, RenderState,
 };
 use crate::exec;
 
@@ -171,6 +171,11 @@ pub fn one_sentence(stderr: &str) -> String {
     {
         return l.to_string();
     }
+    // helmfile panics on some errors (a helmBinary that is not there): the panic's line,
+    // not its goroutine dump.
+    if let Some(l) = lines.iter().find_map(|l| l.strip_prefix("panic: ")) {
+        return l.trim_start_matches("unexpected error: ").to_string();
+    }
     lines
         .iter()
         .rev()
@@ -258,6 +263,7 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
         repositories: Vec::new(),
         rendered_for: Err(String::new()),
         hooks: Vec::new(),
+        helm_binary: None,
     })
 }
 
@@ -603,6 +609,22 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         });
     }
     let releases = in_needs_order(releases);
+    // helmBinary: what helmfile itself runs (the last part that says wins, as helmfile
+    // layers them); a bare name resolves on PATH, a path against its file's directory.
+    let helm_binary = parts.iter().rev().find_map(|p| {
+        let written = ystr(&p.value, "helmBinary").filter(|b| !b.is_empty() && b != "helm")?;
+        let path = if written.contains('/') {
+            Some(p.dir.join(written.trim_start_matches("./"))).filter(|f| f.is_file())
+        } else {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            which::which_in(&written, tools.path_env.as_ref(), cwd).ok()
+        };
+        Some(HelmBinary {
+            written,
+            file: p.file.clone(),
+            path,
+        })
+    });
     let mut install = Install {
         what: format!("helmfile {}", h.file.display()),
         releases,
@@ -610,6 +632,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         repositories,
         rendered_for: Err(String::new()),
         hooks,
+        helm_binary,
     };
     let shims = match shims_for(&install.hooks, &mut install.releases) {
         Ok(s) => s,
@@ -643,14 +666,20 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     for (i, m) in todo.into_iter().enumerate() {
         shares[i % parallel].push(m);
     }
+    // A stand-in may be named helm (a hook running `helm repo add`): helmfile's own helm
+    // is then named by its path.
+    let helm = match (&shims.dir, &install.helm_binary) {
+        (None, _) => None,
+        (Some(_), Some(HelmBinary { path: Some(p), .. })) => Some(p.clone()),
+        (Some(_), _) => tools.helm.clone(),
+    };
     let run = |share: Vec<Member>, slot: usize| {
         let args = template_args(
             &base,
             &share,
             &dir.0.join(slot.to_string()),
             caps,
-            tools,
-            shims.dir.is_some(),
+            helm.as_deref(),
         );
         let out_dir = dir.0.join(slot.to_string());
         let shims = &shims;
@@ -710,13 +739,10 @@ fn template_args(
     share: &[Member],
     out_dir: &Path,
     caps: Option<&Capabilities>,
-    tools: &Tools,
-    shimmed: bool,
+    helm: Option<&Path>,
 ) -> Vec<String> {
     let mut args = base.to_vec();
-    // A stand-in may be named helm (a hook running `helm repo add`): helmfile's own helm
-    // is named by its path.
-    if let (true, Some(helm)) = (shimmed, &tools.helm) {
+    if let Some(helm) = helm {
         args.extend(["--helm-binary".into(), helm.display().to_string()]);
     }
     // Several --selector flags select any of them.

@@ -32,7 +32,9 @@ What it looks at: `helm` on PATH, then `helm version --short` (and plain `helm v
 if that prints nothing usable), reading the version from whatever form this helm
 prints (v3.12.0+gc9f554d, version.BuildInfo{Version:"v3.12.0", ...}, or helm 2's
 Client: line). Passes when the version is at least `min` (default 3.12.0); helm 4
-passes; helm 2 fails.
+passes; helm 2 fails. When the install is a helmfile that names its own helm
+(`helmBinary: ./bin/helm`, relative to its file, or a name on PATH), that helm is the one
+judged: it is the helm `helmfile sync` runs.
 
 Fix: install helm 3.12.0 or newer into /usr/local/bin (offline: the helm binary shipped
 with the installer).
@@ -118,6 +120,26 @@ impl Check for HelmVersion {
 impl HelmVersion {
     /// The outcome, and whether a newer binary in /usr/local/bin would fix it.
     async fn check(&self, ctx: &Ctx) -> (Outcome, bool) {
+        // A helmfile that names its own helm (`helmBinary:`): that is the helm that installs.
+        if let Some(Ok(crate::install::Install {
+            helm_binary: Some(hb),
+            ..
+        })) = ctx.install()
+        {
+            return match &hb.path {
+                Some(p) => (self.judge(ctx, p).await, false),
+                None => (
+                    Outcome::fail(format!(
+                        "the helmfile's helmBinary `{}` ({}) is not found ({})",
+                        hb.written,
+                        hb.file,
+                        path_display(ctx)
+                    ))
+                    .with_fix(self.install_fix()),
+                    false,
+                ),
+            };
+        }
         let helm = match locate(ctx, "helm", &self.search_dirs) {
             Located::OnPath(p) => p,
             Located::OffPath { dir, executable } => {
@@ -129,11 +151,17 @@ impl HelmVersion {
                 return (o.with_fix(self.install_fix()), true);
             }
         };
-        let version = match self.read_version(ctx, &helm).await {
+        let o = self.judge(ctx, &helm).await;
+        let newer_helps = o.status == crate::check::Status::Fail;
+        (o, newer_helps)
+    }
+
+    /// helm's version at `helm` against `min`.
+    async fn judge(&self, ctx: &Ctx, helm: &Path) -> Outcome {
+        let version = match self.read_version(ctx, helm).await {
             Ok(v) => v,
             Err(e) => {
-                let o = Outcome::error(format!("cannot tell the version of {}: {e}", helm.display()));
-                return (o, false);
+                return Outcome::error(format!("cannot tell the version of {}: {e}", helm.display()));
             }
         };
         let problem = if version.major < 3 {
@@ -149,14 +177,13 @@ impl HelmVersion {
                 self.min
             )
         } else {
-            let o = Outcome::pass(format!(
+            return Outcome::pass(format!(
                 "helm v{version} at {} (need ≥ {})",
                 helm.display(),
                 self.min
             ));
-            return (o, false);
         };
-        (Outcome::fail(problem).with_fix(self.install_fix()), true)
+        Outcome::fail(problem).with_fix(self.install_fix())
     }
 }
 
