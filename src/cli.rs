@@ -710,6 +710,7 @@ async fn render_install(
     ctx: &Ctx,
     spec: &InstallSpec,
     with_cluster: bool,
+    progress: &Progress,
 ) -> Result<Install, render::RenderError> {
     let caps = if with_cluster {
         ctx.kube
@@ -720,8 +721,13 @@ async fn render_install(
         Err("the cluster phase does not run".to_string())
     };
     // A large helmfile renders for a while; a hung helm must still end.
-    let tools = render::Tools::from_ctx(ctx, ctx.exec_timeout() * 6);
-    render::render(spec, &tools, caps).await
+    let mut tools = render::Tools::from_ctx(ctx, ctx.exec_timeout() * 6);
+    tools.progress = progress.line();
+    let rendered = render::render(spec, &tools, caps).await;
+    if let Some(b) = &tools.progress {
+        b.finish_and_clear();
+    }
+    rendered
 }
 
 /// The report's first line about the install: what was rendered, and for which cluster.
@@ -885,6 +891,7 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
             return 3;
         }
     };
+    let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     // helm runs only for a check that reads what it renders (`--chart x --only node` needs
     // no helm on a node).
     let install_read = plan.iter().chain(&node_plan).any(|p| p.def.meta.reads_install);
@@ -906,7 +913,7 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
         let with_cluster = plan
             .iter()
             .any(|p| p.def.meta.phase == crate::check::Phase::Cluster);
-        ctx.install = match runtime.block_on(render_install(&ctx, spec, with_cluster)) {
+        ctx.install = match runtime.block_on(render_install(&ctx, spec, with_cluster, &progress)) {
             Ok(i) => Some(Ok(Arc::new(i))),
             Err(render::RenderError::Usage(e)) => return usage_error(e),
             Err(render::RenderError::Other(e)) => Some(Err(e)),
@@ -927,7 +934,6 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let human = Human::new(color);
-    let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     let output = opts.output;
     if output == Output::Human {
         if let Some(line) = install_line(&ctx) {
@@ -969,6 +975,7 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
             pod_deadline: opts.timeout * 12,
             fix_args: s.fix_args.clone(),
             leftover_age: opts.nodes.leftover_age,
+            progress: progress.line(),
         });
     // The pods run while this host's phases do: the run takes as long as the longer.
     let (mut reports, on_nodes) = runtime.block_on(async {

@@ -36,6 +36,9 @@ pub struct NodesRun<'a> {
     pub fix_args: Vec<String>,
     /// Leftovers of earlier runs older than this are deleted at start.
     pub leftover_age: Duration,
+    /// A line on the terminal for the pods' progress (`None`: not a terminal, or
+    /// --no-progress).
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 const APP: &str = "preflight-nodes";
@@ -539,6 +542,9 @@ async fn on_nodes(
                             let why = unfinished(kube, events, &name, p.last.as_ref(), run.pod_deadline, trouble.as_deref()).await;
                             lock(&results).push((p.node, NodeResult::NoResult(why)));
                         }
+                        if let Some(bar) = &run.progress {
+                            bar.set_message(progress_line(nodes.len(), lock(&results).len(), &lock(&tracked)));
+                        }
                         if stream.is_none() && Instant::now() >= retry_at {
                             break;
                         }
@@ -551,7 +557,58 @@ async fn on_nodes(
         }
     };
     futures::join!(create_all, collect);
+    if let Some(bar) = &run.progress {
+        bar.finish_and_clear();
+    }
     results.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the terminal shows while the pods run, as `kubectl rollout status` would: how many
+/// nodes answered, how many are pending and why (starting, pulling, failing to pull), and
+/// the slowest one still running.
+fn progress_line(total: usize, answered: usize, running: &HashMap<String, Tracked>) -> String {
+    let (mut pulling, mut failing, mut started) = (0, 0, 0);
+    for t in running.values() {
+        let state = t
+            .last
+            .as_ref()
+            .and_then(|p| p.status.as_ref())
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|c| c.first())
+            .and_then(|c| c.state.as_ref());
+        match state {
+            Some(s) if s.running.is_some() => started += 1,
+            Some(s) => match s.waiting.as_ref().and_then(|w| w.reason.as_deref()) {
+                Some("ErrImagePull" | "ImagePullBackOff" | "InvalidImageName") => failing += 1,
+                Some(_) => pulling += 1,
+                None => {}
+            },
+            None => {}
+        }
+    }
+    let pending = total.saturating_sub(answered);
+    let mut line = format!("nodes: {answered} of {total} answered, {pending} pending");
+    let mut why = Vec::new();
+    if pulling > 0 {
+        why.push(format!("{pulling} pulling the image"));
+    }
+    if failing > 0 {
+        why.push(format!("{failing} failing to pull"));
+    }
+    if started > 0 {
+        why.push(format!("{started} running"));
+    }
+    if !why.is_empty() {
+        line.push_str(&format!(" ({})", why.join(", ")));
+    }
+    if let Some(slowest) = running.values().min_by_key(|t| t.created) {
+        line.push_str(&format!(
+            "; slowest: {} ({}s)",
+            slowest.node,
+            slowest.created.elapsed().as_secs()
+        ));
+    }
+    line
 }
 
 /// After the watch lost its place: the run's pods as they are now, finished ones recorded.

@@ -1883,3 +1883,47 @@ fn the_helm_a_helmfile_names_in_helm_binary_is_the_one_judged() {
         format!("the install could not be rendered: helmfile --file {file} list: fork/exec ./bin/helm: no such file or directory")
     );
 }
+
+#[test]
+fn on_a_terminal_a_long_render_says_how_far_it_is() {
+    let mut s = with_tools();
+    let (top, a, b, ns) = (
+        unique("top"),
+        unique("tier-a"),
+        unique("tier-b"),
+        unique("nested"),
+    );
+    for (k, v) in [("REL_TOP", &top), ("REL_A", &a), ("REL_B", &b), ("NS", &ns)] {
+        s.env.insert(k.into(), v.into());
+    }
+    s.script_on_path("kubectl", "#!/bin/sh\n");
+    let file = fixture("nested/helmfile.yaml");
+    let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("script"))
+        .find(|p| p.exists())
+        .expect("script(1) from util-linux (bsdutils)");
+    let cmd = format!(
+        "{} --helmfile {file} --only tools.install-render",
+        bin().display()
+    );
+    let out = Command::new(script)
+        .env_clear()
+        .envs(&s.env)
+        .env("TERM", "xterm")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains(&format!("reading helmfile {file}")) || shown.contains("release(s) templated"),
+        "{shown}"
+    );
+    // On a pipe: nothing of it.
+    let run = s.run(&["--helmfile", &file, "--only", "tools.install-render"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(
+        !run.stderr().contains("templated") && !run.stderr().contains("reading helmfile"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -880,3 +880,56 @@ fn a_pod_refused_by_pod_security_admission_names_the_label_that_allows_it() {
     );
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// `preflight nodes` under a pseudo-terminal (util-linux `script`), as an operator runs it:
+/// what the terminal shows, stdout and stderr together.
+fn on_tty(s: &Scenario, args: &[&str]) -> String {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let cmd = format!("{} nodes {}", bin().display(), quoted.join(" "));
+    let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("script"))
+        .find(|p| p.exists())
+        .expect("script(1) from util-linux (bsdutils)");
+    let out = std::process::Command::new(script)
+        .env_clear()
+        .envs(&s.env)
+        .env("TERM", "xterm")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_the_wait_for_the_nodes_shows_who_answered_and_the_slowest() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let names: Vec<String> = ["quick", "slow"].iter().map(|n| unique(n)).collect();
+    let _nodes = Nodes(&c, names.clone());
+    let (selector, ns) = nodes_and_namespace(&c, &names);
+    let root = s.dir.path().join("nodes").join(&names[0]);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/hosts"), "127.0.0.5 registry.test\n").unwrap();
+    let mut on = HashMap::new();
+    on.insert(names[0].clone(), OnNode::Run(root.clone()));
+    on.insert(names[1].clone(), OnNode::Silent);
+    let stop = Arc::new(AtomicBool::new(false));
+    let kubelet = play_kubelet(c.clone(), ns.clone(), on, Arc::clone(&stop));
+    let profile = s.profile("checks:\n  node.hosts: {pins: {registry.test: [127.0.0.5]}}\n");
+    let kc = c.kubeconfig();
+    let shown = on_tty(&s, &on_test_nodes(&selector, &ns, &profile, &kc));
+    // On a pipe: nothing of it.
+    let piped = s.run(&[&["nodes"][..], &on_test_nodes(&selector, &ns, &profile, &kc)].concat());
+    stop.store(true, Ordering::Relaxed);
+    kubelet.join().unwrap();
+    c.delete(&["namespace", &ns]);
+    assert!(
+        shown.contains(&format!(
+            "nodes: 1 of 2 answered, 1 pending; slowest: {} (",
+            names[1]
+        )),
+        "{shown}"
+    );
+    assert!(!piped.stderr().contains("answered"), "{}", piped.stderr());
+    assert!(!piped.stdout().contains("answered"), "{}", piped.stdout());
+}

@@ -31,6 +31,8 @@ pub struct Tools {
     pub helmfile: Option<PathBuf>,
     pub path_env: Option<OsString>,
     pub timeout: Duration,
+    /// A line on the terminal saying how far a long render is (`None`: no terminal).
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 impl Tools {
@@ -45,6 +47,7 @@ impl Tools {
             helmfile: ctx.which("helmfile"),
             path_env: ctx.path_env.clone(),
             timeout,
+            progress: None,
         }
     }
 }
@@ -119,6 +122,15 @@ pub async fn render(
         .as_ref()
         .map(|c| format!("Kubernetes {}", c.kube_version))
         .map_err(Clone::clone);
+    let say = |m: String| {
+        if let Some(b) = &tools.progress {
+            b.set_message(m);
+        }
+    };
+    say(match spec {
+        InstallSpec::Chart(c) => format!("rendering chart {} (helm template)", c.chart),
+        InstallSpec::Helmfile(h) => format!("reading helmfile {}", h.file.display()),
+    });
     let mut install = match spec {
         InstallSpec::Chart(c) => chart(c, tools, caps.as_ref().ok()).await?,
         InstallSpec::Helmfile(h) => helmfile(h, tools, caps.as_ref().ok())
@@ -662,6 +674,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             namespace: r.namespace.clone(),
         })
         .collect();
+    let todo_count = todo.len();
     let mut shares: Vec<Vec<Member>> = (0..parallel.min(todo.len())).map(|_| Vec::new()).collect();
     for (i, m) in todo.into_iter().enumerate() {
         shares[i % parallel].push(m);
@@ -688,9 +701,26 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             (share, result)
         }
     };
+    let total = todo_count;
+    let said = std::sync::atomic::AtomicUsize::new(0);
+    let tell = |n: usize| {
+        if let Some(b) = &tools.progress {
+            let done = said.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+            b.set_message(format!(
+                "rendering {}: {done} of {total} release(s) templated",
+                h.file.display()
+            ));
+        }
+    };
+    tell(0);
     let first: Vec<ShareRendered> = futures::stream::iter(shares.into_iter().enumerate())
         .map(|(slot, share)| run(share, slot))
         .buffer_unordered(parallel)
+        .inspect(|(share, result)| {
+            if result.is_ok() || share.len() == 1 {
+                tell(share.len());
+            }
+        })
         .collect()
         .await;
     let mut done: Vec<(usize, Result<Vec<Object>, RenderState>)> = Vec::new();
@@ -706,6 +736,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     let second: Vec<ShareRendered> = futures::stream::iter(again.into_iter().enumerate())
         .map(|(i, m)| run(vec![m], slots + i))
         .buffer_unordered(parallel)
+        .inspect(|_| tell(1))
         .collect()
         .await;
     for (share, result) in second {

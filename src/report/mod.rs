@@ -11,7 +11,7 @@ pub use junit::render as junit;
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::check::{Phase, Safety, Status};
 use crate::engine::CheckReport;
@@ -61,23 +61,36 @@ pub fn fixable(reports: &[CheckReport], on_nodes: bool) -> (usize, usize) {
 
 /// A spinner on stderr while a phase runs; a no-op unless stderr is a terminal.
 #[derive(Clone)]
-pub struct Progress(Option<ProgressBar>);
+pub struct Progress(Option<(MultiProgress, ProgressBar)>);
 
 impl Progress {
     pub fn new(enabled: bool) -> Self {
         if !enabled {
             return Progress(None);
         }
-        let bar = ProgressBar::new_spinner();
+        let multi = MultiProgress::new();
+        let bar = multi.add(ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        Progress(Some(bar))
+        Progress(Some((multi, bar)))
+    }
+
+    /// Another line under the phases' (the nodes' pods): `None` when there is no terminal.
+    pub fn line(&self) -> Option<ProgressBar> {
+        let (multi, _) = self.0.as_ref()?;
+        let bar = multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
     }
 
     pub fn start_phase(&self, phase: Phase, checks: usize) {
-        if let Some(b) = &self.0 {
+        if let Some((_, b)) = &self.0 {
             b.reset();
             b.set_length(checks as u64);
             b.set_message(format!("{}: running {checks} checks", phase.name()));
@@ -86,14 +99,14 @@ impl Progress {
     }
 
     pub fn check_done(&self, id: &str) {
-        if let Some(b) = &self.0 {
+        if let Some((_, b)) = &self.0 {
             b.inc(1);
             b.set_message(format!("{} done", id));
         }
     }
 
     pub fn finish_phase(&self) {
-        if let Some(b) = &self.0 {
+        if let Some((_, b)) = &self.0 {
             b.disable_steady_tick();
             b.finish_and_clear();
         }
