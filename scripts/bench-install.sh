@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench-install.sh -- checking a 30-release helmfile (a benchmark, not a test).
+# bench-install.sh -- checking a 25-release helmfile of real-sized charts (a benchmark, not a test).
 # Starts its own control plane (ports 6448/23798/23808, no controller manager), writes a
-# helmfile of 30 releases of tests/fixtures/storage-app, and times, side by side:
+# helmfile of 25 releases of a generated chart of a real chart's size (~110 objects each),
+# and times, side by side:
 #   1. `helmfile template` alone (what any check of the install has to pay once), and
 #   2. `preflight --helmfile … --only <the cluster checks the install feeds>` (its render:
 #      `helmfile --debug list --skip-charts` for the state, then the releases templated in
@@ -27,13 +28,143 @@ work=$(mktemp -d)
 mkdir -p "$work/bin" "$work/home"
 ln -s "$TOOLS/helm-3.17.2/helm" "$work/bin/helm"
 ln -s "$TOOLS/helmfile-0.166.0/helmfile" "$work/bin/helmfile"
-cp -r tests/fixtures/storage-app "$work/"
+# A chart of a real chart's size and shape (what bkce7's charts look like to helm): helpers,
+# includes, loops and toYaml over a dozen components, each with its Deployment, Service,
+# ConfigMap, ServiceAccount, Role, RoleBinding, PodDisruptionBudget, HPA and Ingress,
+# plus a StatefulSet with its claim: ~110 objects per release.
+chart="$work/big-app"
+mkdir -p "$chart/templates"
+cat > "$chart/Chart.yaml" <<'YAML'
+apiVersion: v2
+name: big-app
+version: 1.0.0
+YAML
+{
+  echo "image: {registry: hub.bktencent.com, repository: blueking, tag: 1.0.0}"
+  echo "storageClass: local-storage"
+  echo "components:"
+  for c in api web worker scheduler gateway auth notice monitor search storage job repo; do
+    echo "  - {name: $c, replicas: 2, port: 8080, cpu: 100m, memory: 128Mi, env: {LOG_LEVEL: info, MODE: prod, FEATURE_X: "true"}}"
+  done
+} > "$chart/values.yaml"
+cat > "$chart/templates/_helpers.tpl" <<'TPL'
+{{- define "big.labels" -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ .root.Chart.Name }}-{{ .root.Chart.Version | replace "+" "_" }}
+{{- end -}}
+{{- define "big.fullname" -}}
+{{- printf "%s-%s" .root.Release.Name .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- define "big.image" -}}
+{{ .Values.image.registry }}/{{ .Values.image.repository }}/{{ .name }}:{{ .Values.image.tag }}
+{{- end -}}
+TPL
+cat > "$chart/templates/components.yaml" <<'TPL'
+{{- range $c := .Values.components }}
+{{- $ctx := dict "root" $ "name" $c.name }}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "big.fullname" $ctx }}-config
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
+data:
+{{- range $k, $v := $c.env }}
+  {{ $k }}: {{ $v | quote }}
+{{- end }}
+  application.yaml: |
+    server: {port: {{ $c.port }}}
+    name: {{ $c.name }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+rules:
+  - {apiGroups: [""], resources: [configmaps, secrets], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: {{ include "big.fullname" $ctx }}}
+subjects: [{kind: ServiceAccount, name: {{ include "big.fullname" $ctx }}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+spec:
+  selector: {app.kubernetes.io/name: {{ $c.name }}, app.kubernetes.io/instance: {{ $.Release.Name }}}
+  ports: [{name: http, port: {{ $c.port }}, targetPort: http}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+spec:
+  replicas: {{ $c.replicas }}
+  selector: {matchLabels: {app.kubernetes.io/name: {{ $c.name }}, app.kubernetes.io/instance: {{ $.Release.Name }}}}
+  template:
+    metadata:
+      labels: {{- include "big.labels" $ctx | nindent 8 }}
+      annotations: {checksum/config: {{ toYaml $c.env | sha256sum }}}
+    spec:
+      serviceAccountName: {{ include "big.fullname" $ctx }}
+      containers:
+        - name: {{ $c.name }}
+          image: {{ include "big.image" (merge (dict "name" $c.name) $) }}
+          ports: [{name: http, containerPort: {{ $c.port }}}]
+          envFrom: [{configMapRef: {name: {{ include "big.fullname" $ctx }}-config}}]
+          resources: {requests: {cpu: {{ $c.cpu }}, memory: {{ $c.memory }}}, limits: {memory: {{ $c.memory }}}}
+          readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 10}
+          volumeMounts: [{name: config, mountPath: /etc/app}]
+      volumes: [{name: config, configMap: {name: {{ include "big.fullname" $ctx }}-config, defaultMode: 420}}]
+---
+apiVersion: policy/v1beta1
+kind: PodDisruptionBudget
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+spec: {minAvailable: 1, selector: {matchLabels: {app.kubernetes.io/name: {{ $c.name }}}}}
+---
+apiVersion: autoscaling/v2beta2
+kind: HorizontalPodAutoscaler
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ include "big.fullname" $ctx }}}
+  minReplicas: {{ $c.replicas }}
+  maxReplicas: {{ mul $c.replicas 3 }}
+  metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+spec:
+  rules:
+    - host: {{ $c.name }}.{{ $.Release.Namespace }}.example
+      http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: {{ include "big.fullname" $ctx }}, port: {name: http}}}}]}
+{{- end }}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: {{ .Release.Name }}-db}
+spec:
+  serviceName: {{ .Release.Name }}-db
+  selector: {matchLabels: {app: {{ .Release.Name }}-db}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}-db}}
+    spec: {containers: [{name: db, image: "{{ .Values.image.registry }}/blueking/mysql:8.0", volumeMounts: [{name: data, mountPath: /var/lib/mysql}]}]}
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], storageClassName: {{ .Values.storageClass }}, resources: {requests: {storage: 10Gi}}}
+TPL
 {
   echo "releases:"
-  for i in $(seq -w 1 30); do
+  for i in $(seq -w 1 25); do
     echo "  - name: app-$i"
     echo "    namespace: bench-$i"
-    echo "    chart: ./storage-app"
+    echo "    chart: ./big-app"
     echo "    values: [{storageClass: local-storage-$i}]"
   done
 } > "$work/helmfile.yaml"

@@ -579,9 +579,14 @@ fn helmfile_template_render_finds_an_object_of_another_release() {
     render_scenario(true);
 }
 
+/// The tests that put an unavailable APIService in the cluster (it delays every namespace
+/// deletion and shows in every terminating-namespaces run) take turns.
+static BROKEN_APISERVICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     let Some(c) = cluster() else { return };
+    let _turn = BROKEN_APISERVICE.lock().unwrap_or_else(|p| p.into_inner());
     let _ = c.kubectl(
         &["delete", "apiservices", "-l", "preflight-test=apiservice"],
         None,
@@ -1082,4 +1087,62 @@ fn lists_are_read_page_by_page_and_the_last_page_counts() {
         message(&doc, "cluster.leftover-scopedefinition"),
         "Paged \"zz-foreign\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"oam\""
     );
+}
+
+#[test]
+fn seed001_a_namespace_the_controller_gave_up_on_fails_at_once() {
+    let Some(c) = cluster() else { return };
+    let _turn = BROKEN_APISERVICE.lock().unwrap_or_else(|p| p.into_inner());
+    let s = Scenario::new();
+    let live = unique("live");
+    let doomed = unique("doomed");
+    let group = format!("{}.preflight.test", unique("g"));
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {live}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {doomed}}}\n"
+    ));
+    // An aggregated API whose service is gone: the namespace controller's discovery fails.
+    c.apply(&format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1.{group}, labels: {{preflight-test: apiservice}}}}\nspec:\n  group: {group}\n  version: v1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service: {{name: gone, namespace: {live}}}\n"));
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Available=False",
+            &format!("apiservice/v1.{group}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let _ = c.kubectl(&["delete", "namespace", &doomed, "--wait=false"], None);
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=NamespaceDeletionDiscoveryFailure",
+            &format!("namespace/{doomed}"),
+            "--timeout=60s",
+        ],
+        None,
+    );
+    // Young (seconds), not the install's: only the controller's condition makes it stuck.
+    let profile =
+        format!("checks:\n  cluster.terminating-namespaces: {{stuck_after: 1h, only: [{doomed}]}}\n");
+    let (r, doc) = run(&s, &c, &profile, &[]);
+    c.delete(&["apiservice", &format!("v1.{group}")]);
+    c.delete(&["namespace", &live]);
+    assert!(
+        ok,
+        "the namespace controller set no NamespaceDeletionDiscoveryFailure: {out}"
+    );
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.terminating-namespaces");
+    assert!(
+        msg.starts_with(&format!(
+            "namespaces stuck Terminating: {doomed} (Terminating for "
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("): the namespace controller cannot finish it: NamespaceDeletionDiscoveryFailure: Discovery failed for some groups"),
+        "{msg}"
+    );
+    assert!(msg.contains(&group), "{msg}");
 }

@@ -37,7 +37,11 @@ with helm's own sentence — and, when an APIService is unavailable, names it as
 the deletion will never finish. Other namespaces fail when Terminating longer than
 `stuck_after` (default 60s), naming the unavailable APIServices that block them; it warns
 for namespaces being deleted right now, and for unavailable APIServices alone (the next
-namespace deletion will hang).
+namespace deletion will hang). A Terminating namespace whose status conditions say the
+namespace controller cannot finish (`NamespaceDeletionDiscoveryFailure`,
+`NamespaceDeletionGroupVersionParsingFailure`, `NamespaceDeletionContentFailure` True)
+fails at once, whatever its age, quoting the condition's message (seed 001: an APIService
+that is unavailable makes discovery fail).
 
 Fix: bring the APIService's backing service back, or delete the APIService
 (`kubectl delete apiservice <name>`) if its add-on was removed.
@@ -86,10 +90,18 @@ pub(crate) fn unavailable(svc: &APIService) -> Option<String> {
     })
 }
 
+/// Status conditions with which the namespace controller says it cannot finish a deletion.
+const BLOCKING: &[&str] = &[
+    "NamespaceDeletionDiscoveryFailure",
+    "NamespaceDeletionGroupVersionParsingFailure",
+    "NamespaceDeletionContentFailure",
+];
+
 impl Check for TerminatingNamespaces {
     fn access(&self) -> Vec<Access> {
         vec![
             Access::new("list", "", "namespaces"),
+            Access::new("get", "", "namespaces"),
             Access::new("list", "apiregistration.k8s.io", "apiservices"),
         ]
     }
@@ -131,7 +143,7 @@ impl Check for TerminatingNamespaces {
             if let Err(e) = listed {
                 return undecided(e);
             }
-            let services: Api<APIService> = Api::all(client);
+            let services: Api<APIService> = Api::all(client.clone());
             let apiservices = match ctx
                 .kube
                 .call("list apiservices", services.list(&ListParams::default()))
@@ -141,6 +153,29 @@ impl Check for TerminatingNamespaces {
                 Err(e) => return undecided(e),
             };
             let broken: Vec<String> = apiservices.items.iter().filter_map(unavailable).collect();
+            // The namespace controller's own verdict, from the Terminating ones' status: a
+            // deletion it cannot finish says so at once, whatever its age.
+            let full: Api<Namespace> = Api::all(client.clone());
+            let mut blocked = std::collections::HashMap::new();
+            for ns in &watched {
+                let name = ns.name.clone().unwrap_or_default();
+                let got = match ctx.kube.call("get namespace", full.get(&name)).await {
+                    Ok(n) => n,
+                    // Gone meanwhile: nothing holds it.
+                    Err(crate::kube::ApiError::NotFound(_)) => continue,
+                    Err(e) => return undecided(e),
+                };
+                let conditions = got.status.and_then(|s| s.conditions).unwrap_or_default();
+                if let Some(c) = conditions
+                    .iter()
+                    .find(|c| c.status == "True" && BLOCKING.contains(&c.type_.as_str()))
+                {
+                    blocked.insert(
+                        name,
+                        format!("{}: {}", c.type_, c.message.clone().unwrap_or_default()),
+                    );
+                }
+            }
             let now = Timestamp::now();
             let mut in_use = Vec::new();
             let mut stuck = Vec::new();
@@ -157,11 +192,15 @@ impl Check for TerminatingNamespaces {
                 } else {
                     format!(", finalizers {}", finalizers.join(", "))
                 };
-                let line = format!("{name} (Terminating for {}s{extra})", age.as_secs());
+                let mut line = format!("{name} (Terminating for {}s{extra})", age.as_secs());
+                let held = blocked.get(&name);
+                if let Some(why) = held {
+                    line.push_str(&format!(": the namespace controller cannot finish it: {why}"));
+                }
                 if install.contains(&name.as_str()) {
                     // Whatever its age: helm's next create in it fails right now.
                     in_use.push((name, line));
-                } else if age >= self.stuck_after.0 {
+                } else if age >= self.stuck_after.0 || held.is_some() {
                     stuck.push(line);
                 } else {
                     deleting.push(line);
