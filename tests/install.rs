@@ -1172,7 +1172,9 @@ fn seed004_pods_of_the_install_that_no_node_can_take() {
     };
     let (r1, one_too_big) = run_with(&["webCpu=3"]);
     let (r2, too_many) = run_with(&["webCpu=1", "replicas=3"]);
-    let (r3, fits) = run_with(&["webCpu=500m", "replicas=2"]);
+    // A pre-delete hook (kruise's kruise-finalizer) asking for more than the node has: it
+    // never runs at install, so it is no install pod.
+    let (r3, fits) = run_with(&["webCpu=500m", "replicas=2", "finalizerHook=true"]);
     c.delete(&["node", &worker]);
     assert_eq!(r1.code(), 1, "{}", r1.stdout());
     assert_eq!(
@@ -1188,6 +1190,35 @@ fn seed004_pods_of_the_install_that_no_node_can_take() {
     assert_eq!(
         message(&fits, "cluster.schedulable"),
         "every pod of the install fits a node; the install's 3 pod(s) request cpu 1, memory 0.2 GiB in all; the 1 schedulable node(s) have cpu 2, memory 4.0 GiB allocatable"
+    );
+    // The real helm install creates no such Job.
+    let ns = unique("hooks");
+    let rel = unique("hk");
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--create-namespace",
+            "--set",
+            "finalizerHook=true",
+        ],
+    );
+    let (_, jobs) = c.kubectl(&["get", "jobs", "-n", &ns, "-o", "name"], None);
+    let _ = helm(
+        &s,
+        &c,
+        &["uninstall", rel.as_str(), "-n", ns.as_str(), "--no-hooks"],
+    );
+    c.delete(&["namespace", &ns]);
+    assert!(ok, "{out}");
+    assert!(
+        !jobs.contains("finalizer"),
+        "helm install created the pre-delete hook: {jobs}"
     );
 }
 

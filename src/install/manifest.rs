@@ -31,7 +31,29 @@ pub struct Object {
     pub value: Value,
 }
 
+/// The hook events `helm install` (and `helm upgrade`, when the release exists) run; the
+/// others (`pre-delete`, `post-delete`, `pre-rollback`, `post-rollback`, `test`) are not
+/// part of an install.
+pub const INSTALL_EVENTS: &[&str] = &["pre-install", "post-install", "pre-upgrade", "post-upgrade"];
+
 impl Object {
+    /// Whether `helm install` / `helm upgrade` creates it: every template and CRD, and the
+    /// hooks of install and upgrade events.
+    pub fn created_by_install(&self) -> bool {
+        match &self.origin {
+            Origin::Hook(events) => events.iter().any(|e| INSTALL_EVENTS.contains(&e.as_str())),
+            Origin::Crd | Origin::Template => true,
+        }
+    }
+
+    /// `hook pre-delete` for a hook that the install does not run, for messages.
+    pub fn hook_phase(&self) -> Option<String> {
+        match &self.origin {
+            Origin::Hook(events) if !self.created_by_install() => Some(format!("hook {}", events.join(","))),
+            _ => None,
+        }
+    }
+
     /// Its group/version/kind, to resolve through discovery (`v1` is the core group).
     pub fn gvk(&self) -> kube::core::GroupVersionKind {
         let (group, version) = self

@@ -309,9 +309,16 @@ impl Install {
         )
     }
 
+    /// The objects `helm install` creates: hooks of other events (pre-delete, test, …) left
+    /// out — they never run at install.
+    pub fn created_objects(&self) -> impl Iterator<Item = &Object> {
+        self.objects.iter().filter(|o| o.created_by_install())
+    }
+
     /// Every image of every pod template (containers, initContainers, ephemeralContainers;
-    /// hooks included), normalised, with where it is used. Unparsable references are
-    /// returned as errors naming their source.
+    /// hooks of every event included: an uninstall on an air-gapped site needs them too,
+    /// labelled with their phase), normalised, with where it is used. Unparsable references
+    /// are returned as errors naming their source.
     pub fn images(&self) -> (BTreeMap<ImageRef, Vec<String>>, Vec<String>) {
         let mut out: BTreeMap<ImageRef, Vec<String>> = BTreeMap::new();
         let mut bad = Vec::new();
@@ -325,7 +332,10 @@ impl Install {
                     match ImageRef::parse(image) {
                         Ok(r) => {
                             let used = out.entry(r).or_default();
-                            let p = self.provenance(o);
+                            let p = match o.hook_phase() {
+                                Some(phase) => format!("{}, {phase}", self.provenance(o)),
+                                None => self.provenance(o),
+                            };
                             if !used.contains(&p) {
                                 used.push(p);
                             }
@@ -381,7 +391,7 @@ impl Install {
             (milli, u64::try_from(milli / 1000).unwrap_or(u64::MAX))
         }
         let mut out = Vec::new();
-        for o in &self.objects {
+        for o in self.created_objects() {
             let Some(spec) = pod_spec(o) else { continue };
             let list = |key: &str| {
                 spec.get(key)
@@ -525,6 +535,22 @@ mod tests {
             &vec![
                 "release r, c/templates/d.yaml".to_string(),
                 "release r, c/templates/cj.yaml".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn hooks_that_never_run_at_install_are_no_install_pods_but_keep_their_images() {
+        let i = install("# Source: c/templates/j.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: fin\n  annotations: {helm.sh/hook: pre-delete}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: busybox:1.36, resources: {requests: {cpu: '3'}}}]\n---\n# Source: c/templates/m.yaml\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {helm.sh/hook: 'pre-install,pre-upgrade'}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: busybox:1.36}]\n");
+        let pods: Vec<String> = i.pod_requests().into_iter().map(|p| p.what).collect();
+        assert_eq!(pods, vec!["Job migrate (release r, c/templates/m.yaml)"]);
+        assert_eq!(i.created_objects().count(), 1);
+        let (images, _) = i.images();
+        assert_eq!(
+            images.values().next().unwrap(),
+            &vec![
+                "release r, c/templates/j.yaml, hook pre-delete".to_string(),
+                "release r, c/templates/m.yaml".to_string()
             ]
         );
     }

@@ -238,7 +238,9 @@ impl Check for DryRun {
         Box::pin(async move {
             let install = crate::or_return!(ctx.install_given());
             let client = crate::or_return!(client(ctx).await);
-            let mut objects: Vec<&Object> = install.objects.iter().collect();
+            // Hooks of other events (pre-delete, test, …) are not sent at install.
+            let mut objects: Vec<&Object> = install.created_objects().collect();
+            let sent = objects.len();
             // helmfile installs release after release (in `needs` order), each in helm's kind order.
             objects.sort_by_key(|o| (o.release, order(&o.kind)));
             // In install order, a few at a time, answers kept in that order.
@@ -271,7 +273,7 @@ impl Check for DryRun {
                 let mut lines = vec![format!(
                     "the API server rejects {} of {} object(s):",
                     rejected.len(),
-                    install.objects.len()
+                    sent
                 )];
                 lines.extend(rejected);
                 lines.extend(not_run);
@@ -282,8 +284,14 @@ impl Check for DryRun {
             }
             let mut all = format!(
                 "the API server accepts all {accepted} object(s) it was asked about ({})",
-                install.counted(install.objects.len(), "objects")
+                install.counted(sent, "objects")
             );
+            let not_at_install = install.objects.len() - sent;
+            if not_at_install > 0 {
+                all.push_str(&format!(
+                    "; {not_at_install} hook object(s) of other events (pre-delete, test, …) are not created at install"
+                ));
+            }
             if validated > 0 {
                 all.push_str(&format!(
                     "; {validated} custom resource(s) of kinds the install's own CRDs bring pass those CRDs' schemas"

@@ -112,12 +112,10 @@ fn plural(kind: &str) -> String {
 fn own_webhooks(install: &Install) -> Vec<String> {
     let mut out = Vec::new();
     let runs_pods = install
-        .objects
-        .iter()
+        .created_objects()
         .any(|o| crate::install::pod_spec(o).is_some());
     for cfg in install
-        .objects
-        .iter()
+        .created_objects()
         .filter(|o| o.kind == "ValidatingWebhookConfiguration" || o.kind == "MutatingWebhookConfiguration")
     {
         for w in cfg
@@ -152,8 +150,7 @@ fn own_webhooks(install: &Install) -> Vec<String> {
             }
             let hits = |res: &str| resources.iter().any(|r| r == "*" || r == "*/*" || r == res);
             let mut intercepted: Vec<String> = install
-                .objects
-                .iter()
+                .created_objects()
                 .filter(|o| o.kind != cfg.kind && hits(&plural(&o.kind)))
                 .map(|o| format!("{} {}", o.kind, o.name))
                 .collect();
