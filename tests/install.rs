@@ -812,6 +812,110 @@ fn release_namespace_missing_or_created_twice() {
         !ok && out.contains(&format!("namespaces \"{ns}\" already exists")),
         "{out}"
     );
+    kruise_like_chart_creating_its_own_release_namespace(&s, &c);
+}
+
+/// OpenKruise's chart renders its own `kruise-system` Namespace; installed into that same
+/// namespace it can never work: absent, helm's release record comes first; present, the
+/// chart's Namespace cannot be imported. Into another namespace, it installs.
+fn kruise_like_chart_creating_its_own_release_namespace(s: &Scenario, c: &Cluster) {
+    let kc = c.kubeconfig();
+    let (rel, ns) = (unique("kruise"), unique("kruise-system"));
+    let oam = fixture("oam-like");
+    let set_cm = format!("certManagerNamespace={ns}");
+    let set_scope = format!("scopeName={}.core.oam.dev", unique("scope"));
+    let check = |into: &str| {
+        s.json(&[
+            "--chart",
+            oam.as_str(),
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            into,
+            "--set",
+            set_cm.as_str(),
+            "--set",
+            set_scope.as_str(),
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.release-namespace",
+        ])
+    };
+    let install = |into: &str| {
+        helm(
+            s,
+            c,
+            &[
+                "install",
+                rel.as_str(),
+                oam.as_str(),
+                "-n",
+                into,
+                "--set",
+                set_cm.as_str(),
+                "--set",
+                set_scope.as_str(),
+            ],
+        )
+    };
+    // Absent: the chart's Namespace does not help (the old false pass).
+    let (run, doc) = check(&ns);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let msg = message(&doc, "cluster.release-namespace");
+    assert!(
+        msg.starts_with(&format!("release {rel} (namespace {ns}): does not exist; the chart renders it (oam-like/templates/namespace.yaml), but helm writes the release record (a Secret in {ns}) before it creates any object, so it fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"")),
+        "{msg}"
+    );
+    assert!(msg.ends_with("install the release into another namespace (its docs use default), and the chart creates it itself".replace("it itself", &format!("{ns} itself")).as_str()), "{msg}");
+    let (ok, out) = install(&ns);
+    assert!(
+        !ok && out.contains(&format!(
+            "create: failed to create: namespaces \"{ns}\" not found"
+        )),
+        "{out}"
+    );
+    // Created beforehand: the chart's own Namespace cannot be imported.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let (run, doc) = check(&ns);
+    let (ok, out) = install(&ns);
+    let _ = helm(s, c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let msg = message(&doc, "cluster.release-namespace");
+    assert!(
+        msg.contains(&format!("helm fails with: Namespace \"{ns}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata;")),
+        "{msg}"
+    );
+    assert!(
+        !ok && out.contains(&format!(
+            "Namespace \"{ns}\" in namespace \"\" exists and cannot be imported into the current release"
+        )),
+        "{out}"
+    );
+    // Into default (as kruise's docs do): the chart creates its namespace, and it installs.
+    let (gone, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=delete",
+            &format!("namespace/{ns}"),
+            "--timeout=60s",
+        ],
+        None,
+    );
+    assert!(gone || out.contains("not found"), "{out}");
+    let (run, doc) = check("default");
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "cluster.release-namespace"),
+        format!("release {rel} (namespace default): exists")
+    );
+    let (ok, out) = install("default");
+    let _ = helm(s, c, &["uninstall", rel.as_str(), "-n", "default"]);
+    c.delete(&["namespace", &ns]);
+    assert!(ok, "{out}");
 }
 
 /// Secrets helm keeps for `rel` in `ns`: the newest revision's status label.

@@ -16,7 +16,11 @@ pub static DEF: CheckDef = CheckDef {
         roll_up: None,
         explain: r#"Why: helm installs a release into a namespace that must exist (or that
 --create-namespace / helmfile's createNamespace makes first), that is not being deleted, and
-that the chart does not also create. Measured on a v1.20 cluster with the real helm:
+that the chart does not also create: helm writes the release record (a Secret in the
+release namespace, status pending-install) *before* it creates any object, so a Namespace
+the chart renders never helps, and a pre-created one then clashes with it. The only way
+through for a chart that creates its own namespace (OpenKruise's `kruise-system`, seed 003)
+is a release namespace other than that one. Measured on a v1.20 cluster with the real helm:
 
     Error: INSTALLATION FAILED: create: failed to create: namespaces "kruise-system" not found
     Error: INSTALLATION FAILED: namespaces "kruise-system" already exists        (--create-namespace
@@ -74,7 +78,33 @@ impl Check for ReleaseNamespace {
                             "kubectl get namespace {ns} -o jsonpath='{{.status.conditions}}'"
                         ));
                     }
-                    Some(_) => ok.push(format!("{who}: exists")),
+                    Some(n) => match renders_it {
+                        None => ok.push(format!("{who}: exists")),
+                        Some(o) => {
+                            // The chart's own Namespace: helm adopts it only if it is already
+                            // this release's (an upgrade); otherwise helm install refuses it.
+                            let empty = Default::default();
+                            let problem = crate::kube::ownership_problem(
+                                n.metadata.labels.as_ref().unwrap_or(&empty),
+                                n.metadata.annotations.as_ref().unwrap_or(&empty),
+                                &r.as_release(),
+                            );
+                            match problem {
+                                None => ok.push(format!(
+                                    "{who}: exists, and is already this release's own Namespace ({})",
+                                    o.source
+                                )),
+                                Some(p) => {
+                                    bad.push(format!(
+                                        "{who}: exists, and the chart renders that Namespace itself ({}): helm fails with: {}; the chart creates {ns} itself, so install the release into another namespace (its docs use default)",
+                                        o.source,
+                                        crate::kube::cannot_import("Namespace", ns, None, &p)
+                                    ));
+                                    cmds.push(format!("# install {} with --namespace default (or another namespace that exists): the chart creates {ns} itself", r.name));
+                                }
+                            }
+                        }
+                    },
                     None => match (r.create_namespace, renders_it) {
                         (true, Some(o)) => {
                             bad.push(format!(
@@ -84,7 +114,16 @@ impl Check for ReleaseNamespace {
                             cmds.push(format!("# drop --create-namespace for {} (helmfile: createNamespace: false): the chart creates {ns} itself", r.name));
                         }
                         (true, None) => ok.push(format!("{who}: will be created (--create-namespace)")),
-                        (false, Some(_)) => ok.push(format!("{who}: created by the chart itself")),
+                        // helm writes the release record (a Secret in the release
+                        // namespace, pending-install) before it creates any object: the
+                        // chart's Namespace comes too late.
+                        (false, Some(o)) => {
+                            bad.push(format!(
+                                "{who}: does not exist; the chart renders it ({}), but helm writes the release record (a Secret in {ns}) before it creates any object, so it fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"; creating {ns} first makes the chart's Namespace fail as \"exists and cannot be imported\": install the release into another namespace (its docs use default), and the chart creates {ns} itself",
+                                o.source
+                            ));
+                            cmds.push(format!("# install {} with --namespace default (or another namespace that exists): the chart creates {ns} itself", r.name));
+                        }
                         (false, None) => {
                             bad.push(format!("{who}: does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\""));
                             cmds.push(format!(
