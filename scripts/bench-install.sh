@@ -67,7 +67,9 @@ cat > "$chart/templates/components.yaml" <<'TPL'
 ---
 apiVersion: v1
 kind: ServiceAccount
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -84,26 +86,34 @@ data:
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 rules:
   - {apiGroups: [""], resources: [configmaps, secrets], verbs: [get, list, watch]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: {{ include "big.fullname" $ctx }}}
 subjects: [{kind: ServiceAccount, name: {{ include "big.fullname" $ctx }}}]
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 spec:
   selector: {app.kubernetes.io/name: {{ $c.name }}, app.kubernetes.io/instance: {{ $.Release.Name }}}
   ports: [{name: http, port: {{ $c.port }}, targetPort: http}]
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 spec:
   replicas: {{ $c.replicas }}
   selector: {matchLabels: {app.kubernetes.io/name: {{ $c.name }}, app.kubernetes.io/instance: {{ $.Release.Name }}}}
@@ -125,12 +135,16 @@ spec:
 ---
 apiVersion: policy/v1beta1
 kind: PodDisruptionBudget
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 spec: {minAvailable: 1, selector: {matchLabels: {app.kubernetes.io/name: {{ $c.name }}}}}
 ---
 apiVersion: autoscaling/v2beta2
 kind: HorizontalPodAutoscaler
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: {{ include "big.fullname" $ctx }}}
   minReplicas: {{ $c.replicas }}
@@ -139,7 +153,9 @@ spec:
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {name: {{ include "big.fullname" $ctx }}, labels: {{- include "big.labels" $ctx | nindent 4 }}}
+metadata:
+  name: {{ include "big.fullname" $ctx }}
+  labels: {{- include "big.labels" $ctx | nindent 4 }}
 spec:
   rules:
     - host: {{ $c.name }}.{{ $.Release.Namespace }}.example
