@@ -252,6 +252,86 @@ fn seed004_claims_of_a_storageclass_that_does_not_exist() {
     c.delete(&["storageclass", &sc]);
     let msg = message(&doc, "cluster.storageclass");
     assert!(!msg.contains("PersistentVolumeClaim bk-data"), "{msg}");
+
+    // No StorageClass of that name, but the chart ships a PersistentVolume of the class
+    // (bk-job's job-local): the claim binds at once.
+    let (rel, ns) = (unique("bkjob"), unique("bkjob-ns"));
+    let static_args = [
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--create-namespace",
+        "--set",
+        set_sc.as_str(),
+        "--set",
+        "staticPV=true",
+        "--set",
+        "dataSize=1Gi",
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.storageclass",
+    ];
+    let (_, doc) = s.json(&static_args);
+    let msg = message(&doc, "cluster.storageclass");
+    assert!(
+        !msg.contains(&format!("PersistentVolumeClaim {rel}-data (release")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("PersistentVolume {rel}-{ns}-data (release {rel}, storage-app/templates/pv.yaml) binds PersistentVolumeClaim {rel}-data")),
+        "{msg}"
+    );
+    // A volume smaller than the claim does not bind it.
+    let mut too_small = static_args.to_vec();
+    too_small.extend(["--set", "pvSize=512Mi"]);
+    let (_, doc) = s.json(&too_small);
+    assert_eq!(status(&doc, "cluster.storageclass"), "fail");
+    assert!(
+        message(&doc, "cluster.storageclass").contains(&format!("PersistentVolumeClaim {rel}-data (release {rel}, storage-app/templates/pvc.yaml) asks for StorageClass {sc}, which does not exist (existing: ")),
+        "{}",
+        message(&doc, "cluster.storageclass")
+    );
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--create-namespace",
+            "--set",
+            set_sc.as_str(),
+            "--set",
+            "staticPV=true",
+            "--set",
+            "dataSize=1Gi",
+        ],
+    );
+    let (bound, phase) = c.kubectl(
+        &[
+            "wait",
+            "-n",
+            &ns,
+            &format!("pvc/{rel}-data"),
+            "--for=jsonpath={.status.phase}=Bound",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    c.delete(&["pv", &format!("{rel}-{ns}-data")]);
+    assert!(ok, "{out}");
+    assert!(
+        bound,
+        "the real PV controller did not bind the claim to the chart's volume: {phase}"
+    );
 }
 
 /// A chart repository served on 127.0.0.1: the real `helm package` and `helm repo index`.

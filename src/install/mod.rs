@@ -208,6 +208,13 @@ pub struct Claim {
     pub storage_class: Option<String>,
     /// `spec.resources.requests.storage` as written (`50Gi`).
     pub size: Option<String>,
+    /// The claim's name: the PVC's, or for a StatefulSet `<template>-<statefulset>` (each
+    /// pod's claim is that, then `-<ordinal>`).
+    pub name: String,
+    /// Where the claim lives (the object's namespace, else its release's).
+    pub namespace: String,
+    /// A StatefulSet's claims are named by prefix (one per replica).
+    pub per_replica: bool,
 }
 
 /// What one pod of a workload asks the scheduler for, and how many such pods there are.
@@ -434,9 +441,16 @@ impl Install {
     /// Every volume claim: PersistentVolumeClaims and StatefulSet volumeClaimTemplates.
     pub fn claims(&self) -> Vec<Claim> {
         let mut out = Vec::new();
-        let claim = |o: &Object, what: String, spec: Option<&Value>| Claim {
+        let claim = |o: &Object, what: String, spec: Option<&Value>, name: String, per_replica: bool| Claim {
             release: o.release,
             source: o.source.clone(),
+            name,
+            per_replica,
+            namespace: o
+                .namespace
+                .clone()
+                .or_else(|| self.release(o).map(|r| r.namespace.clone()))
+                .unwrap_or_default(),
             what,
             storage_class: spec
                 .and_then(|s| s.get("storageClassName"))
@@ -456,6 +470,8 @@ impl Install {
                     o,
                     format!("PersistentVolumeClaim {}", o.name),
                     o.value.get("spec"),
+                    o.name.clone(),
+                    false,
                 )),
                 "StatefulSet" => {
                     let templates = o
@@ -468,6 +484,8 @@ impl Install {
                             o,
                             format!("StatefulSet {}, claim {name}", o.name),
                             t.get("spec"),
+                            format!("{name}-{}", o.name),
+                            true,
                         ));
                     }
                 }

@@ -1,3 +1,4 @@
+use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;
 use kube::Api;
@@ -5,7 +6,8 @@ use serde::Deserialize;
 
 use super::{client, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::install::Install;
+use crate::install::{Claim, Install};
+use crate::quantity::Bytes;
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -26,7 +28,11 @@ What it looks at: the StorageClass named in the profile (`name`), or else a defa
 (annotation storageclass.kubernetes.io/is-default-class=true). With an install
 (--chart/--helmfile): every claim it makes (PersistentVolumeClaims, StatefulSet
 volumeClaimTemplates) — each storageClassName must exist, and a claim naming none needs a
-default class; an install with no claims needs no StorageClass.
+default class; an install with no claims needs no StorageClass. A class no StorageClass
+defines is fine when a PersistentVolume of that class binds the claim (static
+provisioning, as bk-job's `job-local` claim and the PersistentVolume its chart ships): one
+the install ships, or one Available in the cluster, with room for the claim and a
+`claimRef` (if any) naming it; each volume binds one claim.
 
 Fix: install the provisioner (BlueKing: `helmfile -f 00-localpv.yaml.gotmpl sync`), or mark
 a class default: `kubectl patch storageclass <name> -p '{"metadata":{"annotations":
@@ -56,7 +62,7 @@ impl Check for StorageClassCheck {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
-            let api: Api<StorageClass> = Api::all(client);
+            let api: Api<StorageClass> = Api::all(client.clone());
             let list = match ctx
                 .kube
                 .call("list storageclasses", api.list(&ListParams::default()))
@@ -93,7 +99,26 @@ impl Check for StorageClassCheck {
                 })
             });
             if let Some(install) = crate::or_return!(ctx.rendered()) {
-                return for_install(install, &names, default_sc);
+                // PersistentVolumes already there, read only when a claim needs them.
+                let needs_pvs = install.claims().iter().any(|c| {
+                    c.storage_class
+                        .as_deref()
+                        .is_some_and(|sc| !sc.is_empty() && !names.iter().any(|n| n == sc))
+                });
+                let existing_pvs = if needs_pvs {
+                    let pv_api: Api<PersistentVolume> = Api::all(client.clone());
+                    match ctx
+                        .kube
+                        .call("list persistentvolumes", pv_api.list(&ListParams::default()))
+                        .await
+                    {
+                        Ok(l) => l.items.iter().filter_map(Volume::existing).collect(),
+                        Err(e) => return undecided(e),
+                    }
+                } else {
+                    Vec::new()
+                };
+                return for_install(install, &names, default_sc, existing_pvs);
             }
             let default = list.items.iter().find(|s| {
                 s.metadata.annotations.as_ref().is_some_and(|a| {
@@ -124,8 +149,99 @@ impl Check for StorageClassCheck {
     }
 }
 
-/// With an install: every claim it makes names an existing StorageClass, or finds a default.
-fn for_install(install: &Install, names: &[String], default_sc: Option<&StorageClass>) -> Outcome {
+/// A PersistentVolume a claim of a class no StorageClass defines can bind (static
+/// provisioning): shipped by the install, or Available in the cluster.
+#[derive(Clone, Debug)]
+struct Volume {
+    what: String,
+    class: String,
+    capacity: Option<u64>,
+    /// `claimRef` (namespace, name): it binds only that claim.
+    claim_ref: Option<(String, String)>,
+}
+
+impl Volume {
+    fn existing(pv: &PersistentVolume) -> Option<Volume> {
+        let spec = pv.spec.as_ref()?;
+        if pv.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Available") {
+            return None;
+        }
+        Some(Volume {
+            what: format!(
+                "PersistentVolume {} (in the cluster)",
+                pv.metadata.name.clone().unwrap_or_default()
+            ),
+            class: spec.storage_class_name.clone().unwrap_or_default(),
+            capacity: spec
+                .capacity
+                .as_ref()
+                .and_then(|c| c.get("storage"))
+                .and_then(|q| Bytes::parse_lossy(&q.0).ok())
+                .map(|b| b.0),
+            claim_ref: spec.claim_ref.as_ref().map(|r| {
+                (
+                    r.namespace.clone().unwrap_or_default(),
+                    r.name.clone().unwrap_or_default(),
+                )
+            }),
+        })
+    }
+
+    fn shipped(install: &Install) -> Vec<Volume> {
+        install
+            .created_objects()
+            .filter(|o| o.kind == "PersistentVolume")
+            .map(|o| {
+                let text = |p: &str| o.value.pointer(p).and_then(|v| v.as_str()).map(String::from);
+                Volume {
+                    what: format!("PersistentVolume {} ({})", o.name, install.provenance(o)),
+                    class: text("/spec/storageClassName").unwrap_or_default(),
+                    capacity: text("/spec/capacity/storage")
+                        .and_then(|q| Bytes::parse_lossy(&q).ok().map(|b| b.0)),
+                    claim_ref: o.value.pointer("/spec/claimRef").map(|_| {
+                        (
+                            text("/spec/claimRef/namespace").unwrap_or_default(),
+                            text("/spec/claimRef/name").unwrap_or_default(),
+                        )
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether it binds `c` (class, room, claimRef), as the PV controller matches.
+    fn binds(&self, c: &Claim, class: &str) -> bool {
+        let need = c
+            .size
+            .as_deref()
+            .and_then(|s| Bytes::parse_lossy(s).ok())
+            .map(|b| b.0);
+        let room = match (self.capacity, need) {
+            (Some(have), Some(need)) => have >= need,
+            _ => true,
+        };
+        let for_it = match &self.claim_ref {
+            None => true,
+            Some((ns, name)) => {
+                (ns.is_empty() || *ns == c.namespace)
+                    && (*name == c.name || (c.per_replica && name.starts_with(&format!("{}-", c.name))))
+            }
+        };
+        self.class == class && room && for_it
+    }
+}
+
+/// With an install: every claim it makes names an existing StorageClass, or finds a default,
+/// or a PersistentVolume of its class (shipped by the install or Available) binds it.
+fn for_install(
+    install: &Install,
+    names: &[String],
+    default_sc: Option<&StorageClass>,
+    existing_pvs: Vec<Volume>,
+) -> Outcome {
+    let mut volumes = Volume::shipped(install);
+    volumes.extend(existing_pvs);
+    let mut statically = Vec::new();
     let claims = install.claims();
     if claims.is_empty() {
         return Outcome::pass(format!(
@@ -151,8 +267,15 @@ fn for_install(install: &Install, names: &[String], default_sc: Option<&StorageC
             // "" asks for no dynamic provisioning: a pre-made PV binds it.
             Some("") => {}
             Some(sc) if names.iter().any(|n| n == sc) => {}
+            // Static provisioning: a PersistentVolume of that class binds it (each once).
+            Some(sc) if volumes.iter().any(|v| v.binds(c, sc)) => {
+                if let Some(i) = volumes.iter().position(|v| v.binds(c, sc)) {
+                    let v = volumes.remove(i);
+                    statically.push(format!("{} binds {}", v.what, c.what));
+                }
+            }
             Some(sc) => {
-                bad.push(format!("{} ({from}) asks for StorageClass {sc}, which does not exist (existing: {existing}): it never binds", c.what));
+                bad.push(format!("{} ({from}) asks for StorageClass {sc}, which does not exist (existing: {existing}), and no PersistentVolume of that class (shipped by the install or Available, with room and a claimRef that allows it) can bind it: it never binds", c.what));
                 if !missing_classes.iter().any(|m| m == sc) {
                     missing_classes.push(sc.to_string());
                 }
@@ -165,13 +288,17 @@ fn for_install(install: &Install, names: &[String], default_sc: Option<&StorageC
         }
     }
     if bad.is_empty() {
-        return Outcome::pass(format!(
+        let mut msg = format!(
             "the {} claim(s) of the install find their StorageClass{}",
             claims.len(),
             default_name
                 .map(|d| format!(" (default: {d})"))
                 .unwrap_or_default()
-        ));
+        );
+        if !statically.is_empty() {
+            msg.push_str(&format!(" or a PersistentVolume: {}", statically.join("; ")));
+        }
+        return Outcome::pass(msg);
     }
     let mut cmds = vec!["kubectl get storageclass".to_string()];
     cmds.extend(missing_classes.iter().map(|m| format!("# install the provisioner that creates StorageClass {m}, or set the chart's storageClass to an existing one")));
@@ -179,6 +306,9 @@ fn for_install(install: &Install, names: &[String], default_sc: Option<&StorageC
         cmds.push(format!(
             "kubectl patch storageclass {n} -p '{{\"metadata\":{{\"annotations\":{{\"storageclass.kubernetes.io/is-default-class\":\"true\"}}}}}}'   # for claims that name none"
         ));
+    }
+    if !statically.is_empty() {
+        bad.push(format!("bound by a PersistentVolume: {}", statically.join("; ")));
     }
     Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
         "give every claim of the install a StorageClass that exists",
