@@ -2142,3 +2142,144 @@ fn on_a_terminal_a_long_render_says_how_far_it_is() {
         run.stderr()
     );
 }
+
+#[test]
+fn yaml_1_1_as_helm_reads_it_octal_modes_pass_the_dry_run_and_install() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let (rel, ns) = (unique("redis"), unique("yaml11"));
+    let chart = fixture("yaml11");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.dry-run",
+    ]);
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &["install", rel.as_str(), chart.as_str(), "-n", ns.as_str()],
+    );
+    let (_, mode) = c.kubectl(
+        &[
+            "get",
+            "deployment",
+            &format!("{rel}-redis"),
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.template.spec.volumes[0].configMap.defaultMode}",
+        ],
+        None,
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    // `defaultMode: 0755` is the number 493 to helm, not the string "0755" (which the server
+    // would refuse: readUint32: unexpected character).
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        status(&doc, "cluster.dry-run"),
+        "pass",
+        "{}",
+        message(&doc, "cluster.dry-run")
+    );
+    assert!(ok, "{out}");
+    assert_eq!(mode.trim(), "493");
+}
+
+/// The same YAML through the real kubectl (sigs.k8s.io/yaml, as helm decodes) and the API
+/// server's dry-run, and through preflight's decoder, gives the same JSON.
+#[test]
+fn the_decoder_agrees_with_kubectl_and_the_api_server_on_yaml_1_1() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let group = format!("{}.yaml11.test", unique("g"));
+    let crd = format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: echoes.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: echoes, singular: echo, kind: Echo}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n");
+    c.apply(&crd);
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/echoes.{group}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let cases = [
+        "0755",
+        "'0755'",
+        "0644",
+        "0o17",
+        "0x1F",
+        "08",
+        "1_000",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "N",
+        "True",
+        "~",
+        "null",
+        "1.0",
+        ".5",
+        "12e3",
+        "+12",
+        "-7",
+        "2001-12-14",
+        "!!str 0755",
+        "\"on\"",
+        "v1.2",
+        "3.12.0",
+        "18446744073709551615",
+        "1e3",
+        "0.0",
+        "-0",
+    ];
+    let mut spec = String::new();
+    for (i, case) in cases.iter().enumerate() {
+        spec.push_str(&format!("  k{i}: {case}\n"));
+    }
+    spec.push_str("  base: &b {a: 1, b: 2}\n  merged:\n    <<: *b\n    b: 3\n  yes: key\n  10: ten\n");
+    let text = format!(
+        "apiVersion: {group}/v1\nkind: Echo\nmetadata: {{name: e, namespace: default}}\nspec:\n{spec}"
+    );
+    let file = s.dir.path().join("echo.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let (ok, out) = c.kubectl(
+        &[
+            "create",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-f",
+            &file.display().to_string(),
+        ],
+        None,
+    );
+    c.delete(&["crd", &format!("echoes.{group}")]);
+    assert!(ok, "{out}");
+    let server: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ours = preflight::install::yaml11::to_json(&text).unwrap().unwrap();
+    for (i, case) in cases.iter().enumerate() {
+        let k = format!("k{i}");
+        assert_eq!(
+            ours["spec"][&k], server["spec"][&k],
+            "{case}: preflight {} vs kubectl + API server {}",
+            ours["spec"][&k], server["spec"][&k]
+        );
+    }
+    assert_eq!(ours["spec"], server["spec"]);
+}

@@ -2,7 +2,6 @@
 //! the template they came from (helm's `# Source:` line) and whether they are CRDs
 //! (`crds/`), hooks (and which events) or plain templates.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Where an object comes from in its chart.
@@ -73,10 +72,12 @@ pub fn parse(text: &str, release: usize) -> Result<Vec<Object>, String> {
             .find_map(|l| l.trim().strip_prefix("# Source:"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        let value: Value = match serde_yaml_ng::Deserializer::from_str(doc).next() {
-            Some(d) => Value::deserialize(d).map_err(|e| format!("rendered YAML ({source}): {e}"))?,
-            None => continue,
-        };
+        // As helm decodes it (YAML 1.1: `0755` is 493), not as YAML 1.2 would.
+        let value: Value =
+            match super::yaml11::to_json(doc).map_err(|e| format!("rendered YAML ({source}): {e}"))? {
+                Some(v) => v,
+                None => continue,
+            };
         collect(value, release, &source, &mut out);
     }
     Ok(out)

@@ -7,6 +7,7 @@ pub mod crd_schema;
 pub mod image;
 pub mod manifest;
 pub mod render;
+pub mod yaml11;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
