@@ -323,7 +323,8 @@ impl Ctx {
     pub fn rendered(&self) -> Result<Option<&crate::install::Install>, Outcome> {
         match self.install() {
             None => Ok(None),
-            Some(Ok(i)) if i.any_rendered() || i.releases.is_empty() => Ok(Some(i)),
+            // Objects of a refused release still count: its crds/ are created regardless.
+            Some(Ok(i)) if i.any_rendered() || !i.objects.is_empty() || i.releases.is_empty() => Ok(Some(i)),
             Some(Ok(i)) => Err(Outcome::skip(format!(
                 "no release of the install rendered ({}): see {RENDER_CHECK}",
                 i.unrendered()

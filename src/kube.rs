@@ -210,12 +210,29 @@ impl KubeAccess {
         ar: &kube::discovery::ApiResource,
         what: &str,
         lp: &kube::api::ListParams,
+        keep: impl FnMut(SlimMeta),
+    ) -> Result<usize, ApiError> {
+        self.list_meta_in(client, ar, None, what, lp, keep).await
+    }
+
+    /// `list_meta` in one namespace (`None`: across all, or a cluster-scoped kind).
+    pub async fn list_meta_in(
+        &self,
+        client: &kube::Client,
+        ar: &kube::discovery::ApiResource,
+        namespace: Option<&str>,
+        what: &str,
+        lp: &kube::api::ListParams,
         mut keep: impl FnMut(SlimMeta),
     ) -> Result<usize, ApiError> {
-        let path = if ar.group.is_empty() {
-            format!("/api/{}/{}", ar.version, ar.plural)
+        let prefix = if ar.group.is_empty() {
+            format!("/api/{}", ar.version)
         } else {
-            format!("/apis/{}/{}/{}", ar.group, ar.version, ar.plural)
+            format!("/apis/{}/{}", ar.group, ar.version)
+        };
+        let path = match namespace {
+            Some(ns) => format!("{prefix}/namespaces/{ns}/{}", ar.plural),
+            None => format!("{prefix}/{}", ar.plural),
         };
         let mut lp = lp.clone();
         lp.limit = Some(500);
@@ -234,6 +251,59 @@ impl KubeAccess {
                 Some(token) => lp.continue_token = Some(token),
                 None => return Ok(count),
             }
+        }
+    }
+
+    /// Learn, for `existing`, whether each of `names` (one kind, one namespace) exists with
+    /// one paged metadata list instead of a GET each — only when there are many: a large
+    /// helmfile has thousands of objects in a few dozen kinds and namespaces. When the list
+    /// is not allowed or fails, nothing is learnt and `existing` GETs each as before.
+    pub async fn prefetch_existing(
+        &self,
+        client: &kube::Client,
+        ar: &kube::discovery::ApiResource,
+        namespace: Option<&str>,
+        names: &[&str],
+    ) {
+        const LIST_FROM: usize = 8;
+        if names.len() < LIST_FROM {
+            return;
+        }
+        let wanted: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        let mut found: BTreeMap<String, ObjectMeta> = BTreeMap::new();
+        let what = match namespace {
+            Some(ns) => format!("list {} in namespace {ns}", ar.plural),
+            None => format!("list {}", ar.plural),
+        };
+        let listed = self
+            .list_meta_in(
+                client,
+                ar,
+                namespace,
+                &what,
+                &kube::api::ListParams::default(),
+                |m| {
+                    if let Some(name) = m.name.clone().filter(|n| wanted.contains(n.as_str())) {
+                        found.insert(name, m.into_object_meta());
+                    }
+                },
+            )
+            .await;
+        if listed.is_err() {
+            return;
+        }
+        let mut map = self
+            .existing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for name in wanted {
+            let key = (
+                format!("{}/{}", ar.api_version, ar.plural),
+                namespace.map(str::to_string),
+                name.to_string(),
+            );
+            let cell = map.entry(key).or_default();
+            let _ = cell.set(Ok(found.remove(name)));
         }
     }
 

@@ -760,9 +760,16 @@ fn the_helm_plugin_form_checks_what_helm_install_would_do() {
     }
 }
 
+/// Tests whose helm install creates the new-kube fixture's CRD (before helm refuses the chart)
+/// take turns, and delete it.
+static NEW_KUBE_CRD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+const NEW_KUBE_CRD_NAME: &str = "gizmos.newkube.preflight.test";
+
 #[test]
 fn a_chart_whose_kube_version_the_cluster_does_not_meet() {
     let Some(c) = cluster() else { return };
+    let _turn = NEW_KUBE_CRD.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = c.kubectl(&["delete", "crd", NEW_KUBE_CRD_NAME, "--ignore-not-found"], None);
     let s = with_tools();
     let (rel, ns) = (unique("nk"), unique("nk-ns"));
     let kc = c.kubeconfig();
@@ -779,13 +786,29 @@ fn a_chart_whose_kube_version_the_cluster_does_not_meet() {
             "--kubeconfig",
             kc.as_str(),
             "--only",
-            "cluster.api,cluster.kube-version",
+            "cluster.api,cluster.kube-version,cluster.dry-run",
         ])
     };
     let (run, doc) = run_for(&chart);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let sentence = "chart requires kubeVersion: >= 1.22.0-0 which is incompatible with Kubernetes v1.20.2";
-    assert_eq!(message(&doc, "cluster.kube-version"), sentence);
+    // helm creates the chart's crds/ before it compares kubeVersion: said, and dry-run.
+    assert_eq!(
+        message(&doc, "cluster.kube-version"),
+        format!("{sentence}; helm install still creates the chart's 1 CRD(s) from crds/ first, and leaves them behind: {NEW_KUBE_CRD_NAME} (cluster.dry-run sends them to the server)")
+    );
+    assert_eq!(
+        status(&doc, "cluster.dry-run"),
+        "pass",
+        "{}",
+        message(&doc, "cluster.dry-run")
+    );
+    assert!(
+        message(&doc, "cluster.dry-run")
+            .starts_with("the API server accepts all 1 object(s) it was asked about"),
+        "{}",
+        message(&doc, "cluster.dry-run")
+    );
     let (ok, out) = helm(
         &s,
         &c,
@@ -798,7 +821,13 @@ fn a_chart_whose_kube_version_the_cluster_does_not_meet() {
             "--create-namespace",
         ],
     );
+    let (left, _) = c.kubectl(&["get", "crd", NEW_KUBE_CRD_NAME], None);
+    let _ = c.kubectl(&["delete", "crd", NEW_KUBE_CRD_NAME, "--ignore-not-found"], None);
     assert!(!ok && out.contains(sentence), "the real helm install: {out}");
+    assert!(
+        left,
+        "the real helm install left the chart's CRD behind, as predicted"
+    );
     // A chart without the constraint: helm accepted it for this cluster.
     let (run, doc) = run_for(&fixture("mini-release"));
     assert_eq!(run.code(), 0, "{}", run.stdout());
@@ -1874,6 +1903,7 @@ fn helmfile_sync(s: &Scenario, c: &Cluster, file: &str, release: &str) -> (bool,
 #[test]
 fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
     let Some(c) = cluster() else { return };
+    let _turn = NEW_KUBE_CRD.lock().unwrap_or_else(|p| p.into_inner());
     let mut s = with_tools();
     // The helmfile's prepare hook runs `kubectl apply -f -`: a recorder stands in for kubectl.
     let calls = s.dir.path().join("kubectl-calls");
@@ -1924,7 +1954,7 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
         vec![
             format!("release {kv} (base.yaml.gotmpl): chart requires kubeVersion: >= 1.22.0-0 which is incompatible with Kubernetes v1.20.2").as_str(),
             format!("release {es} (base.yaml.gotmpl): failed to render values files \"environments/default/elasticsearch-values.yaml.gotmpl\": failed to render [environments/default/elasticsearch-values.yaml.gotmpl], because of template: stringTemplate:1:17: executing \"stringTemplate\" at <.Values.imageRegistry2>: map has no entry for key \"imageRegistry2\"").as_str(),
-            "2 of 4 release(s) rendered, 4 object(s)",
+            "2 of 4 release(s) rendered, 5 object(s)",
         ],
         "{render}"
     );
@@ -1981,6 +2011,7 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
 
     // The real helmfile sync, release by release, fails exactly where preflight said.
     let (synced, out) = helmfile_sync(&s, &c, &file, &kv);
+    let _ = c.kubectl(&["delete", "crd", NEW_KUBE_CRD_NAME, "--ignore-not-found"], None);
     assert!(
         !synced
             && out.contains(

@@ -152,6 +152,8 @@ pub struct ReleaseInfo {
     pub needs: Vec<String>,
     /// The helmfile file that declares it (as helmfile names it), for messages.
     pub file: Option<String>,
+    /// A helmfile release's local chart directory (its `chart:` is relative to its file).
+    pub chart_dir: Option<PathBuf>,
     /// Whether its templates rendered; its objects are in `Install::objects` only if so.
     pub render: RenderState,
 }
@@ -526,6 +528,7 @@ mod tests {
                 create_namespace: false,
                 needs: vec![],
                 file: None,
+                chart_dir: None,
                 render: RenderState::Rendered,
             }],
             objects: manifest::parse(text, 0).unwrap(),

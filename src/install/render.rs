@@ -196,6 +196,41 @@ pub fn one_sentence(stderr: &str) -> String {
         .unwrap_or_else(|| "it failed, saying nothing on stderr".to_string())
 }
 
+/// helm's refusal of a chart for the cluster's version.
+pub fn refused_kube_version(sentence: &str) -> bool {
+    sentence.contains("chart requires kubeVersion:")
+}
+
+/// The chart's `crds/` (`helm show crds`): `helm install` creates them *before* it judges
+/// the chart's kubeVersion, so a chart refused for the cluster's version still leaves them
+/// behind. Empty when helm cannot show them.
+async fn crds_of(
+    helm: &Path,
+    chart: &str,
+    version: Option<&str>,
+    tools: &Tools,
+    release: usize,
+) -> Vec<Object> {
+    let mut args = vec!["show".to_string(), "crds".to_string(), chart.to_string()];
+    if let Some(v) = version {
+        args.extend(["--version".to_string(), v.to_string()]);
+    }
+    let Ok(out) = exec::run(helm, &args, tools.path_env.as_deref(), tools.timeout).await else {
+        return Vec::new();
+    };
+    if !out.success {
+        return Vec::new();
+    }
+    let mut objects = manifest::parse(&out.stdout, release).unwrap_or_default();
+    for o in &mut objects {
+        o.origin = super::Origin::Crd;
+        if o.source.is_empty() {
+            o.source = format!("{chart} crds/");
+        }
+    }
+    objects
+}
+
 /// helm's sentences for a mistake on the command line rather than in the install.
 fn is_usage(sentence: &str) -> bool {
     (sentence.starts_with("path \"") && sentence.ends_with("\" not found"))
@@ -254,7 +289,12 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
         if is_usage(&sentence) {
             return Err(RenderError::Usage(format!("helm template: {sentence}")));
         }
-        (RenderState::Failed(sentence), Vec::new())
+        let crds = if refused_kube_version(&sentence) && !c.skip_crds {
+            crds_of(helm, &c.chart, c.version.as_deref(), tools, 0).await
+        } else {
+            Vec::new()
+        };
+        (RenderState::Failed(sentence), crds)
     };
     Ok(Install {
         what: format!(
@@ -269,6 +309,7 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
             create_namespace: c.create_namespace,
             needs: Vec::new(),
             file: None,
+            chart_dir: None,
             render,
         }],
         objects,
@@ -613,6 +654,10 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
                 .and_then(|(_, r)| r.get("createNamespace").and_then(serde_yaml_ng::Value::as_bool))
                 .unwrap_or(default_create),
             file: found.map(|(p, _)| p.file.clone()),
+            // A local chart, as helmfile resolves it: relative to its file's directory.
+            chart_dir: found
+                .map(|(p, _)| p.dir.join(&l.chart))
+                .filter(|d| d.join("Chart.yaml").is_file()),
             name: l.name,
             namespace: ns,
             chart: l.chart,
@@ -750,6 +795,28 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         match result {
             Ok(objects) => install.objects.extend(objects),
             Err(state) => install.releases[index].render = state,
+        }
+    }
+    // A release refused for the cluster's version still gets its crds/ created first.
+    let show_with = match &install.helm_binary {
+        Some(HelmBinary { path: Some(p), .. }) => Some(p.clone()),
+        _ => tools.helm.clone(),
+    };
+    if let Some(helm) = show_with.as_deref() {
+        for index in 0..install.releases.len() {
+            let r = &install.releases[index];
+            let RenderState::Failed(sentence) = &r.render else {
+                continue;
+            };
+            if !refused_kube_version(sentence) {
+                continue;
+            }
+            let chart = match &r.chart_dir {
+                Some(d) => d.display().to_string(),
+                None => r.chart.clone(),
+            };
+            let crds = crds_of(helm, &chart, r.version.as_deref(), tools, index).await;
+            install.objects.extend(crds);
         }
     }
     Ok(install)
@@ -903,6 +970,7 @@ mod tests {
             create_namespace: true,
             needs: needs.iter().map(|n| n.to_string()).collect(),
             file: None,
+            chart_dir: None,
             render: RenderState::Rendered,
         }
     }

@@ -1,7 +1,7 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kube::core::GroupVersionKind;
-use kube::discovery::{Discovery, Scope};
+use kube::discovery::{ApiResource, Discovery, Scope};
 use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
@@ -110,6 +110,9 @@ pub struct HelmOwnership {
     foreign: Observed<Vec<Doomed>>,
 }
 
+/// Objects of one kind in one namespace: its resource and their names.
+type Group<'a> = (ApiResource, Vec<&'a str>);
+
 impl Check for HelmOwnership {
     fn apply<'a>(&'a self, ctx: &'a Ctx) -> ApplyFuture<'a> {
         Box::pin(async move {
@@ -184,6 +187,33 @@ impl Check for HelmOwnership {
                 Ok(d) => d,
                 Err(e) => return undecided(e),
             };
+            // Many objects of one kind in one namespace (a large helmfile): one list each
+            // instead of a GET per object.
+            let mut groups: BTreeMap<(String, Option<String>), Group> = BTreeMap::new();
+            for (o, release, _) in &objects {
+                let Some(av) = &o.api_version else { continue };
+                let (g, v) = av.split_once('/').unwrap_or(("", av.as_str()));
+                let Some((ar, caps)) = discovery.resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind)) else {
+                    continue;
+                };
+                let ns = match caps.scope {
+                    Scope::Cluster => None,
+                    Scope::Namespaced => {
+                        Some(o.namespace.clone().unwrap_or_else(|| release.namespace.clone()))
+                    }
+                };
+                groups
+                    .entry((format!("{}/{}", ar.api_version, ar.plural), ns))
+                    .or_insert_with(|| (ar, Vec::new()))
+                    .1
+                    .push(o.name.as_str());
+            }
+            futures::future::join_all(
+                groups.iter().map(|((_, ns), (ar, names))| {
+                    ctx.kube.prefetch_existing(&client, ar, ns.as_deref(), names)
+                }),
+            )
+            .await;
             let mut foreign = Vec::new();
             let mut doomed = Vec::new();
             let mut checked = 0;

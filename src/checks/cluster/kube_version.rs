@@ -28,6 +28,11 @@ real `helm template --kube-version <server version>`, which applies helm's semve
 (including the `-0` pre-release handling) to every chart it renders; a chart it refuses is
 this check's failure, in helm's sentence.
 
+helm compares kubeVersion only *after* it has created the chart's `crds/` (its install
+order), so a refused chart still leaves its CRDs behind (kube-prometheus-stack on v1.20:
+10 CRDs, then `chart requires kubeVersion: >=1.25.0-0`): they are listed (`helm show
+crds`) and cluster.dry-run sends them to the server.
+
 Fix: install a chart version made for this Kubernetes version (`helm search repo <chart>
 --versions` lists each version's kubeVersion), or upgrade the cluster.
 
@@ -101,9 +106,28 @@ impl Check for KubeVersion {
                     let lines: Vec<String> = i
                         .unrendered()
                         .filter_map(|(r, e)| Some((r, refused(e)?)))
-                        .map(|(r, sentence)| match i.releases.len() {
-                            1 => sentence,
-                            _ => format!("release {}: {sentence}", r.name),
+                        .map(|(r, sentence)| {
+                            let line = match i.releases.len() {
+                                1 => sentence,
+                                _ => format!("release {}: {sentence}", r.name),
+                            };
+                            // helm install creates crds/ before it compares kubeVersion.
+                            let index = i.releases.iter().position(|x| std::ptr::eq(x, r));
+                            let crds: Vec<String> = i
+                                .objects
+                                .iter()
+                                .filter(|o| Some(o.release) == index && o.origin == crate::install::Origin::Crd)
+                                .map(|o| o.name.clone())
+                                .collect();
+                            if crds.is_empty() {
+                                line
+                            } else {
+                                format!(
+                                    "{line}; helm install still creates the chart's {} CRD(s) from crds/ first, and leaves them behind: {} (cluster.dry-run sends them to the server)",
+                                    crds.len(),
+                                    crds.join(", ")
+                                )
+                            }
                         })
                         .collect();
                     Outcome::fail(lines.join("\n")).with_fix(fix())
