@@ -299,6 +299,7 @@ fn helm_install_args(args: &[String]) -> Result<HelmInstall, String> {
             "--create-namespace" => spec.create_namespace = true,
             "--skip-crds" => spec.skip_crds = true,
             "--no-hooks" => spec.no_hooks = true,
+            "--disable-openapi-validation" => spec.disable_openapi_validation = true,
             f if HELM_VALUED.contains(&f) => {
                 value()?;
             }
@@ -461,6 +462,9 @@ struct InstallOpts {
     /// The install runs no hooks (helm --no-hooks).
     #[arg(long, global = true, requires = "chart")]
     no_hooks: bool,
+    /// The install skips helm's client-side OpenAPI validation (helm --disable-openapi-validation).
+    #[arg(long, global = true, requires = "chart")]
+    disable_openapi_validation: bool,
     /// helmfile.yaml to check (as helmfile --file takes it).
     #[arg(long, global = true, value_name = "FILE")]
     helmfile: Option<PathBuf>,
@@ -489,6 +493,7 @@ impl InstallOpts {
                 create_namespace: self.create_namespace,
                 skip_crds: self.skip_crds,
                 no_hooks: self.no_hooks,
+                disable_openapi_validation: self.disable_openapi_validation,
             })));
         }
         if let Some(file) = &self.helmfile {
@@ -656,6 +661,7 @@ const INSTALL_FED: &[&str] = &[
     "cluster.release-state",
     "cluster.api-versions",
     "cluster.install-rbac",
+    "cluster.openapi-validation",
     "cluster.dry-run",
     "cluster.helm-ownership",
     "cluster.terminating-namespaces",

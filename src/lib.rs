@@ -15,6 +15,7 @@ pub mod kube;
 pub mod net;
 pub mod nodes;
 pub mod oci;
+pub mod openapi_v2;
 pub mod profile;
 pub mod quantity;
 pub mod registry;

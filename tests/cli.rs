@@ -44,6 +44,7 @@ fn list_prints_every_check_in_run_order() {
             "cluster.release-state",
             "cluster.api-versions",
             "cluster.install-rbac",
+            "cluster.openapi-validation",
             "cluster.dry-run",
             "cluster.leftover-cert-manager",
             "cluster.leftover-scopedefinition",

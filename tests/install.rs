@@ -2314,3 +2314,119 @@ fn the_decoder_agrees_with_kubectl_and_the_api_server_on_yaml_1_1() {
     }
     assert_eq!(ours["spec"], server["spec"]);
 }
+
+#[test]
+fn helms_client_side_openapi_validation_is_predicted_in_its_words() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let group = format!("{}.gateway.test", unique("g"));
+    let reversed: Vec<&str> = group.split('.').rev().collect();
+    c.apply(&format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: bkgatewayresources.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: bkgatewayresources, singular: bkgatewayresource, kind: BkGatewayResource}}\n  versions:\n  - name: v1beta1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              name: {{type: string}}\n"));
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/bkgatewayresources.{group}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    // The server publishes the CRD's schema in /openapi/v2 a moment after it is established.
+    let published = (0..50).any(|_| {
+        let (_, doc) = c.kubectl(&["get", "--raw", "/openapi/v2"], None);
+        if doc.contains(&format!("\"group\":\"{group}\"")) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        false
+    });
+    assert!(published, "the CRD's schema never appeared in /openapi/v2");
+    let (rel, ns) = (unique("gw"), unique("bcs"));
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let chart = fixture("openapi");
+    let set_group = format!("group={group}");
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "--chart",
+            chart.as_str(),
+            "--release",
+            rel.as_str(),
+            "--namespace",
+            ns.as_str(),
+            "--set",
+            set_group.as_str(),
+            "--kubeconfig",
+            kc.as_str(),
+            "--only",
+            "cluster.api,cluster.openapi-validation",
+        ];
+        args.extend_from_slice(extra);
+        s.json(&args)
+    };
+    let (run, doc) = check(&["--set", "badDeployment=true"]);
+    let (helm_ok, helm_out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--set",
+            set_group.as_str(),
+            "--set",
+            "badDeployment=true",
+        ],
+    );
+    let (run_off, doc_off) = check(&["--disable-openapi-validation"]);
+    let (off_ok, off_out) = helm(
+        &s,
+        &c,
+        &[
+            "install",
+            rel.as_str(),
+            chart.as_str(),
+            "-n",
+            ns.as_str(),
+            "--set",
+            set_group.as_str(),
+            "--disable-openapi-validation",
+        ],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    c.delete(&["crd", &format!("bkgatewayresources.{group}")]);
+
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(status(&doc, "cluster.openapi-validation"), "fail");
+    let msg = message(&doc, "cluster.openapi-validation");
+    let cr_errors = format!(
+        "ValidationError(BkGatewayResource.spec): unknown field \"http\" in {}.v1beta1.BkGatewayResource.spec",
+        reversed.join(".")
+    );
+    let deploy_errors = "[ValidationError(Deployment.spec.replicas): invalid type for io.k8s.api.apps.v1.DeploymentSpec.replicas: got \"string\", expected \"integer\", ValidationError(Deployment.spec.template.spec.containers[0].ports[0]): unknown field \"bogus\" in io.k8s.api.core.v1.ContainerPort, ValidationError(Deployment.spec): missing required field \"selector\" in io.k8s.api.apps.v1.DeploymentSpec]";
+    assert!(
+        msg.contains(&format!("error validating data: {cr_errors}\"")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("error validating data: {deploy_errors}\"")),
+        "{msg}"
+    );
+    // The real helm install fails with one of these sentences (the first object it builds).
+    assert!(!helm_ok, "{helm_out}");
+    assert!(
+        helm_out.contains(&format!("error validating data: {cr_errors}"))
+            || helm_out.contains(&format!("error validating data: {deploy_errors}")),
+        "{helm_out}"
+    );
+    // With --disable-openapi-validation helm does not judge, and the install goes through.
+    assert_eq!(run_off.code(), 0, "{}", run_off.stdout());
+    assert_eq!(status(&doc_off, "cluster.openapi-validation"), "skip");
+    assert!(off_ok, "{off_out}");
+}

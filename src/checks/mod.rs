@@ -71,6 +71,7 @@ registry! {
     "cluster.release-state" => cluster::release_state::ReleaseState,
     "cluster.api-versions" => cluster::api_versions::ApiVersions,
     "cluster.install-rbac" => cluster::install_rbac::InstallRbac,
+    "cluster.openapi-validation" => cluster::openapi_validation::OpenapiValidation,
     "cluster.dry-run" => cluster::dry_run::DryRun,
     "cluster.leftover-cert-manager" => cluster::leftover_cert_manager::LeftoverCertManager,
     "cluster.leftover-scopedefinition" => cluster::leftover_scopedefinition::LeftoverScopeDefinition,

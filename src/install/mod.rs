@@ -38,6 +38,8 @@ pub struct ChartSpec {
     pub create_namespace: bool,
     pub skip_crds: bool,
     pub no_hooks: bool,
+    /// helm --disable-openapi-validation: helm skips its client-side validation.
+    pub disable_openapi_validation: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,6 +73,8 @@ pub struct RawInstall {
     pub skip_crds: bool,
     #[serde(default)]
     pub no_hooks: bool,
+    #[serde(default)]
+    pub disable_openapi_validation: bool,
     #[serde(default)]
     pub helmfile: Option<String>,
     #[serde(default)]
@@ -115,6 +119,7 @@ impl RawInstall {
                     create_namespace: self.create_namespace,
                     skip_crds: self.skip_crds,
                     no_hooks: self.no_hooks,
+                    disable_openapi_validation: self.disable_openapi_validation,
                 }))
             }
             (None, Some(file)) => {
@@ -154,6 +159,9 @@ pub struct ReleaseInfo {
     pub file: Option<String>,
     /// A helmfile release's local chart directory (its `chart:` is relative to its file).
     pub chart_dir: Option<PathBuf>,
+    /// helm validates its objects against the server's OpenAPI schema (unless
+    /// --disable-openapi-validation; helmfile's disableOpenAPIValidation).
+    pub openapi_validation: bool,
     /// Whether its templates rendered; its objects are in `Install::objects` only if so.
     pub render: RenderState,
 }
@@ -529,6 +537,7 @@ mod tests {
                 needs: vec![],
                 file: None,
                 chart_dir: None,
+                openapi_validation: true,
                 render: RenderState::Rendered,
             }],
             objects: manifest::parse(text, 0).unwrap(),

@@ -310,6 +310,7 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
             needs: Vec::new(),
             file: None,
             chart_dir: None,
+            openapi_validation: !c.disable_openapi_validation,
             render,
         }],
         objects,
@@ -591,6 +592,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     let mut hooks = Vec::new();
     let mut repositories: Vec<ChartRepo> = Vec::new();
     let mut default_create = true;
+    let mut default_validation = true;
     for p in &parts {
         hooks.extend(hooks_in(&p.value, None, p));
         if let Some(c) = p
@@ -600,6 +602,14 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             .and_then(serde_yaml_ng::Value::as_bool)
         {
             default_create = c;
+        }
+        if let Some(d) = p
+            .value
+            .get("helmDefaults")
+            .and_then(|d| d.get("disableOpenAPIValidation"))
+            .and_then(serde_yaml_ng::Value::as_bool)
+        {
+            default_validation = !d;
         }
         for r in ylist(&p.value, "repositories") {
             let (Some(name), Some(url)) = (ystr(r, "name"), ystr(r, "url")) else {
@@ -654,6 +664,13 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
                 .and_then(|(_, r)| r.get("createNamespace").and_then(serde_yaml_ng::Value::as_bool))
                 .unwrap_or(default_create),
             file: found.map(|(p, _)| p.file.clone()),
+            openapi_validation: found
+                .and_then(|(_, r)| {
+                    r.get("disableOpenAPIValidation")
+                        .and_then(serde_yaml_ng::Value::as_bool)
+                })
+                .map(|d| !d)
+                .unwrap_or(default_validation),
             // A local chart, as helmfile resolves it: relative to its file's directory.
             chart_dir: found
                 .map(|(p, _)| p.dir.join(&l.chart))
@@ -971,6 +988,7 @@ mod tests {
             needs: needs.iter().map(|n| n.to_string()).collect(),
             file: None,
             chart_dir: None,
+            openapi_validation: true,
             render: RenderState::Rendered,
         }
     }
