@@ -1011,10 +1011,32 @@ fn seed002_only_a_tainted_control_plane_node() {
         message(&doc, "cluster.schedulable"),
         "0/1 nodes are available for cpu 4, memory 8.0 GiB: 1 node(s) had taint {node-role.kubernetes.io/master: }, that the pod didn't tolerate."
     );
+    // The taint removal, by name, for the key that node has (seed 002's fix).
     assert_eq!(
         fix_commands(&doc, "cluster.schedulable"),
-        vec!["kubectl taint nodes --all node-role.kubernetes.io/master- node-role.kubernetes.io/control-plane-".to_string()]
+        vec![format!(
+            "kubectl taint nodes {master} node-role.kubernetes.io/master-"
+        )]
     );
+    // A newer control plane carries both spellings: both are removed.
+    let newer = unique("cp");
+    node(
+        &newer,
+        "{key: node-role.kubernetes.io/master, effect: NoSchedule}, {key: node-role.kubernetes.io/control-plane, effect: NoSchedule}",
+        "16",
+        "64Gi",
+    );
+    let (_, doc) = run(&s, &c, &profile, &[]);
+    assert_eq!(
+        fix_commands(&doc, "cluster.schedulable"),
+        // (nodes in the API's order, by name)
+        vec![
+            format!("kubectl taint nodes {newer} node-role.kubernetes.io/control-plane-"),
+            format!("kubectl taint nodes {newer} node-role.kubernetes.io/master-"),
+            format!("kubectl taint nodes {master} node-role.kubernetes.io/master-"),
+        ]
+    );
+    c.delete(&["node", &newer]);
     let small = unique("small");
     node(&small, "", "2", "4Gi");
     let (_, doc) = run(&s, &c, &profile, &[]);

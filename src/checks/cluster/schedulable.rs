@@ -34,7 +34,8 @@ allocatable cpu and memory at least the profile's `cpu` / `memory`. Passes when 
 qualifies; otherwise fails with the scheduler-style count of why each node does not.
 
 Fix: on a single-node cluster remove the control-plane taint
-(`kubectl taint nodes --all node-role.kubernetes.io/master- node-role.kubernetes.io/control-plane-`),
+by node name, for each key it carries (`kubectl taint nodes NODE node-role.kubernetes.io/master-`,
+and `node-role.kubernetes.io/control-plane-` on newer clusters),
 uncordon nodes, or add capacity.
 
 With an install (--chart / --helmfile) and no `cpu`/`memory` in the profile: every pod it
@@ -46,7 +47,7 @@ Parameters: cpu: "4", memory: 8Gi, node_selector: {key: value}, tolerations: [ke
     },
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Schedulable {
     #[serde(default)]
@@ -149,10 +150,61 @@ impl Schedulable {
         if too_much {
             homeless.push(format!("{total}: pods stay Pending"));
         }
-        Outcome::fail(homeless.join("\n")).with_fix(Fix::manual(
-            "add capacity (or nodes the pods tolerate), or lower the charts' resource requests",
-            vec!["kubectl describe nodes | grep -E 'Taints|Unschedulable|Allocatable' -A5".to_string()],
-        ))
+        let largest = pods.iter().max_by_key(|p| (p.cpu_milli, p.memory));
+        let fix = largest
+            .and_then(|p| self.control_plane_fix(nodes, Some(Cpu(p.cpu_milli)), Some(Bytes(p.memory))))
+            .unwrap_or_else(|| {
+                Fix::manual(
+                    "add capacity (or nodes the pods tolerate), or lower the charts' resource requests",
+                    vec![
+                        "kubectl describe nodes | grep -E 'Taints|Unschedulable|Allocatable' -A5".to_string(),
+                    ],
+                )
+            });
+        Outcome::fail(homeless.join("\n")).with_fix(fix)
+    }
+
+    /// When only control-plane taints keep the workload off every node that could take it
+    /// (a one-node cluster: seed 002), the fix is removing them from those nodes, by name,
+    /// for each key the node has (`master`, and `control-plane` on newer clusters).
+    fn control_plane_fix(&self, nodes: &[Node], cpu: Option<Cpu>, memory: Option<Bytes>) -> Option<Fix> {
+        let untainted = Schedulable {
+            tolerations: self
+                .tolerations
+                .iter()
+                .cloned()
+                .chain(CONTROL_PLANE_TAINTS.iter().map(|t| t.to_string()))
+                .collect(),
+            ..self.clone()
+        };
+        let mut commands = Vec::new();
+        for n in nodes {
+            if self.reject(n, cpu, memory).is_none() {
+                return None;
+            }
+            if untainted.reject(n, cpu, memory).is_some() {
+                continue;
+            }
+            let name = n.metadata.name.clone().unwrap_or_default();
+            let keys: std::collections::BTreeSet<String> = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|t| CONTROL_PLANE_TAINTS.contains(&t.key.as_str()))
+                .map(|t| t.key.clone())
+                .collect();
+            for k in keys {
+                commands.push(format!("kubectl taint nodes {name} {k}-"));
+            }
+        }
+        (!commands.is_empty()).then(|| {
+            Fix::manual(
+                "only control-plane taints keep the workload off the nodes that could take it: on a single-node (or all-control-plane) cluster remove them",
+                commands,
+            )
+        })
     }
 
     fn need(&self) -> String {
@@ -251,24 +303,17 @@ impl Check for Schedulable {
                 self.need(),
                 detail.join(", ")
             );
-            let only_control_plane = reasons.keys().all(|r| {
-                CONTROL_PLANE_TAINTS
-                    .iter()
-                    .any(|t| r.contains(&format!("{{{t}:")))
-            });
-            let fix = if only_control_plane {
-                Fix::manual(
-                    "only control-plane nodes, all tainted: on a single-node cluster allow workloads on it",
-                    vec!["kubectl taint nodes --all node-role.kubernetes.io/master- node-role.kubernetes.io/control-plane-".to_string()],
-                )
-            } else {
-                Fix::manual(
-                    "uncordon nodes, remove taints the workload does not tolerate, or add capacity",
-                    vec![
-                        "kubectl describe nodes | grep -E 'Taints|Unschedulable|Allocatable' -A5".to_string(),
-                    ],
-                )
-            };
+            let fix = self
+                .control_plane_fix(&nodes, self.cpu, self.memory)
+                .unwrap_or_else(|| {
+                    Fix::manual(
+                        "uncordon nodes, remove taints the workload does not tolerate, or add capacity",
+                        vec![
+                            "kubectl describe nodes | grep -E 'Taints|Unschedulable|Allocatable' -A5"
+                                .to_string(),
+                        ],
+                    )
+                });
             Outcome::fail(msg).with_fix(fix)
         })
     }
