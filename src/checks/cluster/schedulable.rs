@@ -179,9 +179,8 @@ impl Schedulable {
         };
         let mut commands = Vec::new();
         for n in nodes {
-            if self.reject(n, cpu, memory).is_none() {
-                return None;
-            }
+            // A node that takes it already: nothing to remove.
+            self.reject(n, cpu, memory)?;
             if untainted.reject(n, cpu, memory).is_some() {
                 continue;
             }
