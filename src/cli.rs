@@ -666,6 +666,7 @@ const INSTALL_FED: &[&str] = &[
     "cluster.helm-ownership",
     "cluster.terminating-namespaces",
     "cluster.storageclass",
+    "cluster.metrics-api",
 ];
 
 /// The checks to run: the profile's (plus `extra` with their defaults), narrowed by

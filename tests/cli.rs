@@ -54,6 +54,7 @@ fn list_prints_every_check_in_run_order() {
             "cluster.csr-controllers",
             "cluster.storageclass",
             "cluster.schedulable",
+            "cluster.metrics-api",
         ]
     );
     assert!(run.stdout().starts_with("ID "));

@@ -1168,3 +1168,77 @@ fn seed001_a_namespace_the_controller_gave_up_on_fails_at_once() {
     );
     assert!(msg.contains(&group), "{msg}");
 }
+
+#[test]
+fn seed000_the_metrics_api_an_install_autoscales_with() {
+    let Some(c) = cluster() else { return };
+    // The APIService is cluster-wide and, unavailable, delays namespace deletions.
+    let _turn = BROKEN_APISERVICE.lock().unwrap_or_else(|p| p.into_inner());
+    let s = Scenario::new();
+    let _ = c.kubectl(
+        &[
+            "delete",
+            "apiservice",
+            "v1beta1.metrics.k8s.io",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    let profile = "checks:\n  cluster.metrics-api: {required: true}\n";
+    // Not installed.
+    let (r1, absent) = run(&s, &c, profile, &[]);
+    // Installed, but its service is gone (as after a half-removed metrics-server).
+    let ns = unique("metrics");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let apiservice = |port: u16| {
+        format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.metrics.k8s.io}}\nspec: {{group: metrics.k8s.io, version: v1beta1, groupPriorityMinimum: 100, versionPriority: 100, insecureSkipTLSVerify: true, service: {{name: metrics-server, namespace: {ns}, port: {port}}}}}\n")
+    };
+    let backend = common::https::HttpsServer::start("127.0.0.1", |_| {
+        (200, r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#.to_string())
+    });
+    c.apply(&apiservice(backend.port));
+    let wait = |state: &str| {
+        c.kubectl(
+            &[
+                "wait",
+                &format!("--for=condition=Available={state}"),
+                "apiservice/v1beta1.metrics.k8s.io",
+                "--timeout=30s",
+            ],
+            None,
+        )
+    };
+    let (ok_false, out_false) = wait("False");
+    let (r2, unavailable) = run(&s, &c, profile, &[]);
+    // Its service back: an ExternalName to the backend on 127.0.0.1 (the aggregator dials it).
+    c.apply(&format!("apiVersion: v1\nkind: Service\nmetadata: {{name: metrics-server, namespace: {ns}}}\nspec: {{type: ExternalName, externalName: 127.0.0.1, ports: [{{port: {}}}]}}\n", backend.port));
+    let (ok_true, out_true) = wait("True");
+    let (r3, available) = run(&s, &c, profile, &[]);
+    // Without an HPA on resource metrics and not required: nothing to look at.
+    let (_, not_needed) = run(&s, &c, "checks:\n  cluster.metrics-api: {}\n", &[]);
+    c.delete(&["apiservice", "v1beta1.metrics.k8s.io"]);
+    c.delete(&["namespace", &ns]);
+    drop(backend);
+
+    assert_eq!(r1.code(), 1, "{}", r1.stdout());
+    assert!(
+        message(&absent, "cluster.metrics-api").starts_with("the metrics API is not installed (no APIService v1beta1.metrics.k8s.io); the profile requires it"),
+        "{}",
+        message(&absent, "cluster.metrics-api")
+    );
+    assert!(ok_false, "{out_false}");
+    assert_eq!(r2.code(), 1, "{}", r2.stdout());
+    assert!(
+        message(&unavailable, "cluster.metrics-api").starts_with(
+            "APIService v1beta1.metrics.k8s.io is not Available (ServiceNotFound: service/metrics-server in "
+        ),
+        "{}",
+        message(&unavailable, "cluster.metrics-api")
+    );
+    assert!(ok_true, "{out_true}");
+    assert_eq!(r3.code(), 0, "{}", r3.stdout());
+    assert_eq!(status(&available, "cluster.metrics-api"), "pass");
+    assert_eq!(status(&not_needed, "cluster.metrics-api"), "skip");
+}

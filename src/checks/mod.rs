@@ -81,6 +81,7 @@ registry! {
     "cluster.csr-controllers" => cluster::csr_controllers::CsrControllers,
     "cluster.storageclass" => cluster::storageclass::StorageClassCheck,
     "cluster.schedulable" => cluster::schedulable::Schedulable,
+    "cluster.metrics-api" => cluster::metrics_api::MetricsApi,
 }
 
 /// A check listed with an empty value (`node.conntrack:`) runs with its defaults.

@@ -307,4 +307,5 @@ fn serve(socket: UdpSocket, behaviour: Dns, stop: Arc<AtomicBool>) {
     }
 }
 pub mod cluster;
+pub mod https;
 pub mod registry;

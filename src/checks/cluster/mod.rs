@@ -9,6 +9,7 @@ pub mod install_rbac;
 pub mod kube_version;
 pub mod leftover_cert_manager;
 pub mod leftover_scopedefinition;
+pub mod metrics_api;
 pub mod openapi_validation;
 pub mod release_namespace;
 pub mod release_state;
