@@ -55,6 +55,7 @@ fn list_prints_every_check_in_run_order() {
             "cluster.storageclass",
             "cluster.schedulable",
             "cluster.metrics-api",
+            "cluster.node-clocks",
         ]
     );
     assert!(run.stdout().starts_with("ID "));

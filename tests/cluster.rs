@@ -1242,3 +1242,105 @@ fn seed000_the_metrics_api_an_install_autoscales_with() {
     assert_eq!(status(&available, "cluster.metrics-api"), "pass");
     assert_eq!(status(&not_needed, "cluster.metrics-api"), "skip");
 }
+
+#[test]
+fn node_clocks_from_what_the_kubelets_write() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let pool = unique("clocks");
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let at = |secs: i64| {
+        (now + k8s_openapi::jiff::SignedDuration::from_secs(secs))
+            .strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+            .to_string()
+    };
+    let names: Vec<String> = ["good", "ahead", "behind", "nolease"]
+        .iter()
+        .map(|n| unique(n))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        c.apply(&format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {pool}, clock-case: {}}}}}\n", ["good", "ahead", "behind", "nolease"][i]));
+        let patch = format!(
+            "{{\"status\":{{\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\",\"message\":\"ok\",\"lastHeartbeatTime\":\"{}\",\"lastTransitionTime\":\"{}\"}}]}}}}",
+            at(0),
+            at(0)
+        );
+        let (ok, out) = c.kubectl(
+            &[
+                "patch",
+                "node",
+                n,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+        // What each kubelet wrote with its own clock: on time, 2 minutes ahead, 3 behind.
+        let renew = match i {
+            0 => Some(at(0)),
+            1 => Some(at(120)),
+            2 => Some(at(-180)),
+            _ => None,
+        };
+        if let Some(r) = renew {
+            c.apply(&format!("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: {n}, namespace: kube-node-lease}}\nspec: {{holderIdentity: {n}, leaseDurationSeconds: 40, renewTime: \"{r}\"}}\n"));
+        }
+    }
+    let profile = |which: &str| {
+        format!("checks:\n  cluster.node-clocks: {{node_selector: {{preflight-test: {pool}}}}}\n{which}")
+    };
+    let (r, doc) = run(&s, &c, &profile(""), &[]);
+    let (r_good, good) = run(
+        &s,
+        &c,
+        &format!("checks:\n  cluster.node-clocks: {{node_selector: {{preflight-test: {pool}, clock-case: good}}}}\n"),
+        &[],
+    );
+    for n in &names {
+        c.delete(&["node", n]);
+        let _ = c.kubectl(
+            &[
+                "delete",
+                "lease",
+                n,
+                "-n",
+                "kube-node-lease",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.node-clocks");
+    let lines: Vec<&str> = msg.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{}: its clock is about 1", names[1]))
+                && l.contains("s ahead of the API server's")),
+        "{msg}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{}: its clock is about 1", names[2]))
+                && l.contains("s behind the API server's")),
+        "{msg}"
+    );
+    assert!(!msg.contains(&format!("{}: its clock", names[0])), "{msg}");
+    assert!(
+        msg.ends_with(&format!(
+            "(allowed skew 30s; not judged: {} (no Lease))",
+            names[3]
+        )),
+        "{msg}"
+    );
+    assert_eq!(r_good.code(), 0, "{}", r_good.stdout());
+    assert_eq!(
+        message(&good, "cluster.node-clocks"),
+        "1 node clock(s) within 30s of the API server's"
+    );
+}

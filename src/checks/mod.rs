@@ -82,6 +82,7 @@ registry! {
     "cluster.storageclass" => cluster::storageclass::StorageClassCheck,
     "cluster.schedulable" => cluster::schedulable::Schedulable,
     "cluster.metrics-api" => cluster::metrics_api::MetricsApi,
+    "cluster.node-clocks" => cluster::node_clocks::NodeClocks,
 }
 
 /// A check listed with an empty value (`node.conntrack:`) runs with its defaults.

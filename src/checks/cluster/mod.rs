@@ -10,6 +10,7 @@ pub mod kube_version;
 pub mod leftover_cert_manager;
 pub mod leftover_scopedefinition;
 pub mod metrics_api;
+pub mod node_clocks;
 pub mod openapi_validation;
 pub mod release_namespace;
 pub mod release_state;

@@ -1,0 +1,173 @@
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::ListParams;
+use kube::Api;
+use serde::Deserialize;
+
+use super::{client, undecided};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::kube::ApiError;
+use crate::values::Dur;
+
+pub static DEF: CheckDef = CheckDef {
+    meta: Meta {
+        id: "cluster.node-clocks",
+        phase: Phase::Cluster,
+        title: "node clocks agree with the API server's",
+        requires: &["cluster.api"],
+        reads_install: false,
+        host_network: false,
+        roll_up: None,
+        explain: r#"Why: a node whose clock is off breaks TLS between its kubelet and the control plane
+(`x509: certificate has expired or is not yet valid`), leases and leader elections, and
+makes logs and events lie about when things happened; host-preflight tools check it
+(troubleshoot's `time` analyzer).
+
+What it looks at, without sending a packet to any node: each node's Lease in
+kube-node-lease, whose `renewTime` its kubelet writes with the node's own clock every ~10 s,
+against the API server's clock (the `Date` of the server's answer). A renewal later than
+the server's now by more than `max_skew` (default 30s) is a clock ahead; one older than
+`max_skew` plus the renewal interval on a node the node controller still finds Ready is a
+clock behind. A node that is not Ready, or has no Lease, cannot be judged: it is named.
+
+Fix: run time synchronisation on the node (chrony or systemd-timesyncd against the site's
+NTP server; on an air-gapped site, an internal one): `chronyc tracking`, `timedatectl`.
+
+Parameters: max_skew: 30s, node_selector: {label: value}"#,
+    },
+};
+
+fn default_skew() -> Dur {
+    Dur(std::time::Duration::from_secs(30))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeClocks {
+    #[serde(default = "default_skew")]
+    max_skew: Dur,
+    /// Only the nodes with these labels (as kubectl -l).
+    #[serde(default)]
+    node_selector: std::collections::BTreeMap<String, String>,
+}
+
+/// How often a kubelet renews its Lease (its default `nodeLeaseDurationSeconds` / 4).
+const RENEW_INTERVAL: i64 = 10;
+
+impl Check for NodeClocks {
+    fn access(&self) -> Vec<Access> {
+        vec![
+            Access::new("list", "", "nodes"),
+            Access::new("list", "coordination.k8s.io", "leases").in_namespace("kube-node-lease"),
+        ]
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
+        Box::pin(async move {
+            let client = crate::or_return!(client(ctx).await);
+            let nodes: Api<Node> = Api::all(client.clone());
+            let selector: Vec<String> = self
+                .node_selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let lp = ListParams::default().labels(&selector.join(","));
+            let nodes = match ctx.kube.call("list nodes", nodes.list(&lp)).await {
+                Ok(l) => l.items,
+                Err(e) => return undecided(e),
+            };
+            if nodes.is_empty() {
+                return Outcome::skip("no nodes are registered");
+            }
+            let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+            let leases = match ctx
+                .kube
+                .call("list leases", leases.list(&ListParams::default()))
+                .await
+            {
+                Ok(l) => l.items,
+                Err(e) => return undecided(e),
+            };
+            let now = match server_now(ctx, &client).await {
+                Ok(t) => t,
+                Err(e) => return undecided(e),
+            };
+            let max = self.max_skew.0.as_secs() as i64;
+            let (mut off, mut unjudged, mut fine) = (Vec::new(), Vec::new(), 0);
+            for n in &nodes {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                let ready = n
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                    .is_some_and(|c| c.status == "True");
+                let renewed = leases
+                    .iter()
+                    .find(|l| l.metadata.name.as_deref() == Some(name.as_str()))
+                    .and_then(|l| l.spec.as_ref())
+                    .and_then(|s| s.renew_time.as_ref())
+                    .map(|t| t.0);
+                let Some(renewed) = renewed else {
+                    unjudged.push(format!("{name} (no Lease)"));
+                    continue;
+                };
+                let ahead = renewed.duration_since(now).as_secs();
+                if ahead > max {
+                    off.push(format!("{name}: its clock is about {ahead}s ahead of the API server's (Lease renewed at {renewed}, the server's now is {now})"));
+                } else if !ready {
+                    unjudged.push(format!("{name} (not Ready)"));
+                } else if -ahead > max + RENEW_INTERVAL {
+                    off.push(format!(
+                        "{name}: its clock is about {}s behind the API server's (Lease renewed at {renewed} by its own clock while the node is Ready; the server's now is {now})",
+                        -ahead - RENEW_INTERVAL
+                    ));
+                } else {
+                    fine += 1;
+                }
+            }
+            let not = if unjudged.is_empty() {
+                String::new()
+            } else {
+                format!("; not judged: {}", unjudged.join(", "))
+            };
+            if !off.is_empty() {
+                let mut lines = off;
+                lines.push(format!("(allowed skew {}s{not})", max));
+                return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                    "synchronise the node's clock (chrony or systemd-timesyncd against the site's NTP server)",
+                    vec!["chronyc tracking   # on the node".to_string(), "timedatectl status   # on the node".to_string()],
+                ));
+            }
+            if fine == 0 {
+                return Outcome::error(format!("no node's clock could be judged{not}"));
+            }
+            let msg = format!("{fine} node clock(s) within {max}s of the API server's{not}");
+            if unjudged.is_empty() {
+                Outcome::pass(msg)
+            } else {
+                Outcome::warn(msg)
+            }
+        })
+    }
+}
+
+/// The API server's clock: the `Date` of its answer (seconds; the skews judged are tens of
+/// seconds).
+async fn server_now(ctx: &Ctx, client: &kube::Client) -> Result<Timestamp, ApiError> {
+    let req = http::Request::get("/version")
+        .body(kube::client::Body::empty())
+        .map_err(|e| ApiError::Other(format!("GET /version: {e}")))?;
+    let res = ctx.kube.call("GET /version", client.send(req)).await?;
+    let date = res
+        .headers()
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::Other("GET /version: the API server's answer carries no Date".to_string())
+        })?;
+    k8s_openapi::jiff::fmt::rfc2822::parse(date)
+        .map(|z| z.timestamp())
+        .map_err(|e| ApiError::Other(format!("the API server's Date {date:?}: {e}")))
+}
