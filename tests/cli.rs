@@ -34,6 +34,7 @@ fn list_prints_every_check_in_run_order() {
             "node.localpv-disk",
             "node.hosts",
             "node.container-runtime-registries",
+            "node.kernel-settings",
             "network.registry",
             "network.images",
             "network.chart-repos",
@@ -283,7 +284,7 @@ fn json_is_one_document_matching_the_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["profile"], "bkce7");
-    assert_eq!(doc["checks"].as_array().unwrap().len(), 13);
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 14);
     let statuses: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()
@@ -309,7 +310,7 @@ fn junit_has_a_suite_per_phase_and_a_case_per_check() {
     let xml = run.stdout();
     assert!(xml.starts_with("<?xml"));
     assert_eq!(xml.matches("<testsuite ").count(), 4);
-    assert_eq!(xml.matches("<testcase ").count(), 13);
+    assert_eq!(xml.matches("<testcase ").count(), 14);
     for phase in ["tools", "node", "network", "cluster"] {
         assert!(xml.contains(&format!("<testsuite name=\"{phase}\"")), "{phase}");
     }

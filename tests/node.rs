@@ -317,3 +317,88 @@ fn no_pins_is_a_skip_saying_so() {
     assert_eq!(status(&doc, "node.hosts"), "skip");
     assert_eq!(message(&doc, "node.hosts"), "the profile pins no names");
 }
+
+/// A host's kernel settings as /proc/sys shows them.
+fn sysctls(s: &Scenario, forward: &str, bridge: Option<&str>, instances: &str, watches: &str) {
+    kernel(s, true);
+    s.host_file("proc/modules", PROC_MODULES_WITH);
+    s.host_file("proc/sys/net/ipv4/ip_forward", &format!("{forward}\n"));
+    if let Some(b) = bridge {
+        s.host_file("proc/sys/net/bridge/bridge-nf-call-iptables", &format!("{b}\n"));
+        s.host_file("proc/sys/net/bridge/bridge-nf-call-ip6tables", &format!("{b}\n"));
+    }
+    s.host_file(
+        "proc/sys/fs/inotify/max_user_instances",
+        &format!("{instances}\n"),
+    );
+    s.host_file("proc/sys/fs/inotify/max_user_watches", &format!("{watches}\n"));
+}
+
+#[test]
+fn kernel_settings_kubernetes_needs() {
+    // As kubeadm wants it: passes.
+    let s = Scenario::new();
+    sysctls(&s, "1", Some("1"), "8192", "524288");
+    let (run, doc) = s.json(&["--only", "node.kernel-settings"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.kernel-settings"), "pass");
+
+    // A fresh host: no forwarding, no br_netfilter, the kernel's small inotify defaults.
+    let s = Scenario::new();
+    sysctls(&s, "0", None, "128", "8192");
+    let (run, doc) = s.json(&["--only", "node.kernel-settings"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.kernel-settings"), "fail");
+    let msg = message(&doc, "node.kernel-settings");
+    assert!(
+        msg.contains("net.ipv4.ip_forward is 0 (/proc/sys/net/ipv4/ip_forward contents are not set to 1)"),
+        "{msg}"
+    );
+    assert!(msg.contains("br_netfilter is not loaded"), "{msg}");
+    assert!(
+        msg.contains("fs.inotify.max_user_instances is 128, below 8192"),
+        "{msg}"
+    );
+    assert_eq!(
+        fix_commands(&doc, "node.kernel-settings"),
+        vec![
+            "modprobe br_netfilter".to_string(),
+            "echo br_netfilter > /etc/modules-load.d/preflight-br_netfilter.conf".to_string(),
+            "printf 'net.ipv4.ip_forward = 1\\nnet.bridge.bridge-nf-call-iptables = 1\\nnet.bridge.bridge-nf-call-ip6tables = 1\\nfs.inotify.max_user_instances = 8192\\nfs.inotify.max_user_watches = 524288\\n' > /etc/sysctl.d/99-preflight-kubernetes.conf".to_string(),
+            "sysctl -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288".to_string(),
+        ]
+    );
+    assert_eq!(entry(&doc, "node.kernel-settings")["fix"]["safety"], "safe");
+    // --fix writes preflight's own files under the host root (this is not the live host,
+    // so the running kernel is left alone and the commands are said).
+    let (run, doc) = s.json(&["--only", "node.kernel-settings", "--fix", "--yes"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let conf = std::fs::read_to_string(s.host().join("etc/sysctl.d/99-preflight-kubernetes.conf")).unwrap();
+    assert!(
+        conf.contains("\nnet.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n"),
+        "{conf}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.host().join("etc/modules-load.d/preflight-br_netfilter.conf")).unwrap(),
+        "br_netfilter\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.host().join("proc/sys/net/ipv4/ip_forward")).unwrap(),
+        "0\n"
+    );
+    let _ = doc;
+
+    // Only inotify too small: a warning.
+    let s = Scenario::new();
+    sysctls(&s, "1", Some("1"), "128", "524288");
+    let (run, doc) = s.json(&["--only", "node.kernel-settings"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.kernel-settings"), "warn");
+
+    // Not a host's /proc: cannot decide.
+    let s = Scenario::new();
+    kernel(&s, true);
+    let (run, doc) = s.json(&["--only", "node.kernel-settings"]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.kernel-settings"), "error");
+}

@@ -140,7 +140,8 @@ fn play_kubelet(
                 let only = args[args.iter().position(|a| *a == "--only").unwrap() + 1];
                 assert_eq!(
                     spec["hostNetwork"].as_bool().unwrap_or(false),
-                    only.split(',').any(|c| c == "node.conntrack"),
+                    only.split(',')
+                        .any(|c| c == "node.conntrack" || c == "node.kernel-settings"),
                     "hostNetwork only for a check that reads the host's network namespace: {pod}"
                 );
                 let status = match &nodes[&node] {
@@ -269,6 +270,15 @@ fn node_checks_run_on_every_node_and_roll_up() {
         };
         put("proc/sys/kernel/osrelease", &format!("{RELEASE}\n"));
         put(&format!("lib/modules/{RELEASE}/modules.dep"), "");
+        // What kubeadm wants on both; a fresh kernel's inotify limits on the second.
+        put("proc/sys/net/ipv4/ip_forward", "1\n");
+        put("proc/sys/net/bridge/bridge-nf-call-iptables", "1\n");
+        put("proc/sys/net/bridge/bridge-nf-call-ip6tables", "1\n");
+        put(
+            "proc/sys/fs/inotify/max_user_instances",
+            if good { "8192\n" } else { "128\n" },
+        );
+        put("proc/sys/fs/inotify/max_user_watches", "524288\n");
         if good {
             put("proc/modules", "nf_conntrack 172032 4 xt_conntrack, Live 0x0\n");
             std::fs::create_dir_all(root.join("mnt/data")).unwrap();
@@ -283,7 +293,7 @@ fn node_checks_run_on_every_node_and_roll_up() {
     on.insert(names[2].clone(), OnNode::PullFails);
     let stop = Arc::new(AtomicBool::new(false));
     let kubelet = play_kubelet(c.clone(), ns.clone(), on, Arc::clone(&stop));
-    let profile = s.profile("checks:\n  node.conntrack: {}\n  node.localpv-disk: {paths: [{path: /mnt/data, need: 1Ki}]}\n  network.registry: {}\n");
+    let profile = s.profile("checks:\n  node.conntrack: {}\n  node.kernel-settings: {}\n  node.localpv-disk: {paths: [{path: /mnt/data, need: 1Ki}]}\n  network.registry: {}\n");
     let kc = c.kubeconfig();
     let selector = format!("preflight-test={label}");
     let (run, doc) = s.json(&[&["nodes"][..], &on_test_nodes(&selector, &ns, &profile, &kc)].concat());
@@ -323,6 +333,10 @@ fn node_checks_run_on_every_node_and_roll_up() {
     assert!(entries.iter().all(|e| e["phase"] == "node"), "{doc}");
     assert!(!entries.iter().any(|e| e["node"] == other.as_str()), "{doc}");
     assert_eq!(find("node.conntrack", Some(&names[0]))["status"], "pass");
+    // Kernel settings read on each node through its pod (hostNetwork: they are per netns).
+    assert_eq!(find("node.kernel-settings", Some(&names[0]))["status"], "pass");
+    assert_eq!(find("node.kernel-settings", Some(&names[1]))["status"], "warn");
+    assert_eq!(find("node.kernel-settings", None)["status"], "error");
     assert_eq!(find("node.conntrack", Some(&names[1]))["status"], "fail");
     assert!(find("node.conntrack", Some(&names[1]))["message"]
         .as_str()

@@ -61,6 +61,7 @@ registry! {
     "node.localpv-disk" => node::localpv_disk::LocalPvDisk,
     "node.hosts" => node::hosts::Hosts,
     "node.container-runtime-registries" => node::container_runtime_registries::ContainerRuntimeRegistries,
+    "node.kernel-settings" => node::kernel_settings::KernelSettings,
     "network.registry" => network::registry::Registry,
     "network.images" => network::images::Images,
     "network.chart-repos" => network::chart_repos::ChartRepos,

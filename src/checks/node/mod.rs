@@ -4,4 +4,5 @@ pub mod conntrack;
 pub mod container_runtime_registries;
 pub mod hosts;
 pub mod hosts_block;
+pub mod kernel_settings;
 pub mod localpv_disk;
