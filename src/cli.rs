@@ -653,6 +653,7 @@ fn is_phase(entry: &str) -> bool {
 /// profile when an install is given without --profile.
 const INSTALL_FED: &[&str] = &[
     "tools.helmfile-hooks",
+    "node.host-ports",
     "network.registry",
     "network.images",
     "network.chart-repos",

@@ -35,6 +35,7 @@ fn list_prints_every_check_in_run_order() {
             "node.hosts",
             "node.container-runtime-registries",
             "node.kernel-settings",
+            "node.host-ports",
             "network.registry",
             "network.images",
             "network.chart-repos",

@@ -402,3 +402,63 @@ fn kernel_settings_kubernetes_needs() {
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert_eq!(status(&doc, "node.kernel-settings"), "error");
 }
+
+/// /proc/net/tcp as the kernel writes it, with one listener (and a process holding it).
+fn listening(s: &Scenario, port: u16, comm: &str) {
+    s.host_file(
+        "proc/net/tcp",
+        &format!("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 424242 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 20 4 30 10 -1\n"),
+    );
+    s.host_file("proc/net/udp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n");
+    s.host_file("proc/4242/comm", &format!("{comm}\n"));
+    std::fs::create_dir_all(s.host().join("proc/4242/fd")).unwrap();
+    std::os::unix::fs::symlink("socket:[424242]", s.host().join("proc/4242/fd/3")).unwrap();
+}
+
+#[test]
+fn seed004_ports_the_install_binds_on_the_node() {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    listening(&s, 80, "nginx");
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hostnet")
+        .display()
+        .to_string();
+    let args = [
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "ingress",
+        "--namespace",
+        "ingress",
+        "--only",
+        "node.host-ports",
+    ];
+    let (run, doc) = s.json(&args);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.host-ports"), "fail");
+    assert_eq!(
+        message(&doc, "node.host-ports"),
+        "port 80/TCP is taken on this host (0.0.0.0:80) by nginx (pid 4242): wanted by Deployment ingress-controller (release ingress, hostnet/templates/all.yaml) with hostNetwork; its pod fails with \"bind: address already in use\""
+    );
+    assert_eq!(
+        fix_commands(&doc, "node.host-ports"),
+        vec!["ss -ltnp 'sport = :80'".to_string()]
+    );
+    // Port 80 free (a connection from 8080 is no listener): every port of the install is free.
+    let s2 = Scenario::new();
+    s2.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    listening(&s2, 22, "sshd");
+    let (run, doc) = s2.json(&args);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(
+        message(&doc, "node.host-ports"),
+        "80/TCP, 443/TCP, 9100/TCP, 32080/TCP free on this host"
+    );
+    // Not a host's /proc: cannot decide.
+    let s3 = Scenario::new();
+    s3.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    let (run, doc) = s3.json(&args);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(status(&doc, "node.host-ports"), "error");
+}

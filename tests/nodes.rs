@@ -141,7 +141,7 @@ fn play_kubelet(
                 assert_eq!(
                     spec["hostNetwork"].as_bool().unwrap_or(false),
                     only.split(',')
-                        .any(|c| c == "node.conntrack" || c == "node.kernel-settings"),
+                        .any(|c| ["node.conntrack", "node.kernel-settings", "node.host-ports"].contains(&c)),
                     "hostNetwork only for a check that reads the host's network namespace: {pod}"
                 );
                 let status = match &nodes[&node] {
@@ -279,6 +279,9 @@ fn node_checks_run_on_every_node_and_roll_up() {
             if good { "8192\n" } else { "128\n" },
         );
         put("proc/sys/fs/inotify/max_user_watches", "524288\n");
+        // A listener on port 80 (hex 0050) on the second node, on 22 on the first.
+        let port = if good { "0016" } else { "0050" };
+        put("proc/net/tcp", &format!("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:{port} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n"));
         if good {
             put("proc/modules", "nf_conntrack 172032 4 xt_conntrack, Live 0x0\n");
             std::fs::create_dir_all(root.join("mnt/data")).unwrap();
@@ -293,7 +296,7 @@ fn node_checks_run_on_every_node_and_roll_up() {
     on.insert(names[2].clone(), OnNode::PullFails);
     let stop = Arc::new(AtomicBool::new(false));
     let kubelet = play_kubelet(c.clone(), ns.clone(), on, Arc::clone(&stop));
-    let profile = s.profile("checks:\n  node.conntrack: {}\n  node.kernel-settings: {}\n  node.localpv-disk: {paths: [{path: /mnt/data, need: 1Ki}]}\n  network.registry: {}\n");
+    let profile = s.profile("checks:\n  node.conntrack: {}\n  node.kernel-settings: {}\n  node.host-ports: {ports: [{port: 80, what: ingress-nginx}]}\n  node.localpv-disk: {paths: [{path: /mnt/data, need: 1Ki}]}\n  network.registry: {}\n");
     let kc = c.kubeconfig();
     let selector = format!("preflight-test={label}");
     let (run, doc) = s.json(&[&["nodes"][..], &on_test_nodes(&selector, &ns, &profile, &kc)].concat());
@@ -337,6 +340,12 @@ fn node_checks_run_on_every_node_and_roll_up() {
     assert_eq!(find("node.kernel-settings", Some(&names[0]))["status"], "pass");
     assert_eq!(find("node.kernel-settings", Some(&names[1]))["status"], "warn");
     assert_eq!(find("node.kernel-settings", None)["status"], "error");
+    assert_eq!(find("node.host-ports", Some(&names[0]))["status"], "pass");
+    assert_eq!(find("node.host-ports", Some(&names[1]))["status"], "fail");
+    assert!(find("node.host-ports", Some(&names[1]))["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("port 80/TCP is taken on this host (0.0.0.0:80): wanted by ingress-nginx"));
     assert_eq!(find("node.conntrack", Some(&names[1]))["status"], "fail");
     assert!(find("node.conntrack", Some(&names[1]))["message"]
         .as_str()

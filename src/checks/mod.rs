@@ -62,6 +62,7 @@ registry! {
     "node.hosts" => node::hosts::Hosts,
     "node.container-runtime-registries" => node::container_runtime_registries::ContainerRuntimeRegistries,
     "node.kernel-settings" => node::kernel_settings::KernelSettings,
+    "node.host-ports" => node::host_ports::HostPorts,
     "network.registry" => network::registry::Registry,
     "network.images" => network::images::Images,
     "network.chart-repos" => network::chart_repos::ChartRepos,

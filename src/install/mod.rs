@@ -228,6 +228,17 @@ pub struct Claim {
     pub per_replica: bool,
 }
 
+/// A port the install binds on the nodes it runs on: a hostNetwork pod's container port, a
+/// container's hostPort, or a Service's nodePort.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPort {
+    pub port: u16,
+    /// `TCP`, `UDP` (or `SCTP`), as Kubernetes writes it.
+    pub protocol: String,
+    /// `Deployment ingress-nginx-controller (release …, template) with hostNetwork`.
+    pub what: String,
+}
+
 /// What one pod of a workload asks the scheduler for, and how many such pods there are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodRequest {
@@ -445,6 +456,75 @@ impl Install {
                 cpu_milli: cpu,
                 memory: mem,
             });
+        }
+        out
+    }
+
+    /// The ports the install binds on nodes (hooks that never run at install left out).
+    pub fn host_ports(&self) -> Vec<HostPort> {
+        let mut out = Vec::new();
+        let port_of = |v: Option<&Value>| v.and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok());
+        for o in self.created_objects() {
+            let who = format!("{} {} ({})", o.kind, o.name, self.provenance(o));
+            if o.kind == "Service" {
+                let kind = o
+                    .value
+                    .pointer("/spec/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ClusterIP");
+                if kind != "NodePort" && kind != "LoadBalancer" {
+                    continue;
+                }
+                for p in o
+                    .value
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(port) = port_of(p.get("nodePort")) {
+                        out.push(HostPort {
+                            port,
+                            protocol: p
+                                .get("protocol")
+                                .and_then(Value::as_str)
+                                .unwrap_or("TCP")
+                                .to_string(),
+                            what: format!("{who} as nodePort"),
+                        });
+                    }
+                }
+                continue;
+            }
+            let Some(spec) = pod_spec(o) else { continue };
+            let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
+            for list in ["initContainers", "containers"] {
+                for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+                    for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
+                        let protocol = p
+                            .get("protocol")
+                            .and_then(Value::as_str)
+                            .unwrap_or("TCP")
+                            .to_string();
+                        // With hostNetwork the container's port is the host's (hostPort equals it).
+                        let (port, how) = match (host_network, port_of(p.get("hostPort"))) {
+                            (_, Some(h)) if !host_network => (Some(h), "as hostPort"),
+                            (true, _) => (port_of(p.get("containerPort")), "with hostNetwork"),
+                            _ => (None, ""),
+                        };
+                        if let Some(port) = port {
+                            let hp = HostPort {
+                                port,
+                                protocol,
+                                what: format!("{who} {how}"),
+                            };
+                            if !out.contains(&hp) {
+                                out.push(hp);
+                            }
+                        }
+                    }
+                }
+            }
         }
         out
     }

@@ -2,6 +2,7 @@
 
 pub mod conntrack;
 pub mod container_runtime_registries;
+pub mod host_ports;
 pub mod hosts;
 pub mod hosts_block;
 pub mod kernel_settings;
