@@ -58,6 +58,7 @@ fn list_prints_every_check_in_run_order() {
             "cluster.schedulable",
             "cluster.metrics-api",
             "cluster.node-clocks",
+            "cluster.kubelet-reachable",
         ]
     );
     assert!(run.stdout().starts_with("ID "));

@@ -1344,3 +1344,82 @@ fn node_clocks_from_what_the_kubelets_write() {
         "1 node clock(s) within 30s of the API server's"
     );
 }
+
+#[test]
+fn seed004_the_api_server_reaches_each_kubelet() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let pool = unique("kubelets");
+    // A kubelet that answers /healthz (TLS), and a node whose kubelet port is closed.
+    let kubelet = common::https::HttpsServer::start("127.0.0.1", |path| {
+        if path.starts_with("/healthz") {
+            (200, "ok".to_string())
+        } else {
+            (404, "not found".to_string())
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let names: Vec<String> = ["up", "firewalled"].iter().map(|n| unique(n)).collect();
+    for (n, port) in names.iter().zip([kubelet.port, closed]) {
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {pool}}}}}\n"
+        ));
+        let now = k8s_openapi::jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let patch = format!(
+            "{{\"status\":{{\"addresses\":[{{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}}],\"daemonEndpoints\":{{\"kubeletEndpoint\":{{\"Port\":{port}}}}},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\",\"message\":\"ok\",\"lastHeartbeatTime\":\"{now}\",\"lastTransitionTime\":\"{now}\"}}]}}}}"
+        );
+        let (ok, out) = c.kubectl(
+            &[
+                "patch",
+                "node",
+                n,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+    }
+    let profile = |extra: &str| {
+        format!(
+            "checks:\n  cluster.kubelet-reachable: {{node_selector: {{preflight-test: {pool}{extra}}}}}\n"
+        )
+    };
+    let (r, doc) = run(&s, &c, &profile(""), &["--timeout", "3s"]);
+    c.kubectl(&["label", "node", &names[0], "reach=yes"], None);
+    let (r_up, up) = run(&s, &c, &profile(", reach: \"yes\""), &[]);
+    for n in &names {
+        c.delete(&["node", n]);
+    }
+    drop(kubelet);
+    assert_eq!(r.code(), 1, "{}", r.stdout());
+    let msg = message(&doc, "cluster.kubelet-reachable");
+    let first = msg.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "node {}: the API server cannot reach its kubelet at 127.0.0.1:{closed}: ",
+            names[1]
+        )),
+        "{msg}"
+    );
+    assert!(
+        first.contains(&format!(
+            "dial tcp 127.0.0.1:{closed}: connect: connection refused"
+        )),
+        "{msg}"
+    );
+    assert!(msg.ends_with("kubectl logs/exec on their pods, metrics-server and the installer's scripts fail there (1 node(s) reachable)"), "{msg}");
+    assert_eq!(r_up.code(), 0, "{}", r_up.stdout());
+    assert_eq!(
+        message(&up, "cluster.kubelet-reachable"),
+        "the API server reaches the kubelet of 1 node(s)"
+    );
+}

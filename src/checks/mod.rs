@@ -85,6 +85,7 @@ registry! {
     "cluster.schedulable" => cluster::schedulable::Schedulable,
     "cluster.metrics-api" => cluster::metrics_api::MetricsApi,
     "cluster.node-clocks" => cluster::node_clocks::NodeClocks,
+    "cluster.kubelet-reachable" => cluster::kubelet_reachable::KubeletReachable,
 }
 
 /// A check listed with an empty value (`node.conntrack:`) runs with its defaults.

@@ -7,6 +7,7 @@ pub mod dry_run;
 pub mod helm_ownership;
 pub mod install_rbac;
 pub mod kube_version;
+pub mod kubelet_reachable;
 pub mod leftover_cert_manager;
 pub mod leftover_scopedefinition;
 pub mod metrics_api;
