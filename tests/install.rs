@@ -2430,3 +2430,41 @@ fn helms_client_side_openapi_validation_is_predicted_in_its_words() {
     assert_eq!(status(&doc_off, "cluster.openapi-validation"), "skip");
     assert!(off_ok, "{off_out}");
 }
+
+#[test]
+fn seed004_a_node_port_another_service_holds() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let kc = c.kubeconfig();
+    let (squat_ns, ns, rel) = (unique("squatter"), unique("ingress"), unique("ing"));
+    c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {squat_ns}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: old-web, namespace: {squat_ns}}}\nspec: {{type: NodePort, selector: {{app: x}}, ports: [{{port: 80, nodePort: 32080}}]}}\n"));
+    let chart = fixture("hostnet");
+    let (run, doc) = s.json(&[
+        "--chart",
+        chart.as_str(),
+        "--release",
+        rel.as_str(),
+        "--namespace",
+        ns.as_str(),
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.dry-run",
+    ]);
+    let (ok, out) = helm(
+        &s,
+        &c,
+        &["install", rel.as_str(), chart.as_str(), "-n", ns.as_str()],
+    );
+    let _ = helm(&s, &c, &["uninstall", rel.as_str(), "-n", ns.as_str()]);
+    c.delete(&["namespace", &ns]);
+    c.delete(&["namespace", &squat_ns]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let msg = message(&doc, "cluster.dry-run");
+    assert!(msg.contains("provided port is already allocated"), "{msg}");
+    assert!(
+        msg.contains(&format!("(nodePort 32080 is held by Service {squat_ns}/old-web)")),
+        "{msg}"
+    );
+    assert!(!ok && out.contains("provided port is already allocated"), "{out}");
+}

@@ -233,6 +233,51 @@ async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) 
     }
 }
 
+/// For a Service refused with `provided port is already allocated`: which Services of the
+/// cluster hold the nodePorts it asks for (one list), as ` (nodePort 32080 is held by
+/// Service ns/name)`.
+async fn node_port_holders(ctx: &Ctx, client: &kube::Client, o: &Object) -> String {
+    let wanted: Vec<i64> = o
+        .value
+        .pointer("/spec/ports")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("nodePort").and_then(|n| n.as_i64()))
+        .collect();
+    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client.clone());
+    let Ok(list) = ctx
+        .kube
+        .call("list services", api.list(&kube::api::ListParams::default()))
+        .await
+    else {
+        return String::new();
+    };
+    let mut held = Vec::new();
+    for svc in &list.items {
+        for p in svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = p.node_port.filter(|n| wanted.contains(&i64::from(*n))) {
+                held.push(format!(
+                    "nodePort {n} is held by Service {}/{}",
+                    svc.metadata.namespace.clone().unwrap_or_default(),
+                    svc.metadata.name.clone().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", held.join("; "))
+    }
+}
+
 impl Check for DryRun {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
@@ -257,7 +302,14 @@ impl Check for DryRun {
                 match v {
                     Ok(Verdict::Accepted) => accepted += 1,
                     Ok(Verdict::Validated) => validated += 1,
-                    Ok(Verdict::Rejected(why)) => rejected.push(format!("{who}: {why}")),
+                    Ok(Verdict::Rejected(why)) => {
+                        let holder = if why.contains("provided port is already allocated") {
+                            node_port_holders(ctx, client, o).await
+                        } else {
+                            String::new()
+                        };
+                        rejected.push(format!("{who}: {why}{holder}"));
+                    }
                     Ok(Verdict::NotDryRun(why)) => skipped.push(format!("{who}: {why}")),
                     Err(e) => return undecided(e),
                 }
