@@ -1195,7 +1195,7 @@ fn seed000_the_metrics_api_an_install_autoscales_with() {
     let apiservice = |port: u16| {
         format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.metrics.k8s.io}}\nspec: {{group: metrics.k8s.io, version: v1beta1, groupPriorityMinimum: 100, versionPriority: 100, insecureSkipTLSVerify: true, service: {{name: metrics-server, namespace: {ns}, port: {port}}}}}\n")
     };
-    let backend = common::https::HttpsServer::start("127.0.0.1", |_| {
+    let backend = common::https::HttpsServer::start("127.0.0.1", |_, _| {
         (200, r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#.to_string())
     });
     c.apply(&apiservice(backend.port));
@@ -1351,7 +1351,7 @@ fn seed004_the_api_server_reaches_each_kubelet() {
     let s = Scenario::new();
     let pool = unique("kubelets");
     // A kubelet that answers /healthz (TLS), and a node whose kubelet port is closed.
-    let kubelet = common::https::HttpsServer::start("127.0.0.1", |path| {
+    let kubelet = common::https::HttpsServer::start("127.0.0.1", |path, _| {
         if path.starts_with("/healthz") {
             (200, "ok".to_string())
         } else {

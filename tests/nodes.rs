@@ -750,105 +750,21 @@ fn the_installs_claims_go_to_the_nodes_and_each_claim_needs_room_on_some_node() 
 /// Pod Security admission as the API server applies it (v1.23+; this v1.20 test server has
 /// none): a validating webhook on 127.0.0.1 that denies every pod with PSA's own words and
 /// status (403 Forbidden, `violates PodSecurity "baseline:latest": …`).
-struct PodSecurityWebhook {
-    port: u16,
-    ca: std::path::PathBuf,
-    stop: Arc<AtomicBool>,
-    _dir: tempfile::TempDir,
-}
-
-impl PodSecurityWebhook {
-    fn start() -> Self {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        use std::io::{BufRead, BufReader, Read, Write};
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
-        let ca = common::registry::test_ca(dir.path());
-        let certs = vec![CertificateDer::from_pem_file(&ca.cert_pem).unwrap()];
-        let key = PrivateKeyDer::from_pem_file(&ca.key_pem).unwrap();
-        let config = Arc::new(
-            rustls::ServerConfig::builder()
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .unwrap(),
-        );
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                let Ok((tcp, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    continue;
-                };
-                let config = Arc::clone(&config);
-                std::thread::spawn(move || {
-                    tcp.set_nonblocking(false).unwrap();
-                    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-                        .unwrap();
-                    let conn = rustls::ServerConnection::new(config).unwrap();
-                    let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-                    // One AdmissionReview per request, on a kept-alive connection.
-                    loop {
-                        let mut length = 0usize;
-                        loop {
-                            let mut line = String::new();
-                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let line = line.trim_end();
-                            if line.is_empty() {
-                                break;
-                            }
-                            if let Some((k, v)) = line.split_once(':') {
-                                if k.eq_ignore_ascii_case("content-length") {
-                                    length = v.trim().parse().unwrap_or(0);
-                                }
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        if reader.read_exact(&mut body).is_err() {
-                            return;
-                        }
-                        let review: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                        let name = review["request"]["object"]["metadata"]["name"]
-                            .as_str()
-                            .or_else(|| review["request"]["name"].as_str())
-                            .unwrap_or("")
-                            .to_string();
-                        let answer = serde_json::json!({
-                            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                            "response": {"uid": review["request"]["uid"], "allowed": false, "status": {
-                                "code": 403, "reason": "Forbidden",
-                                "message": format!("pods \"{name}\" is forbidden: violates PodSecurity \"baseline:latest\": hostPath volumes (volume \"host\")")}}});
-                        let answer = answer.to_string();
-                        let out = reader.get_mut();
-                        let _ = write!(
-                            out,
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                            answer.len()
-                        );
-                        let _ = out.flush();
-                    }
-                });
-            }
-        });
-        PodSecurityWebhook {
-            port,
-            ca: ca.ca_pem,
-            stop,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for PodSecurityWebhook {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+fn pod_security_webhook() -> common::https::HttpsServer {
+    common::https::HttpsServer::start("127.0.0.1", |_, body| {
+        let review: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let name = review["request"]["object"]["metadata"]["name"]
+            .as_str()
+            .or_else(|| review["request"]["name"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let answer = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": review["request"]["uid"], "allowed": false, "status": {
+                "code": 403, "reason": "Forbidden",
+                "message": format!("pods \"{name}\" is forbidden: violates PodSecurity \"baseline:latest\": hostPath volumes (volume \"host\")")}}});
+        (200, answer.to_string())
+    })
 }
 
 #[test]
@@ -859,7 +775,7 @@ fn a_pod_refused_by_pod_security_admission_names_the_label_that_allows_it() {
     let names = vec![unique("psa")];
     let _nodes = Nodes(&c, names.clone());
     let (selector, ns) = nodes_and_namespace(&c, &names);
-    let hook = PodSecurityWebhook::start();
+    let hook = pod_security_webhook();
     let config = unique("psa-webhook");
     let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&hook.ca).unwrap());
     // Only this test's namespace: the webhook sees no other test's pods.

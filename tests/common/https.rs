@@ -1,19 +1,25 @@
 //! A small HTTPS server on 127.0.0.x for the components a test plays behind the API server
-//! (an aggregated API's backend, a kubelet's /healthz): a certificate of the test CA, one
-//! handler answering `(status, JSON body)` for each GET path.
+//! (an aggregated API's backend, a kubelet's /healthz, an admission webhook): a certificate
+//! of the test CA, one handler answering `(status, JSON body)` for each request's path and
+//! body, on kept-alive connections.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub struct HttpsServer {
     pub port: u16,
+    /// The CA that signed its certificate (a webhook's caBundle).
+    pub ca: std::path::PathBuf,
     stop: Arc<AtomicBool>,
     _dir: tempfile::TempDir,
 }
 
 impl HttpsServer {
-    pub fn start(ip: &str, handler: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) -> HttpsServer {
+    pub fn start(
+        ip: &str,
+        handler: impl Fn(&str, &[u8]) -> (u16, String) + Send + Sync + 'static,
+    ) -> HttpsServer {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -52,18 +58,28 @@ impl HttpsServer {
                         if reader.read_line(&mut request).unwrap_or(0) == 0 {
                             return;
                         }
-                        // Headers up to the blank line (GETs carry no body).
+                        let mut length = 0usize;
                         loop {
                             let mut line = String::new();
                             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                                 return;
                             }
-                            if line.trim_end().is_empty() {
+                            let line = line.trim_end();
+                            if line.is_empty() {
                                 break;
                             }
+                            if let Some((k, v)) = line.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    length = v.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                        let mut request_body = vec![0; length];
+                        if reader.read_exact(&mut request_body).is_err() {
+                            return;
                         }
                         let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-                        let (status, body) = handler(&path);
+                        let (status, body) = handler(&path, &request_body);
                         let out = reader.get_mut();
                         let _ = write!(
                             out,
@@ -77,6 +93,7 @@ impl HttpsServer {
         });
         HttpsServer {
             port,
+            ca: ca.ca_pem,
             stop,
             _dir: dir,
         }
