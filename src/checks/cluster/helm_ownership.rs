@@ -110,6 +110,14 @@ pub struct HelmOwnership {
     foreign: Observed<Vec<Doomed>>,
 }
 
+/// The namespace an object goes to: its own, else its release's; none when cluster-scoped.
+fn where_it_lives(scope: &Scope, o: &ObjRef, release: &Release) -> Option<String> {
+    match scope {
+        Scope::Cluster => None,
+        Scope::Namespaced => Some(o.namespace.clone().unwrap_or_else(|| release.namespace.clone())),
+    }
+}
+
 /// Objects of one kind in one namespace: its resource and their names.
 type Group<'a> = (ApiResource, Vec<&'a str>);
 
@@ -196,12 +204,7 @@ impl Check for HelmOwnership {
                 let Some((ar, caps)) = discovery.resolve_gvk(&GroupVersionKind::gvk(g, v, &o.kind)) else {
                     continue;
                 };
-                let ns = match caps.scope {
-                    Scope::Cluster => None,
-                    Scope::Namespaced => {
-                        Some(o.namespace.clone().unwrap_or_else(|| release.namespace.clone()))
-                    }
-                };
+                let ns = where_it_lives(&caps.scope, o, release);
                 groups
                     .entry((format!("{}/{}", ar.api_version, ar.plural), ns))
                     .or_insert_with(|| (ar, Vec::new()))
@@ -265,12 +268,7 @@ impl Check for HelmOwnership {
                     });
                     continue;
                 };
-                let ns = match caps.scope {
-                    Scope::Cluster => None,
-                    Scope::Namespaced => {
-                        Some(o.namespace.clone().unwrap_or_else(|| release.namespace.clone()))
-                    }
-                };
+                let ns = where_it_lives(&caps.scope, o, release);
                 checked += 1;
                 let meta = match ctx.kube.existing(&client, &ar, ns.as_deref(), &o.name).await {
                     Ok(Some(m)) => m,
