@@ -2468,3 +2468,49 @@ fn seed004_a_node_port_another_service_holds() {
     );
     assert!(!ok && out.contains("provided port is already allocated"), "{out}");
 }
+
+#[test]
+fn seed004_a_host_port_a_pod_on_the_only_node_already_holds() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let pool = unique("ports");
+    let worker = unique("worker");
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {worker}\n  labels: {{preflight-test: {pool}}}\n"
+    ));
+    let (ok, out) = c.kubectl(
+        &["patch", "node", &worker, "--subresource=status", "--type=merge", "-p",
+          "{\"status\":{\"capacity\":{\"cpu\":\"8\",\"memory\":\"16Gi\",\"pods\":\"110\"},\"allocatable\":{\"cpu\":\"8\",\"memory\":\"16Gi\",\"pods\":\"110\"}}}"],
+        None,
+    );
+    assert!(ok, "{out}");
+    // A node-exporter of someone else's, already bound to the node, holding 9100.
+    let other = unique("monitoring");
+    c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {other}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: old-exporter, namespace: {other}}}\nspec:\n  nodeName: {worker}\n  containers: [{{name: e, image: quay.io/prometheus/node-exporter:v1.3.1, ports: [{{containerPort: 9100, hostPort: 9100}}]}}]\n"));
+    let profile = s.profile(&format!("checks:\n  cluster.schedulable: {{node_selector: {{preflight-test: {pool}}}, tolerations: [node.kubernetes.io/not-ready, node.kubernetes.io/unreachable]}}\n"));
+    let chart = fixture("hostnet");
+    let kc = c.kubeconfig();
+    let (run, doc) = s.json(&[
+        "--profile",
+        profile.as_str(),
+        "--chart",
+        chart.as_str(),
+        "--release",
+        "ing",
+        "--namespace",
+        "ingress",
+        "--kubeconfig",
+        kc.as_str(),
+    ]);
+    c.delete(&["namespace", &other]);
+    c.delete(&["node", &worker]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let msg = message(&doc, "cluster.schedulable");
+    assert_eq!(
+        msg.lines().next().unwrap(),
+        "DaemonSet ing-node-exporter (release ing, hostnet/templates/all.yaml): 0/1 nodes are available for cpu 0, memory 0.0 GiB: 1 node(s) didn't have free ports for the requested pod ports.",
+        "{msg}"
+    );
+    // The controller's hostNetwork ports (80, 443) are free there.
+    assert!(!msg.contains("Deployment ing-controller"), "{msg}");
+}

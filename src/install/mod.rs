@@ -248,6 +248,43 @@ pub struct PodRequest {
     /// millicores
     pub cpu_milli: u128,
     pub memory: u64,
+    /// The host ports each of its pods takes on its node (hostPort, or a hostNetwork
+    /// container's port), as (port, protocol): the scheduler's NodePorts filter.
+    pub host_ports: Vec<(u16, String)>,
+}
+
+/// The host ports one pod spec takes on its node: its hostPorts, or every container port
+/// with hostNetwork.
+pub fn pod_host_ports(spec: &Value) -> Vec<(u16, String)> {
+    let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
+    let mut out = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+            for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
+                let port = |k: &str| {
+                    p.get(k)
+                        .and_then(Value::as_u64)
+                        .and_then(|n| u16::try_from(n).ok())
+                };
+                let taken = match port("hostPort") {
+                    Some(h) if h > 0 => Some(h),
+                    _ if host_network => port("containerPort"),
+                    _ => None,
+                };
+                if let Some(n) = taken {
+                    let protocol = p
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("TCP")
+                        .to_string();
+                    if !out.contains(&(n, protocol.clone())) {
+                        out.push((n, protocol));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What the install will do.
@@ -455,6 +492,7 @@ impl Install {
                 replicas,
                 cpu_milli: cpu,
                 memory: mem,
+                host_ports: pod_host_ports(spec),
             });
         }
         out

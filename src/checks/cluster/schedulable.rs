@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
@@ -41,7 +41,10 @@ uncordon nodes, or add capacity.
 With an install (--chart / --helmfile) and no `cpu`/`memory` in the profile: every pod it
 runs (its containers' requests, or its largest init container) must fit some schedulable
 node, and all of them (times their replicas) the schedulable nodes' allocatable together
-— seed 004's "0/5 nodes are available", before helm runs.
+— seed 004's "0/5 nodes are available", before helm runs. A pod that takes host ports
+(hostPort, or hostNetwork's container ports) also needs a node where no pod already there
+holds them (the scheduler's "node(s) didn't have free ports for the requested pod ports").
+Hooks that never run at install (pre-delete, test, …) are no install pods.
 
 Parameters: cpu: "4", memory: 8Gi, node_selector: {key: value}, tolerations: [key]"#,
     },
@@ -93,7 +96,13 @@ impl Schedulable {
     }
 
     /// With an install: each of its pods fits some node, and all of them fit together.
-    fn for_install(&self, install: &Install, nodes: &[Node]) -> Outcome {
+    /// `taken`: the host ports the pods already on each node hold.
+    fn for_install(
+        &self,
+        install: &Install,
+        nodes: &[Node],
+        taken: &BTreeMap<String, Vec<(u16, String)>>,
+    ) -> Outcome {
         let pods = install.pod_requests();
         if pods.is_empty() {
             return Outcome::pass("the install runs no pods");
@@ -103,7 +112,15 @@ impl Schedulable {
             let (cpu, memory) = (Cpu(p.cpu_milli), Bytes(p.memory));
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
             for n in nodes {
-                match self.reject(n, Some(cpu), Some(memory)) {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                let busy = taken
+                    .get(&name)
+                    .is_some_and(|t| p.host_ports.iter().any(|hp| t.contains(hp)));
+                let verdict = self.reject(n, Some(cpu), Some(memory)).or_else(|| {
+                    // The scheduler's NodePorts filter: another pod there holds the port.
+                    busy.then(|| "node(s) didn't have free ports for the requested pod ports".to_string())
+                });
+                match verdict {
                     None => {
                         reasons.clear();
                         break;
@@ -258,7 +275,7 @@ impl Check for Schedulable {
             if !selector.is_empty() {
                 lp = lp.labels(&selector.join(","));
             }
-            let api: Api<Node> = Api::all(client);
+            let api: Api<Node> = Api::all(client.clone());
             let nodes = match ctx.kube.call("list nodes", api.list(&lp)).await {
                 Ok(l) => l.items,
                 Err(e) => return undecided(e),
@@ -279,7 +296,41 @@ impl Check for Schedulable {
             }
             if self.cpu.is_none() && self.memory.is_none() {
                 if let Some(install) = crate::or_return!(ctx.rendered()) {
-                    return self.for_install(install, &nodes);
+                    // Host ports the pods already on the nodes hold, when the install asks
+                    // for any (one list of pods).
+                    let mut taken: BTreeMap<String, Vec<(u16, String)>> = BTreeMap::new();
+                    if install.pod_requests().iter().any(|p| !p.host_ports.is_empty()) {
+                        let pods: Api<Pod> = Api::all(client.clone());
+                        let running = match ctx
+                            .kube
+                            .call("list pods", pods.list(&ListParams::default()))
+                            .await
+                        {
+                            Ok(l) => l.items,
+                            Err(e) => return undecided(e),
+                        };
+                        for pod in running {
+                            let done = pod
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.phase.as_deref())
+                                .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
+                            let (Some(node), Some(spec)) = (
+                                pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                                serde_json::to_value(&pod.spec).ok(),
+                            ) else {
+                                continue;
+                            };
+                            if done {
+                                continue;
+                            }
+                            taken
+                                .entry(node)
+                                .or_default()
+                                .extend(crate::install::pod_host_ports(&spec));
+                        }
+                    }
+                    return self.for_install(install, &nodes, &taken);
                 }
             }
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
