@@ -579,6 +579,22 @@ fn helmfile_template_render_finds_an_object_of_another_release() {
     render_scenario(true);
 }
 
+/// An aggregated API whose service is gone (seed 001), waited until the aggregator finds it
+/// unavailable: the namespace controller's discovery then fails.
+fn unavailable_apiservice(c: &Cluster, group: &str, ns: &str) {
+    c.apply(&format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1.{group}, labels: {{preflight-test: apiservice}}}}\nspec:\n  group: {group}\n  version: v1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service: {{name: gone, namespace: {ns}}}\n"));
+    let (ok, out) = c.kubectl(
+        &[
+            "wait",
+            "--for=condition=Available=False",
+            &format!("apiservice/v1.{group}"),
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+}
+
 /// The tests that put an unavailable APIService in the cluster (it delays every namespace
 /// deletion and shows in every terminating-namespaces run) take turns.
 static BROKEN_APISERVICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -609,17 +625,7 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     );
 
     // The seed: an aggregated API whose service is gone.
-    c.apply(&format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1.{group}, labels: {{preflight-test: apiservice}}}}\nspec:\n  group: {group}\n  version: v1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service: {{name: gone, namespace: {live}}}\n"));
-    let (ok, out) = c.kubectl(
-        &[
-            "wait",
-            "--for=condition=Available=False",
-            &format!("apiservice/v1.{group}"),
-            "--timeout=30s",
-        ],
-        None,
-    );
-    assert!(ok, "{out}");
+    unavailable_apiservice(&c, &group, &live);
     c.apply(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {stuck}\n  finalizers: [preflight.test/hold]\n"
     ));
@@ -1123,17 +1129,7 @@ fn seed001_a_namespace_the_controller_gave_up_on_fails_at_once() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {live}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {doomed}}}\n"
     ));
     // An aggregated API whose service is gone: the namespace controller's discovery fails.
-    c.apply(&format!("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1.{group}, labels: {{preflight-test: apiservice}}}}\nspec:\n  group: {group}\n  version: v1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service: {{name: gone, namespace: {live}}}\n"));
-    let (ok, out) = c.kubectl(
-        &[
-            "wait",
-            "--for=condition=Available=False",
-            &format!("apiservice/v1.{group}"),
-            "--timeout=30s",
-        ],
-        None,
-    );
-    assert!(ok, "{out}");
+    unavailable_apiservice(&c, &group, &live);
     let _ = c.kubectl(&["delete", "namespace", &doomed, "--wait=false"], None);
     let (ok, out) = c.kubectl(
         &[

@@ -1346,23 +1346,38 @@ fn a_user_who_may_not_create_a_kind_the_chart_renders() {
     );
 }
 
-#[test]
-fn seed004_pods_of_the_install_that_no_node_can_take() {
-    let Some(c) = cluster() else { return };
-    let s = with_tools();
+/// A Node with `cpu`/`memory` allocatable, labelled into its own pool, and a profile whose
+/// cluster.schedulable looks only at that pool (tolerating the taints the node controller
+/// puts on a node without a kubelet).
+fn schedulable_worker(s: &Scenario, c: &Cluster, cpu: &str, memory: &str) -> (String, String) {
     let pool = unique("pool");
     let worker = unique("worker");
     c.apply(&format!(
         "apiVersion: v1\nkind: Node\nmetadata:\n  name: {worker}\n  labels: {{preflight-test: {pool}}}\n"
     ));
+    let patch = format!("{{\"status\":{{\"capacity\":{{\"cpu\":\"{cpu}\",\"memory\":\"{memory}\",\"pods\":\"110\"}},\"allocatable\":{{\"cpu\":\"{cpu}\",\"memory\":\"{memory}\",\"pods\":\"110\"}}}}}}");
     let (ok, out) = c.kubectl(
-        &["patch", "node", &worker, "--subresource=status", "--type=merge", "-p",
-          "{\"status\":{\"capacity\":{\"cpu\":\"2\",\"memory\":\"4Gi\",\"pods\":\"110\"},\"allocatable\":{\"cpu\":\"2\",\"memory\":\"4Gi\",\"pods\":\"110\"}}}"],
+        &[
+            "patch",
+            "node",
+            &worker,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
         None,
     );
     assert!(ok, "{out}");
-    // Nodes without a kubelet get not-ready/unreachable taints from the node controller.
     let profile = s.profile(&format!("checks:\n  cluster.schedulable: {{node_selector: {{preflight-test: {pool}}}, tolerations: [node.kubernetes.io/not-ready, node.kubernetes.io/unreachable]}}\n"));
+    (worker, profile)
+}
+
+#[test]
+fn seed004_pods_of_the_install_that_no_node_can_take() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (worker, profile) = schedulable_worker(&s, &c, "2", "4Gi");
     let chart = fixture("storage-app");
     let kc = c.kubeconfig();
     let run_with = |sets: &[&str]| {
@@ -2473,21 +2488,10 @@ fn seed004_a_node_port_another_service_holds() {
 fn seed004_a_host_port_a_pod_on_the_only_node_already_holds() {
     let Some(c) = cluster() else { return };
     let s = with_tools();
-    let pool = unique("ports");
-    let worker = unique("worker");
-    c.apply(&format!(
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {worker}\n  labels: {{preflight-test: {pool}}}\n"
-    ));
-    let (ok, out) = c.kubectl(
-        &["patch", "node", &worker, "--subresource=status", "--type=merge", "-p",
-          "{\"status\":{\"capacity\":{\"cpu\":\"8\",\"memory\":\"16Gi\",\"pods\":\"110\"},\"allocatable\":{\"cpu\":\"8\",\"memory\":\"16Gi\",\"pods\":\"110\"}}}"],
-        None,
-    );
-    assert!(ok, "{out}");
+    let (worker, profile) = schedulable_worker(&s, &c, "8", "16Gi");
     // A node-exporter of someone else's, already bound to the node, holding 9100.
     let other = unique("monitoring");
     c.apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {other}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: old-exporter, namespace: {other}}}\nspec:\n  nodeName: {worker}\n  containers: [{{name: e, image: quay.io/prometheus/node-exporter:v1.3.1, ports: [{{containerPort: 9100, hostPort: 9100}}]}}]\n"));
-    let profile = s.profile(&format!("checks:\n  cluster.schedulable: {{node_selector: {{preflight-test: {pool}}}, tolerations: [node.kubernetes.io/not-ready, node.kubernetes.io/unreachable]}}\n"));
     let chart = fixture("hostnet");
     let kc = c.kubeconfig();
     let (run, doc) = s.json(&[

@@ -6,7 +6,7 @@ use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, undecided};
+use super::{client, is_ready, list_nodes, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::kube::ApiError;
 
@@ -132,30 +132,11 @@ impl Check for KubeletReachable {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
-            let selector: Vec<String> = self
-                .node_selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let nodes: Api<Node> = Api::all(client.clone());
-            let nodes = match ctx
-                .kube
-                .call(
-                    "list nodes",
-                    nodes.list(&ListParams::default().labels(&selector.join(","))),
-                )
-                .await
-            {
-                Ok(l) => l.items,
+            let nodes = match list_nodes(ctx, &client, &self.node_selector).await {
+                Ok(n) => n,
                 Err(e) => return undecided(e),
             };
-            let (ready, not_ready): (Vec<&Node>, Vec<&Node>) = nodes.iter().partition(|n| {
-                n.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-                    .is_some_and(|c| c.status == "True")
-            });
+            let (ready, not_ready): (Vec<&Node>, Vec<&Node>) = nodes.iter().partition(|n| is_ready(n));
             let not_judged: Vec<String> = not_ready
                 .iter()
                 .map(|n| n.metadata.name.clone().unwrap_or_default())

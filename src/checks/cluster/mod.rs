@@ -36,6 +36,35 @@ pub fn undecided(e: ApiError) -> Outcome {
     Outcome::error(e.message().to_string())
 }
 
+/// `a=b,c=d`: a check's `node_selector` as a label selector (empty: every node).
+pub fn node_selector_text(selector: &std::collections::BTreeMap<String, String>) -> String {
+    selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The nodes a check looks at: those `selector` picks (as kubectl -l), in one list.
+pub async fn list_nodes(
+    ctx: &Ctx,
+    client: &kube::Client,
+    selector: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<k8s_openapi::api::core::v1::Node>, ApiError> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let lp = kube::api::ListParams::default().labels(&node_selector_text(selector));
+    ctx.kube.call("list nodes", api.list(&lp)).await.map(|l| l.items)
+}
+
+/// Whether the node controller finds the node Ready (its Ready condition is True).
+pub fn is_ready(node: &k8s_openapi::api::core::v1::Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
 /// Ownership checks need to know which release is "ours".
 pub fn release(ctx: &Ctx) -> Result<&Release, Outcome> {
     ctx.release

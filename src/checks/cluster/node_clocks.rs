@@ -1,11 +1,10 @@
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, undecided};
+use super::{client, is_ready, list_nodes, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::kube::ApiError;
 use crate::values::Dur;
@@ -66,15 +65,8 @@ impl Check for NodeClocks {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
-            let nodes: Api<Node> = Api::all(client.clone());
-            let selector: Vec<String> = self
-                .node_selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let lp = ListParams::default().labels(&selector.join(","));
-            let nodes = match ctx.kube.call("list nodes", nodes.list(&lp)).await {
-                Ok(l) => l.items,
+            let nodes = match list_nodes(ctx, &client, &self.node_selector).await {
+                Ok(n) => n,
                 Err(e) => return undecided(e),
             };
             if nodes.is_empty() {
@@ -97,12 +89,7 @@ impl Check for NodeClocks {
             let (mut off, mut unjudged, mut fine) = (Vec::new(), Vec::new(), 0);
             for n in &nodes {
                 let name = n.metadata.name.clone().unwrap_or_default();
-                let ready = n
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-                    .is_some_and(|c| c.status == "True");
+                let ready = is_ready(n);
                 let renewed = leases
                     .iter()
                     .find(|l| l.metadata.name.as_deref() == Some(name.as_str()))

@@ -5,7 +5,7 @@ use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, undecided};
+use super::{client, list_nodes, node_selector_text, undecided};
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
 use crate::install::Install;
 use crate::quantity::{Bytes, Cpu};
@@ -266,25 +266,15 @@ impl Check for Schedulable {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let client = crate::or_return!(client(ctx).await);
-            let selector: Vec<String> = self
-                .node_selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let mut lp = ListParams::default();
-            if !selector.is_empty() {
-                lp = lp.labels(&selector.join(","));
-            }
-            let api: Api<Node> = Api::all(client.clone());
-            let nodes = match ctx.kube.call("list nodes", api.list(&lp)).await {
-                Ok(l) => l.items,
+            let nodes = match list_nodes(ctx, &client, &self.node_selector).await {
+                Ok(n) => n,
                 Err(e) => return undecided(e),
             };
             if nodes.is_empty() {
-                let scope = if selector.is_empty() {
+                let scope = if self.node_selector.is_empty() {
                     String::new()
                 } else {
-                    format!(" matching {}", selector.join(","))
+                    format!(" matching {}", node_selector_text(&self.node_selector))
                 };
                 return Outcome::fail(format!(
                     "no nodes{scope} are registered: nothing can be scheduled"
