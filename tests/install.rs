@@ -2071,6 +2071,10 @@ fn a_nested_helmfile_selected_by_labels_renders_what_helmfile_selects_and_runs_n
     for (k, v) in [("REL_TOP", &top), ("REL_A", &a), ("REL_B", &b), ("NS", &ns)] {
         s.env.insert(k.into(), v.into());
     }
+    // The scripts next to the helmfiles (a global and a release's prepare hook, commands
+    // written as relative paths) leave a mark where they run.
+    let mark = s.dir.path().join("hook-mark");
+    s.env.insert("HOOK_MARK".into(), mark.clone().into());
     let file = fixture("nested/helmfile.yaml");
     let (run, doc) = s.json(&[
         "--helmfile",
@@ -2080,6 +2084,7 @@ fn a_nested_helmfile_selected_by_labels_renders_what_helmfile_selects_and_runs_n
     ]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
     assert!(!calls.exists(), "a hook ran during the preflight");
+    assert!(!mark.exists(), "a hook script ran during the preflight");
     let mut rendered: Vec<(String, String, bool)> = doc["install"]["releases_rendered"]
         .as_array()
         .unwrap()
@@ -2101,7 +2106,71 @@ fn a_nested_helmfile_selected_by_labels_renders_what_helmfile_selects_and_runs_n
     // The nested helmfile's `selectors: [tier=a]` leaves its tier-b release out.
     assert_eq!(rendered, want);
     assert_eq!(doc["install"]["objects"], 4);
-    assert_eq!(message(&doc, "tools.helmfile-hooks"), "1 hook(s) can start");
+    assert_eq!(message(&doc, "tools.helmfile-hooks"), "3 hook(s) can start");
+    // The real `helmfile template` runs all three.
+    let out = Command::new(real_tool("helmfile-0.166.0/helmfile"))
+        .env_clear()
+        .envs(&s.env)
+        .args(["--file", file.as_str(), "template"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ran = std::fs::read_to_string(&mark).unwrap_or_default();
+    assert!(
+        ran.contains("prepare.sh top") && ran.contains(&format!("dashboards.sh {a}")),
+        "{ran}"
+    );
+    assert!(std::fs::read_to_string(&calls)
+        .unwrap_or_default()
+        .contains("kubectl apply -f -"));
+}
+
+#[test]
+fn a_prepare_hook_with_an_absolute_command_leaves_its_release_unrendered_and_the_rest_checked() {
+    let s = with_tools();
+    let dir = s.dir.path().join("abs-hook");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mark = s.dir.path().join("abs-mark");
+    let script = dir.join("prepare.sh");
+    std::fs::write(&script, format!("#!/bin/sh\necho ran >> {}\n", mark.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = dir.join("helmfile.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "releases:\n  - name: abs-a\n    namespace: abs\n    chart: {chart}\n    hooks:\n      - events: [prepare]\n        command: {script}\n  - name: abs-b\n    namespace: abs\n    chart: {chart}\n",
+            chart = fixture("mini-release"),
+            script = script.display()
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let (run, doc) = s.json(&["--helmfile", &file, "--only", "tools.install-render"]);
+    // An absolute path cannot be stood in for: that release is not rendered (error), the
+    // other is, and nothing ran.
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert!(!mark.exists(), "the hook ran during the preflight");
+    assert_eq!(status(&doc, "tools.install-render"), "error");
+    let rendered: Vec<(String, bool)> = doc["install"]["releases_rendered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["rendered"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rendered,
+        vec![("abs-a".to_string(), false), ("abs-b".to_string(), true)]
+    );
+    let msg = message(&doc, "tools.install-render");
+    assert!(
+        msg.contains(&format!("release abs-a (helmfile.yaml): not rendered: `helmfile template` would run the prepare hook `{}`", script.display())),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -475,17 +475,26 @@ fn hooks_in(list: &serde_yaml_ng::Value, release: Option<&str>, part: &Part) -> 
 /// belongs to sync/apply/diff/destroy.
 const TEMPLATE_EVENTS: &[&str] = &["prepare", "cleanup"];
 
-/// A directory of stand-ins for the commands of the hooks `helmfile template` would fire:
-/// each a link to this binary, which exits 0 at once when started under another name with
-/// `PREFLIGHT_HOOK_SHIM` set. Put first on PATH, so the hook runs nothing. A hook whose
-/// command is a path or a template cannot be stood in for: `Err` names it.
+/// Stand-ins for the commands of the hooks `helmfile template` would fire, each a link to
+/// this binary, which exits 0 at once when started under another name with
+/// `PREFLIGHT_HOOK_SHIM` set. A bare command is stood in for by a link first on PATH; a
+/// relative path (helmfile runs it from its file's directory) by a link at that path in a
+/// mirror of the tree that helmfile then reads instead. A command that is absolute or a
+/// template cannot be stood in for: `Err` names it.
 struct Shims {
     dir: Option<TempDir>,
+    mirror: Option<Mirror>,
+}
+
+impl Shims {
+    fn any(&self) -> bool {
+        self.dir.is_some() || self.mirror.is_some()
+    }
 }
 
 pub const SHIM_ENV: &str = "PREFLIGHT_HOOK_SHIM";
 
-fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo]) -> Result<Shims, String> {
+fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo], top: &Path) -> Result<Shims, String> {
     let firing: Vec<&HelmfileHook> = hooks
         .iter()
         .filter(|h| h.events.iter().any(|e| TEMPLATE_EVENTS.contains(&e.as_str())))
@@ -502,37 +511,147 @@ fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo]) -> Result<Shi
             h.file
         )
     };
-    let mut standing_in = Vec::new();
+    let (mut bare, mut paths) = (Vec::new(), Vec::new());
     for h in firing {
-        if !(h.command.contains('/') || h.command.contains("{{") || h.command.is_empty()) {
-            standing_in.push(h);
-            continue;
+        if h.command.is_empty() || h.command.contains("{{") || h.command.starts_with('/') {
+            // A release's own prepare hook fires only when that release is templated.
+            match &h.release {
+                None => return Err(why(h)),
+                Some(name) => {
+                    for r in releases.iter_mut().filter(|r| &r.name == name) {
+                        r.render = RenderState::NotRendered(why(h));
+                    }
+                }
+            }
+        } else if h.command.contains('/') {
+            paths.push(h);
+        } else {
+            bare.push(h);
         }
-        // A release's own prepare hook fires only when that release is templated.
-        match &h.release {
-            None => return Err(why(h)),
-            Some(name) => {
-                for r in releases.iter_mut().filter(|r| &r.name == name) {
-                    r.render = RenderState::NotRendered(why(h));
+    }
+    if bare.is_empty() && paths.is_empty() {
+        return Ok(Shims {
+            dir: None,
+            mirror: None,
+        });
+    }
+    let me =
+        std::env::current_exe().map_err(|e| format!("cannot find this binary to stand in for hooks: {e}"))?;
+    let dir = if bare.is_empty() {
+        None
+    } else {
+        let dir = temp_dir()?;
+        for h in bare {
+            let link = dir.0.join(&h.command);
+            if !link.exists() {
+                std::os::unix::fs::symlink(&me, &link)
+                    .map_err(|e| format!("cannot make {}: {e}", link.display()))?;
+            }
+        }
+        Some(dir)
+    };
+    let mirror = if paths.is_empty() {
+        None
+    } else {
+        let canon =
+            |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        let top = canon(top)?;
+        let mut copies = Vec::new();
+        if top.is_file() {
+            copies.push(top.clone());
+        }
+        let mut targets = Vec::new();
+        for h in paths {
+            let dir = canon(&h.dir)?;
+            if let Some(name) = Path::new(&h.file).file_name() {
+                copies.push(dir.join(name));
+            }
+            targets.push(lexical(&dir.join(&h.command)));
+        }
+        Some(Mirror::build(&me, top, &copies, &targets)?)
+    };
+    Ok(Shims { dir, mirror })
+}
+
+/// `a/./b/../c` as Go's `filepath.Clean` reads it, without asking the file system.
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The user's tree as helmfile will read it while templating, with a link to this binary
+/// at the path of each hook command: real directories from `/` down to the helmfile and
+/// to each hook, a link to every other entry, and the state files that declare those
+/// hooks copied (helmfile's working directory must not lead back into the real tree,
+/// where the real script is). Nothing of the user's tree is written.
+struct Mirror {
+    root: TempDir,
+    /// The helmfile (file or directory) as helmfile is to be given it.
+    file: PathBuf,
+}
+
+impl Mirror {
+    fn at(root: &Path, real: &Path) -> PathBuf {
+        root.join(real.strip_prefix("/").unwrap_or(real))
+    }
+
+    fn build(me: &Path, top: PathBuf, copies: &[PathBuf], targets: &[PathBuf]) -> Result<Mirror, String> {
+        let root = temp_dir()?;
+        let top_dir = if top.is_dir() {
+            top.clone()
+        } else {
+            top.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let mut real: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+        let wanted =
+            std::iter::once(top_dir.as_path()).chain(copies.iter().chain(targets).filter_map(|p| p.parent()));
+        for d in wanted {
+            real.extend(d.ancestors().map(Path::to_path_buf));
+        }
+        let fail = |p: &Path, e: std::io::Error| format!("cannot make {}: {e}", p.display());
+        // Shallow first, so each directory exists before its entries.
+        let mut dirs: Vec<&PathBuf> = real.iter().collect();
+        dirs.sort_by_key(|d| d.components().count());
+        for d in dirs {
+            let m = Mirror::at(&root.0, d);
+            std::fs::create_dir_all(&m).map_err(|e| fail(&m, e))?;
+            for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                let child = entry.path();
+                if real.contains(&child) || targets.contains(&child) {
+                    continue;
+                }
+                let at = m.join(entry.file_name());
+                if copies.contains(&child) {
+                    std::fs::copy(&child, &at).map_err(|e| fail(&at, e))?;
+                } else {
+                    std::os::unix::fs::symlink(&child, &at).map_err(|e| fail(&at, e))?;
                 }
             }
         }
-    }
-    if standing_in.is_empty() {
-        return Ok(Shims { dir: None });
-    }
-    let firing = standing_in;
-    let me =
-        std::env::current_exe().map_err(|e| format!("cannot find this binary to stand in for hooks: {e}"))?;
-    let dir = temp_dir()?;
-    for h in firing {
-        let link = dir.0.join(&h.command);
-        if !link.exists() {
-            std::os::unix::fs::symlink(&me, &link)
-                .map_err(|e| format!("cannot make {}: {e}", link.display()))?;
+        for t in targets {
+            let at = Mirror::at(&root.0, t);
+            if std::fs::symlink_metadata(&at).is_err() {
+                std::os::unix::fs::symlink(me, &at).map_err(|e| fail(&at, e))?;
+            }
         }
+        let file = Mirror::at(&root.0, &top);
+        Ok(Mirror { root, file })
     }
-    Ok(Shims { dir: Some(dir) })
+
+    /// A sentence of helmfile's with the mirror's paths put back to the user's.
+    fn unmirror(&self, s: &str) -> String {
+        s.replace(&self.root.0.display().to_string(), "")
+    }
 }
 
 /// Called first thing in `main`: started as a hook's stand-in, do nothing.
@@ -708,7 +827,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         hooks,
         helm_binary,
     };
-    let shims = match shims_for(&install.hooks, &mut install.releases) {
+    let shims = match shims_for(&install.hooks, &mut install.releases, &h.file) {
         Ok(s) => s,
         Err(why) => {
             for r in &mut install.releases {
@@ -748,6 +867,10 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         (Some(_), Some(HelmBinary { path: Some(p), .. })) => Some(p.clone()),
         (Some(_), _) => tools.helm.clone(),
     };
+    // Hooks run from a mirror of the tree read from there.
+    if let Some(m) = &shims.mirror {
+        base[1] = m.file.display().to_string();
+    }
     let run = |share: Vec<Member>, slot: usize| {
         let args = template_args(
             &base,
@@ -912,9 +1035,10 @@ async fn render_share(
         p.push(&path);
         path = p;
     }
-    let env: Vec<(&str, OsString)> = match &shims.dir {
-        Some(s) => vec![(SHIM_ENV, s.0.clone().into_os_string())],
-        None => Vec::new(),
+    let env: Vec<(&str, OsString)> = if shims.any() {
+        vec![(SHIM_ENV, OsString::from("1"))]
+    } else {
+        Vec::new()
     };
     let out = exec::run_with(bin, &args, Some(&path), &env, tools.timeout)
         .await
@@ -922,6 +1046,10 @@ async fn render_share(
     if !out.success {
         // helmfile's `in ./file: …`: the release's file is named beside it already.
         let sentence = one_sentence(&out.stderr);
+        let sentence = match &shims.mirror {
+            Some(m) => m.unmirror(&sentence),
+            None => sentence,
+        };
         let sentence = match sentence.strip_prefix("in ").and_then(|r| r.split_once(": ")) {
             Some((file, rest)) if !file.contains(' ') => rest.to_string(),
             _ => sentence,

@@ -35,8 +35,10 @@ could not look at.
 
 The render runs no hook: the state is read with `helmfile list --skip-charts` (which fires
 none), and the `prepare`/`cleanup` hooks that `helmfile template` would fire get a
-stand-in that does nothing (a hook whose command is a path or a template cannot be stood
-in for: then nothing is rendered, and this check says `error` naming the hook).
+stand-in that does nothing: on PATH for a command given by name, at its path in a mirror
+of the tree for a relative path. A hook whose command is an absolute path or a template
+cannot be stood in for: its release (a global hook: every release) is not rendered, and
+this check says `error` naming the hook.
 tools.helmfile-hooks checks the hooks themselves.
 
 A release that does not render fails: helm and helmfile fail the same way. A release
