@@ -2174,6 +2174,61 @@ fn a_prepare_hook_with_an_absolute_command_leaves_its_release_unrendered_and_the
 }
 
 #[test]
+fn a_local_chart_with_dependencies_renders_them_without_writing_into_the_chart() {
+    let s = with_tools();
+    let dir = s.dir.path().join("deps");
+    for (path, text) in [
+        (
+            "app/Chart.yaml",
+            "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: sub\n    version: 0.1.0\n    repository: file://../sub\n",
+        ),
+        (
+            "app/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\n",
+        ),
+        ("sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 0.1.0\n"),
+        (
+            "sub/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sub}\n",
+        ),
+        (
+            "helmfile.yaml",
+            "releases:\n  - name: deps\n    namespace: deps\n    chart: ./app\n",
+        ),
+    ] {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let file = dir.join("helmfile.yaml").display().to_string();
+    let listing = |d: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (run, doc) = s.json(&["--helmfile", &file, "--only", "tools.install-render"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    // helmfile built the dependency (its ConfigMap is there) in a copy of the chart.
+    assert_eq!(doc["install"]["objects"], 2);
+    assert_eq!(listing(&dir.join("app")), ["Chart.yaml", "templates"]);
+    // The real `helmfile template` writes them into the chart.
+    let out = Command::new(real_tool("helmfile-0.166.0/helmfile"))
+        .env_clear()
+        .envs(&s.env)
+        .args(["--file", file.as_str(), "template"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        listing(&dir.join("app")),
+        ["Chart.lock", "Chart.yaml", "charts", "templates"]
+    );
+}
+
+#[test]
 fn the_helm_a_helmfile_names_in_helm_binary_is_the_one_judged() {
     let s = with_tools();
     let dir = s.dir.path().join("hb");

@@ -495,6 +495,17 @@ impl Shims {
 pub const SHIM_ENV: &str = "PREFLIGHT_HOOK_SHIM";
 
 fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo], top: &Path) -> Result<Shims, String> {
+    // helmfile runs `helm dependency build` in a local chart that declares dependencies,
+    // which writes its charts/ (and Chart.lock): such a chart is templated from a copy.
+    let mut charts: Vec<PathBuf> = releases
+        .iter()
+        .filter(|r| r.render == RenderState::Rendered)
+        .filter_map(|r| r.chart_dir.as_deref())
+        .filter(|d| declares_dependencies(d))
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
+    charts.sort();
+    charts.dedup();
     let firing: Vec<&HelmfileHook> = hooks
         .iter()
         .filter(|h| h.events.iter().any(|e| TEMPLATE_EVENTS.contains(&e.as_str())))
@@ -529,7 +540,7 @@ fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo], top: &Path) -
             bare.push(h);
         }
     }
-    if bare.is_empty() && paths.is_empty() {
+    if bare.is_empty() && paths.is_empty() && charts.is_empty() {
         return Ok(Shims {
             dir: None,
             mirror: None,
@@ -550,7 +561,7 @@ fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo], top: &Path) -
         }
         Some(dir)
     };
-    let mirror = if paths.is_empty() {
+    let mirror = if paths.is_empty() && charts.is_empty() {
         None
     } else {
         let canon =
@@ -568,9 +579,29 @@ fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo], top: &Path) -
             }
             targets.push(lexical(&dir.join(&h.command)));
         }
-        Some(Mirror::build(&me, top, &copies, &targets)?)
+        Some(Mirror::build(&me, top, &copies, &targets, &charts)?)
     };
     Ok(Shims { dir, mirror })
+}
+
+/// A directory copied with its files; links stay links.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    let fail = |p: &Path, e: std::io::Error| format!("cannot copy {} to {}: {e}", p.display(), to.display());
+    std::fs::create_dir_all(to).map_err(|e| fail(from, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| fail(from, e))? {
+        let entry = entry.map_err(|e| fail(from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| fail(&src, e))?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(|e| fail(&src, e))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(|e| fail(&src, e))?;
+        } else if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| fail(&src, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// `a/./b/../c` as Go's `filepath.Clean` reads it, without asking the file system.
@@ -593,7 +624,8 @@ fn lexical(p: &Path) -> PathBuf {
 /// at the path of each hook command: real directories from `/` down to the helmfile and
 /// to each hook, a link to every other entry, and the state files that declare those
 /// hooks copied (helmfile's working directory must not lead back into the real tree,
-/// where the real script is). Nothing of the user's tree is written.
+/// where the real script is), and the local charts whose dependencies helmfile builds
+/// copied whole (it writes there). Nothing of the user's tree is written.
 struct Mirror {
     root: TempDir,
     /// The helmfile (file or directory) as helmfile is to be given it.
@@ -605,7 +637,13 @@ impl Mirror {
         root.join(real.strip_prefix("/").unwrap_or(real))
     }
 
-    fn build(me: &Path, top: PathBuf, copies: &[PathBuf], targets: &[PathBuf]) -> Result<Mirror, String> {
+    fn build(
+        me: &Path,
+        top: PathBuf,
+        copies: &[PathBuf],
+        targets: &[PathBuf],
+        charts: &[PathBuf],
+    ) -> Result<Mirror, String> {
         let root = temp_dir()?;
         let top_dir = if top.is_dir() {
             top.clone()
@@ -613,8 +651,13 @@ impl Mirror {
             top.parent().map(Path::to_path_buf).unwrap_or_default()
         };
         let mut real: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
-        let wanted =
-            std::iter::once(top_dir.as_path()).chain(copies.iter().chain(targets).filter_map(|p| p.parent()));
+        let wanted = std::iter::once(top_dir.as_path()).chain(
+            copies
+                .iter()
+                .chain(targets)
+                .chain(charts)
+                .filter_map(|p| p.parent()),
+        );
         for d in wanted {
             real.extend(d.ancestors().map(Path::to_path_buf));
         }
@@ -631,7 +674,9 @@ impl Mirror {
                     continue;
                 }
                 let at = m.join(entry.file_name());
-                if copies.contains(&child) {
+                if charts.contains(&child) {
+                    copy_tree(&child, &at)?;
+                } else if copies.contains(&child) {
                     std::fs::copy(&child, &at).map_err(|e| fail(&at, e))?;
                 } else {
                     std::os::unix::fs::symlink(&child, &at).map_err(|e| fail(&at, e))?;
@@ -853,12 +898,20 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             index,
             name: r.name.clone(),
             namespace: r.namespace.clone(),
+            skip_deps: r.chart_dir.as_deref().is_some_and(|d| !declares_dependencies(d)),
         })
         .collect();
     let todo_count = todo.len();
-    let mut shares: Vec<Vec<Member>> = (0..parallel.min(todo.len())).map(|_| Vec::new()).collect();
-    for (i, m) in todo.into_iter().enumerate() {
-        shares[i % parallel].push(m);
+    // Releases whose chart needs no `helm dependency build` share apart from the others, so
+    // their shares can skip it.
+    let (plain, deps): (Vec<Member>, Vec<Member>) = todo.into_iter().partition(|m| m.skip_deps);
+    let mut shares: Vec<Vec<Member>> = Vec::new();
+    for group in [plain, deps] {
+        let mut these: Vec<Vec<Member>> = (0..parallel.min(group.len())).map(|_| Vec::new()).collect();
+        for (i, m) in group.into_iter().enumerate() {
+            these[i % parallel].push(m);
+        }
+        shares.extend(these);
     }
     // A stand-in may be named helm (a hook running `helm repo add`): helmfile's own helm
     // is then named by its path.
@@ -970,6 +1023,30 @@ struct Member {
     index: usize,
     name: String,
     namespace: String,
+    /// A local chart that declares no dependencies: `helm dependency build`, which helmfile
+    /// runs on every local chart, does nothing for it but cost a helm process (and, for a
+    /// chart with dependencies, writes into the chart's `charts/`).
+    skip_deps: bool,
+}
+
+/// A local chart that lists dependencies (Chart.yaml `dependencies:`, or a v1 chart's
+/// requirements.yaml): helmfile builds them before templating. Unreadable counts as yes,
+/// so helmfile decides as it would.
+fn declares_dependencies(chart: &Path) -> bool {
+    if chart.join("requirements.yaml").exists() {
+        return true;
+    }
+    let Ok(text) = std::fs::read_to_string(chart.join("Chart.yaml")) else {
+        return true;
+    };
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
+        Ok(v) => match v.get("dependencies") {
+            None | Some(serde_yaml_ng::Value::Null) => false,
+            Some(serde_yaml_ng::Value::Sequence(d)) => !d.is_empty(),
+            Some(_) => true,
+        },
+        Err(_) => true,
+    }
 }
 
 fn template_args(
@@ -992,6 +1069,9 @@ fn template_args(
             selector.push_str(&format!(",namespace={}", m.namespace));
         }
         args.extend(["--selector".into(), selector]);
+    }
+    if !share.is_empty() && share.iter().all(|m| m.skip_deps) {
+        args.push("--skip-deps".into());
     }
     args.extend([
         "template".into(),
