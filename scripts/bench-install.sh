@@ -6,7 +6,8 @@
 #   1. `helmfile template` alone (what any check of the install has to pay once), and
 #   2. `preflight --helmfile … --only <the cluster checks the install feeds>` (its render:
 #      `helmfile --debug list --skip-charts` for the state, then the releases templated in
-#      shares by a few `helmfile template --output-dir` at once, with the cluster's
+#      shares by a few `helmfile template --output-dir` at once (`--skip-deps` for charts
+#      that declare no dependencies), with the cluster's
 #      capabilities, plus the checks on top),
 # reporting the median wall time of each and the ratio. Stops the control plane at the end.
 #   scripts/bench-install.sh [runs]      (default 5 runs per measurement)
