@@ -286,7 +286,7 @@ fn json_is_one_document_matching_the_schema() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["profile"], "bkce7");
-    assert_eq!(doc["checks"].as_array().unwrap().len(), 14);
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 16);
     let statuses: Vec<&str> = doc["checks"]
         .as_array()
         .unwrap()
@@ -312,7 +312,7 @@ fn junit_has_a_suite_per_phase_and_a_case_per_check() {
     let xml = run.stdout();
     assert!(xml.starts_with("<?xml"));
     assert_eq!(xml.matches("<testsuite ").count(), 4);
-    assert_eq!(xml.matches("<testcase ").count(), 14);
+    assert_eq!(xml.matches("<testcase ").count(), 16);
     for phase in ["tools", "node", "network", "cluster"] {
         assert!(xml.contains(&format!("<testsuite name=\"{phase}\"")), "{phase}");
     }

@@ -1166,6 +1166,21 @@ fn seed001_a_namespace_the_controller_gave_up_on_fails_at_once() {
 }
 
 #[test]
+fn metrics_api_that_cannot_be_read_is_an_error_not_a_pass() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    // A user who may read nothing of apiregistration.k8s.io.
+    let user = unique("no-apiservices");
+    let kc = c.kubeconfig_as(s.dir.path(), &user);
+    let p = s.profile("checks:\n  cluster.metrics-api: {required: true}\n");
+    let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
+    assert_eq!(r.code(), 3, "{}", r.stdout());
+    assert_eq!(status(&doc, "cluster.metrics-api"), "error");
+    let msg = message(&doc, "cluster.metrics-api");
+    assert!(msg.contains("forbidden") && msg.contains("apiservices"), "{msg}");
+}
+
+#[test]
 fn seed000_the_metrics_api_an_install_autoscales_with() {
     let Some(c) = cluster() else { return };
     // The APIService is cluster-wide and, unavailable, delays namespace deletions.
@@ -1295,6 +1310,13 @@ fn node_clocks_from_what_the_kubelets_write() {
         &format!("checks:\n  cluster.node-clocks: {{node_selector: {{preflight-test: {pool}, clock-case: good}}}}\n"),
         &[],
     );
+    // A node whose kubelet never wrote a Lease cannot be judged: error, not pass.
+    let (r_none, none) = run(
+        &s,
+        &c,
+        &format!("checks:\n  cluster.node-clocks: {{node_selector: {{preflight-test: {pool}, clock-case: nolease}}}}\n"),
+        &[],
+    );
     for n in &names {
         c.delete(&["node", n]);
         let _ = c.kubectl(
@@ -1309,6 +1331,14 @@ fn node_clocks_from_what_the_kubelets_write() {
             None,
         );
     }
+    assert_eq!(r_none.code(), 3, "{}", r_none.stdout());
+    assert_eq!(
+        message(&none, "cluster.node-clocks"),
+        format!(
+            "no node's clock could be judged; not judged: {} (no Lease)",
+            names[3]
+        )
+    );
     assert_eq!(r.code(), 1, "{}", r.stdout());
     let msg = message(&doc, "cluster.node-clocks");
     let lines: Vec<&str> = msg.lines().collect();
@@ -1341,6 +1371,134 @@ fn node_clocks_from_what_the_kubelets_write() {
     );
 }
 
+/// A Ready node of the pool whose status points the API server at a kubelet on
+/// 127.0.0.1:`port`.
+fn ready_node_with_kubelet_at(c: &Cluster, n: &str, pool: &str, port: u16) {
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {pool}}}}}\n"
+    ));
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let patch = format!(
+        "{{\"status\":{{\"addresses\":[{{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}}],\"daemonEndpoints\":{{\"kubeletEndpoint\":{{\"Port\":{port}}}}},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\",\"message\":\"ok\",\"lastHeartbeatTime\":\"{now}\",\"lastTransitionTime\":\"{now}\"}}]}}}}"
+    );
+    let (ok, out) = c.kubectl(
+        &[
+            "patch",
+            "node",
+            n,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn without_nodes_proxy_each_kubelet_is_reached_through_a_pod_log_as_kubectl_logs_does() {
+    let Some(c) = cluster() else { return };
+    let s = Scenario::new();
+    let pool = unique("logreach");
+    // The kubelet serves the last log line of a container (GET /containerLogs/NS/POD/C).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let kubelet = {
+        let seen = seen.clone();
+        common::https::HttpsServer::start("127.0.0.1", move |path, _| {
+            seen.lock().unwrap().push(path.to_string());
+            if path.starts_with("/containerLogs/") {
+                (200, "started\n".to_string())
+            } else {
+                (404, "not found".to_string())
+            }
+        })
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let names: Vec<String> = ["up", "firewalled"].iter().map(|n| unique(n)).collect();
+    for (n, port) in names.iter().zip([kubelet.port, closed]) {
+        ready_node_with_kubelet_at(&c, n, &pool, port);
+    }
+    let ns = unique("logreach");
+    let mut objects = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
+    for n in &names {
+        objects.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: on-{n}, namespace: {ns}}}\nspec: {{nodeName: {n}, containers: [{{name: app, image: busybox}}]}}\n"
+        ));
+    }
+    c.apply(&objects);
+    // One user may read logs but not use nodes/proxy; the other may do neither.
+    let (logs, neither) = (unique("logs"), unique("neither"));
+    for (user, log_rule) in [
+        (
+            &logs,
+            "\n- apiGroups: [\"\"]\n  resources: [pods/log]\n  verbs: [get]",
+        ),
+        (&neither, ""),
+    ] {
+        c.apply(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {user}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [nodes, pods]\n  verbs: [get, list]{log_rule}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {user}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
+        ));
+    }
+    let p = s.profile(&format!(
+        "checks:\n  cluster.kubelet-reachable: {{node_selector: {{preflight-test: {pool}}}}}\n"
+    ));
+    let go = |user: &str| {
+        let kc = c.kubeconfig_as(s.dir.path(), user);
+        s.json(&["--profile", &p, "--kubeconfig", &kc, "--timeout", "3s"])
+    };
+    let (r_logs, by_logs) = go(&logs);
+    let (r_neither, by_neither) = go(&neither);
+    for n in &names {
+        c.delete(&["node", n]);
+    }
+    c.delete(&["namespace", &ns]);
+    for u in [&logs, &neither] {
+        c.delete(&["clusterrole", u]);
+        c.delete(&["clusterrolebinding", u]);
+    }
+    drop(kubelet);
+    assert_eq!(r_logs.code(), 1, "{}", r_logs.stdout());
+    assert_eq!(status(&by_logs, "cluster.kubelet-reachable"), "fail");
+    let msg = message(&by_logs, "cluster.kubelet-reachable");
+    assert!(
+        msg.lines().next().unwrap().starts_with(&format!(
+            "node {}: the API server cannot reach its kubelet at 127.0.0.1:{closed}: ",
+            names[1]
+        )) && msg.contains(&format!(
+            "dial tcp 127.0.0.1:{closed}: connect: connection refused"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("(1 node(s) reachable)"), "{msg}");
+    // The reachable node was asked what kubectl logs --tail=1 asks.
+    let asked = seen.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(
+            |p| p.starts_with(&format!("/containerLogs/{ns}/on-{}/app?", names[0]))
+                && p.contains("tailLines=1")
+        ),
+        "{asked:?}"
+    );
+    // With neither permission: error, naming both ways it tried.
+    assert_eq!(r_neither.code(), 3, "{}", r_neither.stdout());
+    assert_eq!(status(&by_neither, "cluster.kubelet-reachable"), "error");
+    let msg = message(&by_neither, "cluster.kubelet-reachable");
+    assert!(
+        msg.starts_with(
+            "cannot ask the API server for the kubelets (nodes/proxy, or pods/log of a pod there): "
+        ) && msg.contains("nodes/proxy")
+            && msg.contains("pods/log"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn seed004_the_api_server_reaches_each_kubelet() {
     let Some(c) = cluster() else { return };
@@ -1361,28 +1519,7 @@ fn seed004_the_api_server_reaches_each_kubelet() {
         .port();
     let names: Vec<String> = ["up", "firewalled"].iter().map(|n| unique(n)).collect();
     for (n, port) in names.iter().zip([kubelet.port, closed]) {
-        c.apply(&format!(
-            "apiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{preflight-test: {pool}}}}}\n"
-        ));
-        let now = k8s_openapi::jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        let patch = format!(
-            "{{\"status\":{{\"addresses\":[{{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}}],\"daemonEndpoints\":{{\"kubeletEndpoint\":{{\"Port\":{port}}}}},\"conditions\":[{{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\",\"message\":\"ok\",\"lastHeartbeatTime\":\"{now}\",\"lastTransitionTime\":\"{now}\"}}]}}}}"
-        );
-        let (ok, out) = c.kubectl(
-            &[
-                "patch",
-                "node",
-                n,
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &patch,
-            ],
-            None,
-        );
-        assert!(ok, "{out}");
+        ready_node_with_kubelet_at(&c, n, &pool, port);
     }
     let profile = |extra: &str| {
         format!(
