@@ -729,7 +729,7 @@ async fn render_install(
         Err("the cluster phase does not run".to_string())
     };
     // A large helmfile renders for a while; a hung helm must still end.
-    let mut tools = render::Tools::from_ctx(ctx, ctx.exec_timeout() * 6);
+    let mut tools = ctx.render_tools(ctx.exec_timeout() * 6);
     tools.progress = progress.line();
     let rendered = render::render(spec, &tools, caps).await;
     if let Some(b) = &tools.progress {

@@ -3,51 +3,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::check::{Check, CheckDef, Ctx, Fix, Outcome, Phase, Starved, Status};
-
-/// One check's line in the report.
-#[derive(Clone, Debug)]
-pub struct CheckReport {
-    pub id: &'static str,
-    pub phase: Phase,
-    pub title: &'static str,
-    pub status: Status,
-    pub message: String,
-    pub fix: Option<Fix>,
-    pub fixed: bool,
-    /// `--fix` tried this check's fix and it failed: why.
-    pub fix_error: Option<String>,
-    pub duration_ms: u64,
-    /// What this check told its dependents it starves (kept for a re-run after --fix).
-    pub starved: Vec<Starved>,
-    /// The node it ran on, for node checks run in a pod per node (`preflight nodes`).
-    pub node: Option<String>,
-    /// `Outcome::facts`: only the termination message carries them (to the roll-up).
-    pub facts: Option<serde_json::Value>,
-}
-
-impl CheckReport {
-    /// The fix `--fix` would apply: a problem (fail or warn) with an automatic fix.
-    pub fn auto_fix(&self) -> Option<&Fix> {
-        match self.status {
-            Status::Fail | Status::Warn => self.fix.as_ref().filter(|f| f.automatic),
-            _ => None,
-        }
-    }
-}
+use crate::check::{check_deadline, Check, CheckDef, Ctx, Outcome, Phase, Starved, Status};
+pub use crate::vocab::CheckReport;
 
 pub struct Planned {
     pub def: &'static CheckDef,
     pub check: Arc<dyn Check>,
-}
-
-/// A check's deadline: generous next to one probe, so only a hung check hits it.
-pub fn check_deadline(probe_timeout: Duration) -> Duration {
-    probe_timeout * 2 + Duration::from_secs(20)
 }
 
 /// A check that read the install looked only at the releases that rendered: a pass or a

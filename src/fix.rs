@@ -167,7 +167,7 @@ pub async fn run(
 /// One check's `apply`, in its own task (a panic is a failed fix, not a crash) and under a
 /// deadline: the check's own, plus the time a fix may wait for the cluster to settle.
 async fn apply_one(p: &Planned, ctx: &Arc<Ctx>) -> Result<String, String> {
-    let deadline = engine::check_deadline(ctx.probe_timeout) + Duration::from_secs(120);
+    let deadline = crate::check::check_deadline(ctx.probe_timeout) + Duration::from_secs(120);
     let check = Arc::clone(&p.check);
     let task_ctx = Arc::clone(ctx);
     let mut task = tokio::spawn(async move { check.apply(&task_ctx).await });

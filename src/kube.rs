@@ -25,8 +25,8 @@ use kube::Config;
 use tokio::sync::OnceCell;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::check::Release;
 use crate::resolve::Resolver;
+use crate::vocab::Release;
 
 /// How the cluster is reached: the flags, and the client built from them on first use.
 pub struct KubeAccess {
@@ -140,7 +140,7 @@ impl KubeAccess {
     pub async fn may(
         &self,
         reviews: &kube::Api<SelfSubjectAccessReview>,
-        a: &crate::check::Access,
+        a: &crate::vocab::Access,
     ) -> Result<Option<String>, ApiError> {
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {

@@ -23,3 +23,4 @@ pub mod report;
 pub mod resolve;
 pub mod runtime_config;
 pub mod values;
+pub mod vocab;

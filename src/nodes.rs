@@ -17,9 +17,9 @@ use kube::api::{DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::Api;
 
 use crate::check::{Access, CheckDef, Phase, Status};
-use crate::engine::CheckReport;
 use crate::kube::{ApiError, KubeAccess};
 use crate::report::Compact;
+use crate::vocab::CheckReport;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What to run where.

@@ -13,9 +13,15 @@ use std::time::Duration;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::check::Ctx;
 use crate::net::{self, Failure, Trust};
 use crate::resolve::ResolveError;
+use crate::resolve::Resolver;
+
+/// What a probe of a registry needs of the run: the resolver and the bound of one probe.
+pub struct Probe<'a> {
+    pub resolver: &'a Resolver,
+    pub timeout: std::time::Duration,
+}
 
 /// One registry as a profile writes it (top-level `registries:`, or a check's own list).
 #[derive(Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -209,13 +215,13 @@ fn pin_fix(name: &str, pin: &str) -> String {
 }
 
 /// Resolve the registry's name (checking its pin); `Err` is the finding to report.
-async fn resolve(ctx: &Ctx, reg: &RegistrySettings) -> Result<String, Finding> {
+async fn resolve(via: &Probe<'_>, reg: &RegistrySettings) -> Result<String, Finding> {
     let host = &reg.host;
     let name = net::hostname(host);
     if net::is_ip(name) {
         return Ok(String::new());
     }
-    match ctx.resolver.resolve(name).await {
+    match via.resolver.resolve(name).await {
         Ok(r) => {
             let seen: Vec<String> = r.addrs.iter().map(|a| a.to_string()).collect();
             if !reg.ip.is_empty() && r.addrs.iter().any(|a| !reg.ip.contains(a)) {
@@ -255,12 +261,12 @@ async fn resolve(ctx: &Ctx, reg: &RegistrySettings) -> Result<String, Finding> {
 /// registry), then plain HTTP for an insecure registry whose HTTPS failed, as docker does.
 /// Returns the response and the base URL that answered.
 async fn send(
-    ctx: &Ctx,
+    via: &Probe<'_>,
     reg: &RegistrySettings,
     path: &str,
     build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
 ) -> Result<(reqwest::Response, String, reqwest::Client), (Failure, String)> {
-    let client = net::client(&ctx.resolver, &reg.trust(), ctx.probe_timeout)
+    let client = net::client(via.resolver, &reg.trust(), via.timeout)
         .map_err(|e| (Failure::Other(e), format!("https://{}{path}", reg.host)))?;
     let https = format!("https://{}", reg.host);
     match build(&client, format!("{https}{path}")).send().await {
@@ -281,17 +287,17 @@ async fn send(
 }
 
 /// DNS (and pin), TCP, TLS (or plain HTTP for an insecure registry), `GET /v2/`.
-pub async fn probe(ctx: &Ctx, reg: &RegistrySettings) -> Finding {
+pub async fn probe(run: &Probe<'_>, reg: &RegistrySettings) -> Finding {
     let host = &reg.host;
-    let via = match resolve(ctx, reg).await {
+    let via = match resolve(run, reg).await {
         Ok(v) => v,
         Err(f) => return f,
     };
-    let (resp, base) = match send(ctx, reg, "/v2/", |c, url| c.get(url)).await {
+    let (resp, base) = match send(run, reg, "/v2/", |c, url| c.get(url)).await {
         Ok((r, base, _)) => (r, base),
         Err((f, url)) => {
             let fix = transport_fix(&f, host);
-            return bad(f.describe(&url, ctx.probe_timeout), fix);
+            return bad(f.describe(&url, run.timeout), fix);
         }
     };
     let scheme = match (base.starts_with("http://"), reg.is_insecure()) {
@@ -480,7 +486,7 @@ fn error_codes(body: &str) -> Vec<String> {
 /// `HEAD /v2/<repo>/manifests/<reference>` with the token flow; a 404 is read again with
 /// GET, because only the registry's error body tells "not there" from "not a registry".
 pub async fn manifest(
-    ctx: &Ctx,
+    via: &Probe<'_>,
     reg: &RegistrySettings,
     repo: &str,
     reference: &str,
@@ -489,25 +495,15 @@ pub async fn manifest(
     let host = &reg.host;
     let path = format!("/v2/{repo}/manifests/{reference}");
     let (resp, base, client) =
-        match send(ctx, reg, &path, |c, url| c.head(url).header("Accept", ACCEPT)).await {
+        match send(via, reg, &path, |c, url| c.head(url).header("Accept", ACCEPT)).await {
             Ok(x) => x,
-            Err((f, url)) => return problem(f.describe(&url, ctx.probe_timeout), transport_fix(&f, host)),
+            Err((f, url)) => return problem(f.describe(&url, via.timeout), transport_fix(&f, host)),
         };
     let url = format!("{base}{path}");
     let mut auth = None;
     let resp = if resp.status().as_u16() == 401 {
         let header = challenge_of(&resp);
-        let a = match authorize(
-            &client,
-            reg,
-            repo,
-            "pull",
-            &header,
-            docker_config,
-            ctx.probe_timeout,
-        )
-        .await
-        {
+        let a = match authorize(&client, reg, repo, "pull", &header, docker_config, via.timeout).await {
             Ok(a) => a,
             Err(p) => return p,
         };
@@ -522,7 +518,7 @@ pub async fn manifest(
             Ok(r) => r,
             Err(e) => {
                 let f = net::classify(&e);
-                return problem(f.describe(&url, ctx.probe_timeout), transport_fix(&f, host));
+                return problem(f.describe(&url, via.timeout), transport_fix(&f, host));
             }
         }
     } else {
@@ -536,14 +532,14 @@ pub async fn manifest(
                 get = get.header("Authorization", a);
             }
             let body = match get.send().await {
-                Ok(r) => tokio::time::timeout(ctx.probe_timeout, r.text())
+                Ok(r) => tokio::time::timeout(via.timeout, r.text())
                     .await
                     .ok()
                     .and_then(|t| t.ok())
                     .unwrap_or_default(),
                 Err(e) => {
                     let f = net::classify(&e);
-                    return problem(f.describe(&url, ctx.probe_timeout), transport_fix(&f, host));
+                    return problem(f.describe(&url, via.timeout), transport_fix(&f, host));
                 }
             };
             let codes = error_codes(&body);

@@ -193,8 +193,8 @@ pub struct HelmfileHook {
 }
 
 impl ReleaseInfo {
-    pub fn as_release(&self) -> crate::check::Release {
-        crate::check::Release {
+    pub fn as_release(&self) -> crate::vocab::Release {
+        crate::vocab::Release {
             name: self.name.clone(),
             namespace: self.namespace.clone(),
         }

@@ -35,23 +35,6 @@ pub struct Tools {
     pub progress: Option<indicatif::ProgressBar>,
 }
 
-impl Tools {
-    /// helm and helmfile as the installer's PATH finds them — run as a helm plugin, the helm
-    /// that called us (`$HELM_BIN`), since that is the one that will install.
-    pub fn from_ctx(ctx: &crate::check::Ctx, timeout: Duration) -> Tools {
-        Tools {
-            helm: std::env::var_os("HELM_BIN")
-                .map(PathBuf::from)
-                .filter(|p| p.is_file())
-                .or_else(|| ctx.which("helm")),
-            helmfile: ctx.which("helmfile"),
-            path_env: ctx.path_env.clone(),
-            timeout,
-            progress: None,
-        }
-    }
-}
-
 /// helmfile's install order: a release after the releases it `needs`, otherwise as
 /// written. A cycle or a need of no selected release leaves the rest as written (helmfile
 /// itself reports those).

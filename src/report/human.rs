@@ -2,7 +2,7 @@ use console::Style;
 
 use super::{fixable, Summary};
 use crate::check::{Phase, Safety, Status};
-use crate::engine::CheckReport;
+use crate::vocab::CheckReport;
 
 /// linkerd-check style: grouped by phase, one line per check, reason and fix indented.
 pub struct Human {

@@ -2,7 +2,7 @@ use serde::Serialize;
 
 use super::Summary;
 use crate::check::{Fix, Phase, Status};
-use crate::engine::CheckReport;
+use crate::vocab::CheckReport;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -205,7 +205,7 @@ pub fn termination(reports: &[CheckReport]) -> String {
 mod tests {
     use super::*;
     use crate::check::{Fix, Phase, Status};
-    use crate::engine::CheckReport;
+    use crate::vocab::CheckReport;
 
     fn long(id: &'static str, n: usize) -> CheckReport {
         CheckReport {

@@ -3,7 +3,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::check::{Phase, Status};
-use crate::engine::CheckReport;
+use crate::vocab::CheckReport;
 
 /// One testsuite per phase, one testcase per check (for CI dashboards).
 pub fn render(profile: &str, reports: &[CheckReport]) -> Result<String, String> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::check::{Phase, Safety, Status};
-use crate::engine::CheckReport;
+use crate::vocab::CheckReport;
 
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {

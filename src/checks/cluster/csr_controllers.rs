@@ -11,9 +11,9 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
+use crate::check::check_deadline;
 use crate::check::Cleanups;
 use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
-use crate::engine::check_deadline;
 use crate::values::{parse_version, Dur, Version};
 
 /// Deletes the probe CSR when dropped armed: the engine's deadline drops a check's future,

@@ -110,7 +110,7 @@ async fn look_oci(ctx: &Ctx, repo: &Repo, rest: &str) -> Finding {
             };
             (
                 c,
-                registry::manifest(ctx, settings, &name, &c.version, None).await,
+                registry::manifest(&ctx.probe(), settings, &name, &c.version, None).await,
             )
         }
     }))

@@ -98,7 +98,13 @@ impl Check for Images {
                 let settings = ctx.registries.for_image(image);
                 let v = tokio::time::timeout(
                     deadline,
-                    registry::manifest(ctx, &settings, &image.repository, &image.reference, docker_config),
+                    registry::manifest(
+                        &ctx.probe(),
+                        &settings,
+                        &image.repository,
+                        &image.reference,
+                        docker_config,
+                    ),
                 )
                 .await
                 .unwrap_or_else(|_| Manifest::Problem {

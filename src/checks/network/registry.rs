@@ -98,7 +98,7 @@ impl Check for Registry {
             }
             let deadline = ctx.probe_timeout + Duration::from_millis(500);
             let findings = join_all(all.iter().map(|r| async move {
-                match tokio::time::timeout(deadline, probe(ctx, r)).await {
+                match tokio::time::timeout(deadline, probe(&ctx.probe(), r)).await {
                     Ok(f) => f,
                     Err(_) => Finding::Bad {
                         line: format!(

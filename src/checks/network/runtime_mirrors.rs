@@ -54,7 +54,11 @@ impl Check for RuntimeMirrors {
             let deadline = ctx.probe_timeout + std::time::Duration::from_millis(500);
             let found = join_all(mirrors.iter().map(|(from, url)| async move {
                 let r = mirror_ref(url);
-                (from, url, tokio::time::timeout(deadline, probe(ctx, &r)).await)
+                (
+                    from,
+                    url,
+                    tokio::time::timeout(deadline, probe(&ctx.probe(), &r)).await,
+                )
             }))
             .await;
             let (mut ok, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new());
