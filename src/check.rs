@@ -24,9 +24,10 @@ pub struct Meta {
     /// Checks that must pass (or warn) first; otherwise this one reports `skip` naming them.
     /// Only earlier checks in the registry may be named, so there are no cycles.
     pub requires: &'static [&'static str],
-    /// It reads the install (`--chart` / `--helmfile`): the install is rendered only when a
-    /// planned check does.
-    pub reads_install: bool,
+    /// What the install (`--chart` / `--helmfile`) is to it: the install is rendered only
+    /// when a planned check reads it, and the checks it feeds join the default profile
+    /// whenever one is given.
+    pub install: InstallUse,
     /// It reads the host's network namespace (/proc/sys/net): run in a pod per node
     /// (`preflight nodes`), that pod needs `hostNetwork`.
     pub host_network: bool,
@@ -34,6 +35,23 @@ pub struct Meta {
     /// room for a local-PV claim is needed on *some* node, as the scheduler asks (seed 004).
     /// `None`: the worst status over the nodes.
     pub roll_up: Option<RollUp>,
+}
+
+/// How a check uses the install.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallUse {
+    /// It never reads it.
+    No,
+    /// It reads it when its parameters ask (node.localpv-disk's `storage_class`).
+    Optional,
+    /// The install is its input: planned whenever an install is given without --profile.
+    Fed,
+}
+
+impl InstallUse {
+    pub fn reads(self) -> bool {
+        self != InstallUse::No
+    }
 }
 
 /// One node's answer to a check, for its roll-up.

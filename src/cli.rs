@@ -649,27 +649,6 @@ fn is_phase(entry: &str) -> bool {
     crate::check::Phase::ALL.iter().any(|p| p.name() == entry)
 }
 
-/// The checks an install feeds (they derive their input from it), added to the default
-/// profile when an install is given without --profile.
-const INSTALL_FED: &[&str] = &[
-    "tools.helmfile-hooks",
-    "node.host-ports",
-    "network.registry",
-    "network.images",
-    "network.chart-repos",
-    "cluster.kube-version",
-    "cluster.release-namespace",
-    "cluster.release-state",
-    "cluster.api-versions",
-    "cluster.install-rbac",
-    "cluster.openapi-validation",
-    "cluster.dry-run",
-    "cluster.helm-ownership",
-    "cluster.terminating-namespaces",
-    "cluster.storageclass",
-    "cluster.metrics-api",
-];
-
 /// The checks to run: the profile's (plus `extra` with their defaults), narrowed by
 /// --only / --skip.
 fn plan(profile: Profile, opts: &RunOpts, extra: &[&str]) -> Result<Vec<Planned>, String> {
@@ -837,12 +816,16 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     let section = profile.registries.clone();
     let nodes_section = profile.nodes.clone();
     // With an install and no --profile: the default profile plus every check it feeds.
-    let fed = if install_spec.is_some() && opts.profile.is_none() {
-        INSTALL_FED
+    let fed: Vec<&str> = if install_spec.is_some() && opts.profile.is_none() {
+        crate::checks::registry()
+            .iter()
+            .filter(|d| d.meta.install == crate::check::InstallUse::Fed)
+            .map(|d| d.meta.id)
+            .collect()
     } else {
-        &[]
+        Vec::new()
     };
-    let mut plan = match plan(profile, opts, fed) {
+    let mut plan = match plan(profile, opts, &fed) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
@@ -902,7 +885,7 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
     let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
     // helm runs only for a check that reads what it renders (`--chart x --only node` needs
     // no helm on a node).
-    let install_read = plan.iter().chain(&node_plan).any(|p| p.def.meta.reads_install);
+    let install_read = plan.iter().chain(&node_plan).any(|p| p.def.meta.install.reads());
     if let Some(spec) = install_spec.as_ref().filter(|_| install_read) {
         // The render's own check reports what did not render; the others cite it.
         let render_id = crate::check::RENDER_CHECK;

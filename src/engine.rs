@@ -21,7 +21,7 @@ fn partial_install_noted(def: &CheckDef, ctx: &Ctx, mut outcome: Outcome) -> Out
     let Some(Ok(install)) = ctx.install() else {
         return outcome;
     };
-    if !def.meta.reads_install
+    if !def.meta.install.reads()
         || def.meta.id == crate::check::RENDER_CHECK
         || !install.any_rendered()
         || !matches!(outcome.status, Status::Pass | Status::Warn)

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use futures::future::join_all;
 
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase, Starved};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase, Starved,
+};
 use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
@@ -15,7 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the Kubernetes API answers and allows the install",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,

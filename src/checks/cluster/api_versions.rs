@@ -1,7 +1,7 @@
 use serde::Deserialize;
 
 use super::undecided;
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Origin;
 use crate::values::parse_version;
 
@@ -11,7 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "every kind the install renders is served, or brought by its own CRDs",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{client, undecided};
 use crate::check::check_deadline;
 use crate::check::Cleanups;
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::values::{parse_version, Dur, Version};
 
 /// Deletes the probe CSR when dropped armed: the engine's deadline drops a check's future,
@@ -44,7 +44,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "certificate signing requests get approved and signed",
         requires: &["cluster.api"],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase, Release,
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase, Release,
 };
 
 use crate::install::{Origin, RawInstall};
@@ -18,7 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership

@@ -10,7 +10,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Install;
 use crate::kube::ApiError;
 
@@ -20,7 +20,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the installing user may create everything the install renders",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops

@@ -1,7 +1,7 @@
 use serde::Deserialize;
 
 use super::undecided;
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::values::{parse_version, Version};
 
 pub static DEF: CheckDef = CheckDef {
@@ -10,7 +10,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "every chart accepts the cluster's Kubernetes version",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),

@@ -7,7 +7,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, is_ready, list_nodes, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::kube::ApiError;
 
 pub static DEF: CheckDef = CheckDef {
@@ -16,7 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the API server reaches every node's kubelet",
         requires: &["cluster.api"],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: `kubectl logs`, `kubectl exec` and metrics-server go from the API server to each

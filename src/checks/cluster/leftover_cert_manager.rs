@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::terminating_namespaces::unavailable;
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase,
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
 };
 use crate::exec;
 use crate::kube::{cannot_import, ownership_problem, owning_release};
@@ -22,7 +22,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no leftover cert-manager namespace of another release",
         requires: &["cluster.api"],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase,
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
 };
 use crate::kube::{cannot_import, ownership_problem, ApiError};
 
@@ -14,7 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no ScopeDefinitions owned by another release",
         requires: &["cluster.api"],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition

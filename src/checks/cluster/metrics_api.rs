@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::{Install, Object};
 
 pub static DEF: CheckDef = CheckDef {
@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the metrics API answers where the install autoscales",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a HorizontalPodAutoscaler on CPU or memory reads the metrics API

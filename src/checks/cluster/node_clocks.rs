@@ -5,7 +5,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, is_ready, list_nodes, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::kube::ApiError;
 use crate::values::Dur;
 
@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "node clocks agree with the API server's",
         requires: &["cluster.api"],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a node whose clock is off breaks TLS between its kubelet and the control plane

@@ -2,7 +2,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Origin;
 use crate::kube::ApiError;
 use crate::openapi_v2::{aggregate, Schemas};
@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "every object passes helm's client-side OpenAPI validation",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, helm validates every object of the release against

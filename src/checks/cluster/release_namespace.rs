@@ -3,7 +3,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -11,7 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "each release's namespace exists or will be created, and only once",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs a release into a namespace that must exist (or that

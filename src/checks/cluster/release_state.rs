@@ -4,7 +4,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -12,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no earlier operation left a release half-done",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost

@@ -6,7 +6,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, list_nodes, node_selector_text, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Install;
 use crate::quantity::{Bytes, Cpu};
 
@@ -16,7 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "some node can take the workload",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster

@@ -5,7 +5,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::{Claim, Install};
 use crate::quantity::Bytes;
 
@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never

@@ -6,7 +6,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::values::Dur;
 
 pub static DEF: CheckDef = CheckDef {
@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an

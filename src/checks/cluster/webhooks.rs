@@ -9,7 +9,7 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Install;
 use crate::kube::ApiError;
 
@@ -19,7 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Cluster,
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects

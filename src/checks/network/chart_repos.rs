@@ -4,7 +4,7 @@ use std::path::Path;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::net::{self, Trust};
 use crate::registry::{self, Manifest, RegistrySettings};
 
@@ -14,7 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "helm chart repositories serve the charts the install needs",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,

@@ -4,7 +4,7 @@ use std::path::Path;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::ImageRef;
 use crate::net::Failure;
 use crate::registry::{self, transport_fix, Manifest, RegistrySettings};
@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "every image the install needs is in its registry",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: an offline install finds a missing image only when a pod sits in

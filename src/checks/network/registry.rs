@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::net::Failure;
 use crate::registry::{probe, transport_fix, Finding, RegistrySettings};
 
@@ -13,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "container registries answer",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: every image pull of the install goes through these registries, and the ways they

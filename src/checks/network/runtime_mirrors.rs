@@ -1,7 +1,7 @@
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::registry::{probe, Finding};
 use crate::runtime_config::{mirror_ref, RuntimeConfig};
 
@@ -11,7 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Network,
         title: "the container runtime's registry mirrors answer",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, through the mirrors it is

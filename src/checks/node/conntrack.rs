@@ -2,7 +2,9 @@ use std::io::ErrorKind;
 
 use serde::Deserialize;
 
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+};
 use crate::exec;
 use crate::fsutil::write_atomic;
 
@@ -12,7 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "the conntrack kernel module is available",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: true,
         roll_up: None,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::registry::{is_loopback, RegistrySettings};
 use crate::runtime_config::{docker_trusts, RuntimeConfig, CONTAINERD_TOML, CRI, DAEMON_JSON};
 
@@ -10,7 +10,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "the container runtime trusts the private registries",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, with its own configuration.

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -10,7 +10,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "the ports the install binds on the nodes are free",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Fed,
         // /proc/net/* shows the reader's network namespace: the host's, in a node pod.
         host_network: true,
         roll_up: None,

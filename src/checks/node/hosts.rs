@@ -5,7 +5,9 @@ use futures::future::join_all;
 use serde::Deserialize;
 
 use super::hosts_block::{planned, shell, with_block};
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+};
 use crate::fsutil::{backup_once, write_atomic};
 use crate::resolve::ResolveError;
 
@@ -15,7 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "pinned names resolve to the expected IPs",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: when a registry or chart-repo domain resolves to the wrong place, helm fails with

@@ -1,6 +1,8 @@
 use serde::Deserialize;
 
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+};
 use crate::exec;
 use crate::fsutil::write_atomic;
 
@@ -10,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "the kernel forwards and bridges packets as Kubernetes needs",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         // ip_forward and the bridge sysctls are per network namespace: the host's.
         host_network: true,
         roll_up: None,

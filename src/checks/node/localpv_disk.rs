@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, OnNode, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, OnNode, Outcome, Phase};
 use crate::quantity::Bytes;
 
 pub static DEF: CheckDef = CheckDef {
@@ -12,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Node,
         title: "local-PV host directories have enough free space",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Optional,
         host_network: false,
         roll_up: Some(over_nodes),
         explain: r#"Why: local-PV provisioners bind a claim only on a node whose host directory has room

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::exec;
 
 pub static DEF: CheckDef = CheckDef {
@@ -12,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "helm plugins the installer needs are installed",
         requires: &["tools.helm-version"],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: `helmfile apply` and `helmfile diff` shell out to the helm-diff plugin; without it

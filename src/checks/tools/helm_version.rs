@@ -4,7 +4,9 @@ use serde::Deserialize;
 
 use super::{apply_bundled, offer_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+};
 use crate::exec;
 use crate::values::Version;
 
@@ -14,7 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "helm is recent enough",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: charts written for current helm fail to render on older helm, with errors

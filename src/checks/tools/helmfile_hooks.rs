@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::HelmfileHook;
 
 pub static DEF: CheckDef = CheckDef {
@@ -12,7 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "the helmfile's hooks can run",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: `helmfile sync` runs the helmfile's hooks (`prepare`, `presync`, `postsync`,

@@ -2,7 +2,9 @@ use serde::Deserialize;
 
 use super::{apply_bundled, offer_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
-use crate::check::{ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Observed, Outcome, Phase};
+use crate::check::{
+    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+};
 use crate::exec;
 
 pub static DEF: CheckDef = CheckDef {
@@ -11,7 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "helmfile is on PATH",
         requires: &[],
-        reads_install: false,
+        install: InstallUse::No,
         host_network: false,
         roll_up: None,
         explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::RenderState;
 
 pub static DEF: CheckDef = CheckDef {
@@ -9,7 +9,7 @@ pub static DEF: CheckDef = CheckDef {
         phase: Phase::Tools,
         title: "every release of the install renders",
         requires: &[],
-        reads_install: true,
+        install: InstallUse::Fed,
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, `helm install` (and `helmfile sync`, release by
