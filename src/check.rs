@@ -8,7 +8,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::resolve::Resolver;
-pub use crate::vocab::{Access, Fix, Outcome, Phase, Release, Safety, Starved, Status};
+pub use crate::vocab::{
+    Access, Code, Finding, Fix, Outcome, Phase, Release, Safety, Starved, Status, Subject,
+};
 
 /// The check that owns the install's render: a release that does not render is its
 /// finding, and the other checks that read the install cite it.
@@ -28,6 +30,8 @@ pub struct Meta {
     /// when a planned check reads it, and the checks it feeds join the default profile
     /// whenever one is given.
     pub install: InstallUse,
+    /// The codes of its findings, each with the line `preflight explain CODE` prints.
+    pub codes: &'static [Code],
     /// It reads the host's network namespace (/proc/sys/net): run in a pod per node
     /// (`preflight nodes`), that pod needs `hostNetwork`.
     pub host_network: bool,

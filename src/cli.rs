@@ -357,6 +357,10 @@ struct RunOpts {
     /// Output format; json and junit print one document on stdout and nothing else.
     #[arg(short = 'o', long, global = true, value_enum, default_value = "human")]
     output: Output,
+    /// With `-o json`: the report's schema. 2 (default) gives each check's findings with
+    /// their codes and subjects; 1 is the one-message-per-check document of earlier releases.
+    #[arg(long, global = true, value_name = "N", default_value = "2", value_parser = clap::value_parser!(u32).range(1..=2))]
+    json_schema: u32,
     /// Apply the safe fixes.
     #[arg(long, global = true)]
     fix: bool,
@@ -1049,7 +1053,7 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
         Output::Human => human.summary(&reports),
         Output::Json => {
             let install = ctx.install().map(crate::report::InstallSummary::of);
-            report::json(&profile_name, install, &reports) + "\n"
+            report::json(&profile_name, install, &reports, opts.json_schema) + "\n"
         }
         Output::Termination => report::termination(&reports),
         Output::Junit => match report::junit(&profile_name, &reports) {

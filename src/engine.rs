@@ -15,6 +15,27 @@ pub struct Planned {
     pub check: Arc<dyn Check>,
 }
 
+/// A finding's code is a contract with the scripts that branch on it: one its check does
+/// not declare (and `preflight explain` does not document) is the check's own bug, said as
+/// `error` rather than shipped.
+fn codes_declared(def: &CheckDef, outcome: Outcome) -> Outcome {
+    let stray: Vec<&str> = outcome
+        .findings
+        .iter()
+        .map(|f| f.code.as_str())
+        .filter(|c| !def.meta.codes.iter().any(|d| d.code == *c))
+        .collect();
+    if stray.is_empty() {
+        return outcome;
+    }
+    Outcome::error(format!(
+        "internal: finding code(s) {} not declared by {}; what it found: {}",
+        stray.join(", "),
+        def.meta.id,
+        outcome.text()
+    ))
+}
+
 /// A check that read the install looked only at the releases that rendered: a pass or a
 /// warning says which it did not see (their failure is the render check's, not repeated).
 fn partial_install_noted(def: &CheckDef, ctx: &Ctx, mut outcome: Outcome) -> Outcome {
@@ -96,7 +117,7 @@ pub async fn run(
                         )),
                     },
                 };
-                let outcome = partial_install_noted(def, &ctx, outcome);
+                let outcome = partial_install_noted(def, &ctx, codes_declared(def, outcome));
                 if let Some(tx) = done {
                     tx.send_replace(Some((outcome.status, Arc::new(outcome.starved.clone()))));
                 }
@@ -107,6 +128,7 @@ pub async fn run(
                     title: def.meta.title,
                     status: outcome.status,
                     message: outcome.message,
+                    findings: outcome.findings,
                     fix: outcome.fix,
                     fixed: false,
                     fix_error: None,
@@ -125,6 +147,7 @@ pub async fn run(
                 title: def.def.meta.title,
                 status: Status::Error,
                 message: format!("the check crashed: {e}"),
+                findings: Vec::new(),
                 fix: None,
                 fixed: false,
                 fix_error: None,

@@ -257,6 +257,7 @@ fn report(
         title: def.meta.title,
         status,
         message,
+        findings: Vec::new(),
         fix,
         fixed: false,
         fix_error: None,
@@ -661,6 +662,7 @@ fn merge(checks: &[&'static CheckDef], results: Vec<(String, NodeResult)>) -> Ve
                     Some(i) => {
                         let c = items.remove(i);
                         let mut r = report(def, Some(node), c.status, c.message, c.fix);
+                        r.findings = c.findings;
                         r.fixed = c.fixed;
                         r.fix_error = c.fix_error;
                         (r, c.facts)

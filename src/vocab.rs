@@ -97,10 +97,171 @@ impl Fix {
     }
 }
 
+/// What a finding is about, typed, so a script can act on it (`.subject.image`) without
+/// reading the sentence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Subject {
+    /// The cluster as a whole (the API server, its APIs).
+    Cluster,
+    /// An object of the install (with the release and template it comes from) or of the
+    /// cluster.
+    Object {
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<String>,
+    },
+    /// An image reference as the install writes it.
+    Image {
+        image: String,
+    },
+    /// A registry host (`host[:port]`).
+    Registry {
+        host: String,
+    },
+    /// A chart repository or other URL.
+    Url {
+        url: String,
+    },
+    /// A host name to resolve.
+    Host {
+        host: String,
+    },
+    Node {
+        node: String,
+    },
+    /// A file or directory on the host.
+    Path {
+        path: String,
+    },
+    Release {
+        release: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// A program the install runs (helm, helmfile, a plugin, a hook's command).
+    Tool {
+        tool: String,
+    },
+    /// A port on the nodes.
+    Port {
+        port: u16,
+        protocol: String,
+    },
+    /// A kernel setting or module (`net.ipv4.ip_forward`, `br_netfilter`).
+    Setting {
+        setting: String,
+    },
+}
+
+impl Subject {
+    pub fn object(kind: &str, namespace: Option<&str>, name: &str) -> Subject {
+        Subject::Object {
+            kind: kind.to_string(),
+            namespace: namespace.filter(|n| !n.is_empty()).map(String::from),
+            name: name.to_string(),
+            release: None,
+            template: None,
+        }
+    }
+    pub fn image(image: impl Into<String>) -> Subject {
+        Subject::Image { image: image.into() }
+    }
+    pub fn registry(host: impl Into<String>) -> Subject {
+        Subject::Registry { host: host.into() }
+    }
+    pub fn node(node: impl Into<String>) -> Subject {
+        Subject::Node { node: node.into() }
+    }
+    pub fn path(path: impl Into<String>) -> Subject {
+        Subject::Path { path: path.into() }
+    }
+    pub fn tool(tool: impl Into<String>) -> Subject {
+        Subject::Tool { tool: tool.into() }
+    }
+    pub fn setting(setting: impl Into<String>) -> Subject {
+        Subject::Setting {
+            setting: setting.into(),
+        }
+    }
+    pub fn release(release: impl Into<String>, namespace: Option<&str>) -> Subject {
+        Subject::Release {
+            release: release.into(),
+            namespace: namespace.map(String::from),
+        }
+    }
+}
+
+/// A stable name for one kind of problem a check finds (kebab-case, unique in its check),
+/// with the line `preflight explain CODE` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code {
+    pub code: &'static str,
+    pub explain: &'static str,
+}
+
+/// One problem a check found: a stable code, how bad, what it is about, the sentence users
+/// read (helm's and the API server's words kept), and its own fix when it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub severity: Status,
+    pub subject: Subject,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+}
+
+impl Finding {
+    fn new(code: &Code, severity: Status, subject: Subject, message: impl Into<String>) -> Self {
+        Finding {
+            code: code.code.to_string(),
+            severity,
+            subject,
+            message: message.into(),
+            fix: None,
+        }
+    }
+    pub fn fail(code: &Code, subject: Subject, message: impl Into<String>) -> Self {
+        Self::new(code, Status::Fail, subject, message)
+    }
+    pub fn warn(code: &Code, subject: Subject, message: impl Into<String>) -> Self {
+        Self::new(code, Status::Warn, subject, message)
+    }
+    /// This item could not be decided (denied, unreachable): never a pass.
+    pub fn error(code: &Code, subject: Subject, message: impl Into<String>) -> Self {
+        Self::new(code, Status::Error, subject, message)
+    }
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fix = Some(fix);
+        self
+    }
+}
+
+/// How bad a finding is, for its check's status: a predicted failure outweighs what could
+/// not be decided (as the exit code has it), which outweighs a warning.
+fn weight(s: Status) -> u8 {
+    match s {
+        Status::Fail => 4,
+        Status::Error => 3,
+        Status::Warn => 2,
+        Status::Skip => 1,
+        Status::Pass => 0,
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub status: Status,
+    /// With findings: the summary line after them; without: the whole message.
     pub message: String,
+    /// Each problem on its own (the status is the worst of them).
+    pub findings: Vec<Finding>,
     pub fix: Option<Fix>,
     /// Dependents this prerequisite knows cannot run (their reason); the others still run.
     pub starved: Vec<Starved>,
@@ -174,6 +335,7 @@ impl Outcome {
         Outcome {
             status,
             message: message.into(),
+            findings: Vec::new(),
             fix: None,
             starved: Vec::new(),
             facts: None,
@@ -195,9 +357,26 @@ impl Outcome {
     pub fn error(message: impl Into<String>) -> Self {
         Self::new(Status::Error, message)
     }
+    /// The findings, and the line said after them (or alone when there are none: a pass).
+    /// The status is the worst finding's.
+    pub fn found(findings: Vec<Finding>, summary: impl Into<String>) -> Self {
+        let status = findings
+            .iter()
+            .map(|f| f.severity)
+            .max_by_key(|s| weight(*s))
+            .unwrap_or(Status::Pass);
+        Outcome {
+            findings,
+            ..Self::new(status, summary)
+        }
+    }
     pub fn with_fix(mut self, fix: Fix) -> Self {
         self.fix = Some(fix);
         self
+    }
+    /// What the user reads: each finding's sentence, then the message.
+    pub fn text(&self) -> String {
+        full_text(&self.findings, &self.message)
     }
     pub fn with_facts(mut self, facts: serde_json::Value) -> Self {
         self.facts = Some(Box::new(facts));
@@ -220,7 +399,9 @@ pub struct CheckReport {
     pub phase: Phase,
     pub title: &'static str,
     pub status: Status,
+    /// The summary after the findings (without findings: the whole message).
     pub message: String,
+    pub findings: Vec<Finding>,
     pub fix: Option<Fix>,
     pub fixed: bool,
     /// `--fix` tried this check's fix and it failed: why.
@@ -235,6 +416,37 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// What the user reads: each finding's sentence, then the summary.
+    pub fn text(&self) -> String {
+        full_text(&self.findings, &self.message)
+    }
+
+    /// The fixes to show: the check's own, then the findings'; fixes of the same words are
+    /// one, with each command once (three missing images: one "push them" with three copies).
+    pub fn fixes(&self) -> Vec<Fix> {
+        let mut out: Vec<Fix> = Vec::new();
+        for f in self
+            .fix
+            .iter()
+            .chain(self.findings.iter().filter_map(|f| f.fix.as_ref()))
+        {
+            match out
+                .iter_mut()
+                .find(|o| o.summary == f.summary && o.automatic == f.automatic && o.safety == f.safety)
+            {
+                Some(o) => {
+                    for c in &f.commands {
+                        if !o.commands.contains(c) {
+                            o.commands.push(c.clone());
+                        }
+                    }
+                }
+                None => out.push(f.clone()),
+            }
+        }
+        out
+    }
+
     /// The fix `--fix` would apply: a problem (fail or warn) with an automatic fix.
     pub fn auto_fix(&self) -> Option<&Fix> {
         match self.status {
@@ -242,4 +454,13 @@ impl CheckReport {
             _ => None,
         }
     }
+}
+
+/// The findings' sentences, one per line, then the summary (when there is one).
+pub fn full_text(findings: &[Finding], summary: &str) -> String {
+    let mut lines: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+    if !summary.is_empty() {
+        lines.push(summary);
+    }
+    lines.join("\n")
 }

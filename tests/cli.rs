@@ -280,11 +280,11 @@ fn json_is_one_document_matching_the_schema() {
     s.on_path("helm", &real_tool("helm-3.11.1/helm"));
     let (run, doc) = s.json(&["--profile", "bkce7"]);
     assert_eq!(run.code(), 1);
-    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v2.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["schema"], 2);
     assert_eq!(doc["profile"], "bkce7");
     assert_eq!(doc["checks"].as_array().unwrap().len(), 16);
     let statuses: Vec<&str> = doc["checks"]
@@ -301,6 +301,27 @@ fn json_is_one_document_matching_the_schema() {
     let mut broken = doc.clone();
     broken["checks"][0]["status"] = "ok".into();
     assert!(!validator.is_valid(&broken));
+    let mut broken = doc.clone();
+    broken["checks"][0]["findings"] = serde_json::json!([{"code": "Not A Code", "severity": "fail", "subject": {"type": "cluster"}, "message": "x"}]);
+    assert!(!validator.is_valid(&broken));
+    // --json-schema 1: the document scripts were written against, whole text in `message`.
+    let (_, v1) = s.json(&["--profile", "bkce7", "--json-schema", "1"]);
+    let schema1: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let v1_validator = jsonschema::validator_for(&schema1).unwrap();
+    let errors: Vec<String> = v1_validator.iter_errors(&v1).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(v1["schema"], 1);
+    for (a, b) in doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v1["checks"].as_array().unwrap())
+    {
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(message(&doc, id), b["message"].as_str().unwrap(), "{id}");
+    }
+    let bad = s.run(&["--json-schema", "3"]);
+    assert_eq!(bad.code(), 2, "{}", bad.stderr());
 }
 
 #[test]

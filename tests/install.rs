@@ -183,7 +183,7 @@ fn images_on_two_registries_one_of_them_missing_an_image() {
     ]);
     assert_eq!(run.code(), 1);
     // JSON says what was rendered and that it was rendered without a cluster.
-    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v2.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
@@ -194,9 +194,13 @@ fn images_on_two_registries_one_of_them_missing_an_image() {
         doc["install"]["rendered_without_cluster"],
         "the cluster phase does not run"
     );
+    // What a script reads: `.checks[].findings[] | select(.code=="image-missing") | .subject.image`
+    // is exactly the one missing image.
+    assert_eq!(subjects_of(&doc, "image-missing", "image"), vec![image_b.clone()]);
+    assert_eq!(codes(&doc, "network.images"), ["image-missing"]);
     assert_eq!(
         message(&doc, "network.images"),
-        format!("1 of 2 images are missing (the registry says manifest unknown) (2 images from 1 release): {image_b} (used by release bk, storage-app/templates/deployment.yaml; release bk, storage-app/templates/statefulset.yaml)")
+        format!("{image_b} (used by release bk, storage-app/templates/deployment.yaml; release bk, storage-app/templates/statefulset.yaml): missing (the registry says MANIFEST_UNKNOWN)\n1 of 2 images are missing (2 images from 1 release)")
     );
     assert_eq!(
         fix_commands(&doc, "network.images"),

@@ -375,8 +375,15 @@ fn seed003_offline_install_finds_every_missing_image_at_once() {
     let (run, doc) = s.json(&["--profile", &p(&all)]);
     assert_eq!(run.code(), 1);
     assert_eq!(
-        message(&doc, "network.images"),
-        format!("2 of 3 images are missing (the registry says manifest unknown): {h}/blueking/bk-repo:2.0.0, {h}/openkruise/kruise-manager:v1.5.0")
+        subjects_of(&doc, "image-missing", "image"),
+        vec![
+            format!("{h}/blueking/bk-repo:2.0.0"),
+            format!("{h}/openkruise/kruise-manager:v1.5.0")
+        ]
+    );
+    assert_eq!(
+        message(&doc, "network.images").lines().last(),
+        Some("2 of 3 images are missing")
     );
     assert_eq!(fix_commands(&doc, "network.images").len(), 2);
 }
@@ -398,8 +405,15 @@ fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert_eq!(status(&doc, "network.images"), "error");
     assert_eq!(
+        findings(&doc, "network.images"),
+        vec![(
+            "image-lookup-failed".to_string(),
+            serde_json::json!({"type": "image", "image": image})
+        )]
+    );
+    assert_eq!(
         message(&doc, "network.images"),
-        format!("1 of 1 images could not be looked up:\n{image}: {h}: needs credentials (401, Basic auth) and none are configured")
+        format!("{image}: {h}: needs credentials (401, Basic auth) and none are configured\n1 could not be looked up")
     );
     assert_eq!(
         fix_commands(&doc, "network.images"),
@@ -425,8 +439,9 @@ fn images_behind_basic_auth_use_profile_or_docker_config_credentials() {
         "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true}}]\n    images: [\"{image}\"]\n"
     ))]);
     assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(codes(&doc, "network.images"), ["image-lookup-failed"]);
     assert!(message(&doc, "network.images")
-        .ends_with("needs credentials (401, Basic auth) and none are configured"));
+        .contains("needs credentials (401, Basic auth) and none are configured\n"));
     let (run, doc) = s.json(&["--profile", &s.profile(&format!(
         "checks:\n  network.images:\n    registries: [{{host: \"{h}\", insecure: true, username: puller, password: s3cret}}]\n    images: [\"{image}\"]\n"
     ))]);
@@ -631,11 +646,10 @@ fn seed000_token_flow_like_docker_hub() {
     assert_eq!(run.code(), 1, "{}", run.stdout());
     // The first went through 401 → token → HEAD with the token → 200; the second → 404.
     assert_eq!(
-        message(&doc, "network.images"),
-        format!(
-            "1 of 2 images are missing (the registry says manifest unknown): {h}/oamdev/vela-core:v9.9.9"
-        )
+        subjects_of(&doc, "image-missing", "image"),
+        vec![format!("{h}/oamdev/vela-core:v9.9.9")]
     );
+    assert_eq!(codes(&doc, "network.images"), ["image-missing"]);
 }
 
 #[test]
@@ -770,9 +784,10 @@ fn insecure_declared_once_reaches_every_registry_check() {
     let (run, doc) = s.json(&["--profile", &p]);
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert_eq!(status(&doc, "network.images"), "error");
+    assert_eq!(codes(&doc, "network.images"), ["image-lookup-failed"]);
     assert_eq!(
         message(&doc, "network.images"),
-        format!("1 of 1 images could not be looked up:\n{h}/app/web:v1: https://{h}/v2/app/web/manifests/v1: the server answered plain HTTP on an HTTPS port")
+        format!("{h}/app/web:v1: https://{h}/v2/app/web/manifests/v1: the server answered plain HTTP on an HTTPS port\n1 could not be looked up")
     );
     let fix = &entry(&doc, "network.images")["fix"];
     assert!(!fix["summary"].as_str().unwrap().contains("push"), "{fix}");
@@ -818,10 +833,11 @@ fn only_the_registrys_manifest_unknown_means_missing() {
     let (run, doc) = s.json(&["--profile", &p]);
     assert_eq!(run.code(), 3, "{}", run.stdout());
     let msg = message(&doc, "network.images");
-    assert!(
-        msg.starts_with("2 of 2 images could not be looked up:\n"),
-        "{msg}"
+    assert_eq!(
+        codes(&doc, "network.images"),
+        ["image-lookup-failed", "image-lookup-failed"]
     );
+    assert!(msg.ends_with("\n2 could not be looked up"), "{msg}");
     assert!(
         msg.contains(&format!(
             "{h}/app/web:v1: {h}: GET /v2/app/web/manifests/v1 answers 404 without the registry's MANIFEST_UNKNOWN: not a registry API (wrong host, port or path?)",

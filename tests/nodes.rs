@@ -318,13 +318,13 @@ fn node_checks_run_on_every_node_and_roll_up() {
     c.delete(&["namespace", &ns]);
 
     assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
-    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v1.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema/report-v2.json")).unwrap();
     let errors: Vec<String> = jsonschema::validator_for(&schema)
         .unwrap()
         .iter_errors(&doc)
         .map(|e| e.to_string())
         .collect();
-    assert!(errors.is_empty(), "schema 1 with the node field: {errors:?}");
+    assert!(errors.is_empty(), "schema 2 with the node field: {errors:?}");
     let entries = doc["checks"].as_array().unwrap();
     let find = |id: &str, node: Option<&str>| {
         entries

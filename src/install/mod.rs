@@ -385,7 +385,9 @@ impl Install {
     /// hooks of every event included: an uninstall on an air-gapped site needs them too,
     /// labelled with their phase), normalised, with where it is used. Unparsable references
     /// are returned as errors naming their source.
-    pub fn images(&self) -> (BTreeMap<ImageRef, Vec<String>>, Vec<String>) {
+    /// Each image the install runs with where it is used, and the references that are no
+    /// image reference: (as written, why, where).
+    pub fn images(&self) -> (BTreeMap<ImageRef, Vec<String>>, Vec<(String, String)>) {
         let mut out: BTreeMap<ImageRef, Vec<String>> = BTreeMap::new();
         let mut bad = Vec::new();
         for o in &self.objects {
@@ -406,7 +408,7 @@ impl Install {
                                 used.push(p);
                             }
                         }
-                        Err(e) => bad.push(format!("{e} ({})", self.provenance(o))),
+                        Err(e) => bad.push((image.to_string(), format!("{e} ({})", self.provenance(o)))),
                     }
                 }
             }

@@ -57,10 +57,10 @@ impl Human {
             if r.status == Status::Pass {
                 continue;
             }
-            for line in r.message.lines() {
+            for line in r.text().lines() {
                 out.push_str(&format!("    {line}\n"));
             }
-            if let Some(fix) = &r.fix {
+            for fix in r.fixes() {
                 let tag = match (fix.automatic, fix.safety) {
                     (true, Safety::Safe) => " [--fix]",
                     (true, Safety::Unsafe) => " [--unsafe-fixes]",
@@ -133,6 +133,7 @@ mod tests {
             title: "t",
             status: Status::Fail,
             message: "m".into(),
+            findings: Vec::new(),
             fix: Some(Fix::automatic("load it", vec!["modprobe nf_conntrack".into()])),
             fixed: false,
             fix_error: None,

@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 use super::Summary;
-use crate::check::{Fix, Phase, Status};
+use crate::check::{Finding, Fix, Phase, Status};
 use crate::vocab::CheckReport;
 
 #[derive(Serialize)]
@@ -92,19 +92,32 @@ struct Entry<'a> {
     phase: Phase,
     title: &'a str,
     status: Status,
-    message: &'a str,
+    message: std::borrow::Cow<'a, str>,
     fix: Option<&'a Fix>,
     fixed: bool,
     duration_ms: u64,
     /// Only on node checks run on every node (`preflight nodes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     node: Option<&'a str>,
+    /// Schema 2: each problem with its code and subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    findings: Option<&'a [Finding]>,
 }
 
-/// The one JSON document `-o json` prints (schema 1; see README).
-pub fn render(profile: &str, install: Option<InstallSummary>, reports: &[CheckReport]) -> String {
+/// The JSON schemas `-o json` can print: 2 (findings) and 1 (one message per check).
+pub const SCHEMAS: [u32; 2] = [1, 2];
+
+/// The one JSON document `-o json` prints (see README "JSON"). Schema 2 gives each check's
+/// findings and its summary as `message`; schema 1, for scripts written against it, has no
+/// findings and the whole text as `message`.
+pub fn render(
+    profile: &str,
+    install: Option<InstallSummary>,
+    reports: &[CheckReport],
+    schema: u32,
+) -> String {
     let doc = Document {
-        schema: 1,
+        schema,
         profile,
         install,
         checks: reports
@@ -114,17 +127,23 @@ pub fn render(profile: &str, install: Option<InstallSummary>, reports: &[CheckRe
                 phase: r.phase,
                 title: r.title,
                 status: r.status,
-                message: &r.message,
+                message: if schema == 1 {
+                    std::borrow::Cow::Owned(r.text())
+                } else {
+                    std::borrow::Cow::Borrowed(&r.message)
+                },
                 fix: r.fix.as_ref(),
                 fixed: r.fixed,
                 duration_ms: r.duration_ms,
                 node: r.node.as_deref(),
+                findings: (schema != 1).then_some(r.findings.as_slice()),
             })
             .collect(),
         summary: Summary::of(reports),
     };
     // Serialising plain structs of strings and numbers cannot fail.
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"schema\":1,\"error\":\"{e}\"}}"))
+    serde_json::to_string_pretty(&doc)
+        .unwrap_or_else(|e| format!("{{\"schema\":{schema},\"error\":\"{e}\"}}"))
 }
 
 /// One check's result as a node pod reports it through its termination message.
@@ -133,6 +152,8 @@ pub struct Compact {
     pub id: String,
     pub status: crate::check::Status,
     pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
     pub fix: Option<crate::check::Fix>,
     /// `--fix` applied it on the node (`--all-nodes --fix --yes`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -156,6 +177,7 @@ pub fn termination(reports: &[CheckReport]) -> String {
             id: r.id.to_string(),
             status: r.status,
             message: r.message.clone(),
+            findings: r.findings.clone(),
             fix: r.fix.clone(),
             fixed: r.fixed,
             fix_error: r.fix_error.clone(),
@@ -167,11 +189,39 @@ pub fn termination(reports: &[CheckReport]) -> String {
             .map(|t| t.len() < TERMINATION_LIMIT)
             .unwrap_or(false)
     };
+    // Findings go first by count (the last of the longest list), said in the message.
+    let mut cut: Vec<usize> = vec![0; items.len()];
+    while !fits(&items) {
+        let Some((i, _)) = items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.findings.len() > 1)
+            .max_by_key(|(_, it)| it.findings.len())
+        else {
+            break;
+        };
+        items[i].findings.pop();
+        cut[i] += 1;
+    }
+    for (it, n) in items.iter_mut().zip(cut) {
+        if n > 0 {
+            it.message = format!(
+                "{} ({n} more finding(s) cut to fit the termination message)",
+                it.message
+            );
+        }
+    }
     let mut budget = 1024;
     while !fits(&items) && budget > 16 {
         for it in items.iter_mut() {
             if it.message.chars().count() > budget {
                 it.message = it.message.chars().take(budget).collect::<String>() + " …(cut)";
+            }
+            for f in it.findings.iter_mut() {
+                if f.message.chars().count() > budget {
+                    f.message = f.message.chars().take(budget).collect::<String>() + " …(cut)";
+                }
+                f.fix = None;
             }
             if let Some(e) = it.fix_error.as_mut() {
                 if e.chars().count() > budget {
@@ -214,6 +264,7 @@ mod tests {
             title: "t",
             status: Status::Fail,
             message: "m".repeat(n),
+            findings: Vec::new(),
             fix: Some(Fix::manual("s".repeat(n), vec!["c".repeat(n); 5])),
             fixed: false,
             fix_error: Some("e".repeat(n)),
@@ -248,5 +299,37 @@ mod tests {
         let back: Vec<Compact> = serde_json::from_str(&termination(std::slice::from_ref(&short))).unwrap();
         assert_eq!(back[0].message, short.message);
         assert_eq!(back[0].fix.as_ref().unwrap().commands.len(), 5);
+    }
+
+    #[test]
+    fn findings_are_cut_by_count_and_the_count_is_said() {
+        let code = crate::check::Code {
+            code: "image-missing",
+            explain: "x",
+        };
+        let mut r = long("node.a", 10);
+        r.findings = (0..200)
+            .map(|i| {
+                crate::check::Finding::fail(
+                    &code,
+                    crate::check::Subject::image(format!("registry.example/app-{i}:1.0")),
+                    format!("registry.example/app-{i}:1.0: manifest unknown"),
+                )
+            })
+            .collect();
+        let text = termination(std::slice::from_ref(&r));
+        assert!(text.len() < TERMINATION_LIMIT, "{}", text.len());
+        let back: Vec<Compact> = serde_json::from_str(&text).unwrap();
+        let kept = back[0].findings.len();
+        assert!(kept > 5 && kept < 200, "{kept}");
+        assert_eq!(back[0].findings[..], r.findings[..kept]);
+        assert!(
+            back[0].message.ends_with(&format!(
+                "({} more finding(s) cut to fit the termination message)",
+                200 - kept
+            )),
+            "{}",
+            back[0].message
+        );
     }
 }

@@ -15,8 +15,17 @@ pub fn render(profile: &str, reports: &[CheckReport]) -> Result<String, String> 
         }
         let mut suite = TestSuite::new(phase.name());
         for r in in_phase {
-            let mut detail = r.message.clone();
-            if let Some(fix) = &r.fix {
+            // Each finding with its code, so a CI page shows what a script would branch on.
+            let mut lines: Vec<String> = r
+                .findings
+                .iter()
+                .map(|f| format!("[{}] {}", f.code, f.message))
+                .collect();
+            if !r.message.is_empty() {
+                lines.push(r.message.clone());
+            }
+            let mut detail = lines.join("\n");
+            for fix in r.fixes() {
                 detail.push_str(&format!("\nfix: {}", fix.summary));
                 for c in &fix.commands {
                     detail.push_str(&format!("\n  $ {c}"));
@@ -28,7 +37,7 @@ pub fn render(profile: &str, reports: &[CheckReport]) -> Result<String, String> 
                 Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
                 Status::Skip => TestCaseStatus::skipped(),
             };
-            status.set_message(r.message.lines().next().unwrap_or(""));
+            status.set_message(r.text().lines().next().unwrap_or(""));
             status.set_description(detail.clone());
             let mut case = TestCase::new(r.id, status);
             case.set_classname(phase.name());

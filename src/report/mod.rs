@@ -6,7 +6,7 @@ mod json;
 mod junit;
 
 pub use human::Human;
-pub use json::{render as json, termination, Compact, InstallSummary, TERMINATION_LIMIT};
+pub use json::{render as json, termination, Compact, InstallSummary, SCHEMAS, TERMINATION_LIMIT};
 pub use junit::render as junit;
 
 use std::time::Duration;

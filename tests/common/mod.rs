@@ -204,15 +204,71 @@ pub fn status(doc: &Value, id: &str) -> String {
     entry(doc, id)["status"].as_str().unwrap_or_default().to_string()
 }
 
+/// The text the user reads for a check: each finding's sentence, then the summary
+/// (schema 2), or the message (schema 1).
 pub fn message(doc: &Value, id: &str) -> String {
-    entry(doc, id)["message"].as_str().unwrap_or_default().to_string()
+    let e = entry(doc, id);
+    let mut lines: Vec<String> = e["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["message"].as_str().map(String::from))
+        .collect();
+    let summary = e["message"].as_str().unwrap_or_default();
+    if !summary.is_empty() {
+        lines.push(summary.to_string());
+    }
+    lines.join("\n")
 }
 
-pub fn fix_commands(doc: &Value, id: &str) -> Vec<String> {
-    entry(doc, id)["fix"]["commands"]
+/// A check's findings as (code, subject) pairs, in order.
+pub fn findings(doc: &Value, id: &str) -> Vec<(String, Value)> {
+    entry(doc, id)["findings"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(String::from)).collect())
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or_default().to_string(),
+                f["subject"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The codes of a check's findings, in order.
+pub fn codes(doc: &Value, id: &str) -> Vec<String> {
+    findings(doc, id).into_iter().map(|(c, _)| c).collect()
+}
+
+/// The commands of every fix a user is shown for the check: its own, then its findings'
+/// (each once).
+pub fn fix_commands(doc: &Value, id: &str) -> Vec<String> {
+    let e = entry(doc, id);
+    let mut out: Vec<String> = Vec::new();
+    let fixes =
+        std::iter::once(&e["fix"]).chain(e["findings"].as_array().into_iter().flatten().map(|f| &f["fix"]));
+    for f in fixes {
+        for c in f["commands"].as_array().into_iter().flatten() {
+            let c = c.as_str().unwrap_or_default().to_string();
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// `.checks[].findings[] | select(.code == CODE) | .subject.FIELD` over the whole report.
+pub fn subjects_of(doc: &Value, code: &str, field: &str) -> Vec<String> {
+    doc["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .filter(|f| f["code"] == code)
+        .filter_map(|f| f["subject"][field].as_str().map(String::from))
+        .collect()
 }
 
 pub fn fix_summary(doc: &Value, id: &str) -> String {

@@ -18,6 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the Kubernetes API answers and allows the install",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,

@@ -12,6 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every kind the install renders is served, or brought by its own CRDs",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates

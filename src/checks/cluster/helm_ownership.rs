@@ -19,6 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership

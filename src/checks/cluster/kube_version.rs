@@ -11,6 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every chart accepts the cluster's Kubernetes version",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),

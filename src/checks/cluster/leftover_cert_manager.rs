@@ -23,6 +23,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no leftover cert-manager namespace of another release",
         requires: &["cluster.api"],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another

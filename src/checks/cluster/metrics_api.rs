@@ -14,6 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the metrics API answers where the install autoscales",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a HorizontalPodAutoscaler on CPU or memory reads the metrics API

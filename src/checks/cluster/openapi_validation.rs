@@ -14,6 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every object passes helm's client-side OpenAPI validation",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, helm validates every object of the release against

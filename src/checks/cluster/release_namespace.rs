@@ -12,6 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "each release's namespace exists or will be created, and only once",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs a release into a namespace that must exist (or that

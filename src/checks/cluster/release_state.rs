@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no earlier operation left a release half-done",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost

@@ -17,6 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "some node can take the workload",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster

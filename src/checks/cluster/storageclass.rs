@@ -16,6 +16,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never

@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm chart repositories serve the charts the install needs",
         requires: &[],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,

@@ -4,10 +4,25 @@ use std::path::Path;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::ImageRef;
 use crate::net::Failure;
 use crate::registry::{self, transport_fix, Manifest, RegistrySettings};
+
+const IMAGE_MISSING: Code = Code {
+    code: "image-missing",
+    explain: "the registry answers for the image's repository but says MANIFEST_UNKNOWN / NAME_UNKNOWN: the pod will sit in ImagePullBackOff",
+};
+const IMAGE_LOOKUP_FAILED: Code = Code {
+    code: "image-lookup-failed",
+    explain: "the image could not be looked up (registry unreachable, TLS, credentials, rate limit): not known to be missing, so error",
+};
+const IMAGE_REFERENCE_INVALID: Code = Code {
+    code: "image-reference-invalid",
+    explain: "the text in an image field is no image reference (empty, spaces): the kubelet cannot pull it",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -16,6 +31,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every image the install needs is in its registry",
         requires: &[],
         install: InstallUse::Fed,
+        codes: &[IMAGE_MISSING, IMAGE_LOOKUP_FAILED, IMAGE_REFERENCE_INVALID],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an offline install finds a missing image only when a pod sits in
@@ -67,13 +83,13 @@ impl Check for Images {
             let install = crate::or_return!(ctx.rendered());
             // Each image once, with where it is used (the install's releases and templates).
             let mut wanted: BTreeMap<ImageRef, Vec<String>> = BTreeMap::new();
-            let mut unparsable = Vec::new();
+            let mut unparsable: Vec<(String, String)> = Vec::new();
             for image in &self.images {
                 match ImageRef::parse(image) {
                     Ok(r) => {
                         wanted.entry(r).or_default();
                     }
-                    Err(e) => unparsable.push(format!("{e} (profile)")),
+                    Err(e) => unparsable.push((image.clone(), format!("{e} (profile)"))),
                 }
             }
             let mut from_install = 0;
@@ -124,66 +140,66 @@ impl Check for Images {
             }))
             .await;
             let total = wanted.len();
-            let mut present = 0;
-            let mut missing = Vec::new();
-            let mut problems = Vec::new();
+            let (mut present, mut missing, mut unknown) = (0, 0, 0);
+            let mut findings = Vec::new();
             let mut problem_fixes: Vec<String> = Vec::new();
             for (shown, image, v) in verdicts {
                 match v {
                     Manifest::Present => present += 1,
-                    Manifest::Missing(code) => missing.push((shown, image.to_string(), code)),
+                    Manifest::Missing(code) => {
+                        missing += 1;
+                        findings.push(
+                            Finding::fail(
+                                &IMAGE_MISSING,
+                                Subject::image(image.to_string()),
+                                format!("{shown}: missing (the registry says {code})"),
+                            )
+                            .with_fix(Fix::manual(
+                                "push the missing images into the registry before installing",
+                                vec![format!("skopeo copy docker://<source>/{image} docker://{image}")],
+                            )),
+                        );
+                    }
                     Manifest::Problem { line, fix } => {
-                        problems.push(format!("{shown}: {line}"));
-                        for c in fix {
-                            if !problem_fixes.contains(&c) {
-                                problem_fixes.push(c);
+                        unknown += 1;
+                        for c in &fix {
+                            if !problem_fixes.contains(c) {
+                                problem_fixes.push(c.clone());
                             }
                         }
+                        findings.push(Finding::error(
+                            &IMAGE_LOOKUP_FAILED,
+                            Subject::image(image.to_string()),
+                            format!("{shown}: {line}"),
+                        ));
                     }
                 }
+            }
+            for (raw, why) in unparsable {
+                unknown += 1;
+                findings.push(Finding::error(&IMAGE_REFERENCE_INVALID, Subject::image(raw), why));
             }
             let counted = match install {
                 Some(i) if from_install > 0 => format!(" ({})", i.counted(from_install, "images")),
                 _ => String::new(),
             };
-            problems.extend(unparsable);
-            if missing.is_empty() && problems.is_empty() {
+            if findings.is_empty() {
                 return Outcome::pass(format!("all {present} images are in their registries{counted}"));
             }
-            let mut lines = Vec::new();
-            if !missing.is_empty() {
-                lines.push(format!(
-                    "{} of {total} images are missing (the registry says manifest unknown){counted}: {}",
-                    missing.len(),
-                    missing
-                        .iter()
-                        .map(|(m, _, _)| m.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            let mut said = Vec::new();
+            if missing > 0 {
+                said.push(format!("{missing} of {total} images are missing"));
             }
-            if !problems.is_empty() {
-                lines.push(format!(
-                    "{} of {total} images could not be looked up:",
-                    problems.len()
-                ));
-                lines.extend(problems);
+            if unknown > 0 {
+                said.push(format!("{unknown} could not be looked up"));
             }
-            if missing.is_empty() {
-                // Nothing is known to be missing: this run could not decide.
-                return Outcome::error(lines.join("\n")).with_fix(Fix::manual(
-                    "make the registries answer for these images (reachability, TLS trust, credentials) as the lines above say",
-                    problem_fixes,
-                ));
+            let outcome = Outcome::found(findings, format!("{}{counted}", said.join(", ")));
+            if problem_fixes.is_empty() {
+                return outcome;
             }
-            let mut cmds: Vec<String> = missing
-                .iter()
-                .map(|(_, m, _)| format!("skopeo copy docker://<source>/{m} docker://{m}"))
-                .collect();
-            cmds.extend(problem_fixes);
-            Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
-                "push the missing images into the registry before installing",
-                cmds,
+            outcome.with_fix(Fix::manual(
+                "make the registries answer for these images (reachability, TLS trust, credentials) as the lines above say",
+                problem_fixes,
             ))
         })
     }

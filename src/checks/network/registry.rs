@@ -14,6 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "container registries answer",
         requires: &[],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: every image pull of the install goes through these registries, and the ways they

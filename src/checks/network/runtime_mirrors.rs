@@ -12,6 +12,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the container runtime's registry mirrors answer",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, through the mirrors it is

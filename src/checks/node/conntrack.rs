@@ -15,6 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the conntrack kernel module is available",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: true,
         roll_up: None,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users

@@ -11,6 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the container runtime trusts the private registries",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, with its own configuration.

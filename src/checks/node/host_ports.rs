@@ -11,6 +11,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the ports the install binds on the nodes are free",
         requires: &[],
         install: InstallUse::Fed,
+        codes: &[],
         // /proc/net/* shows the reader's network namespace: the host's, in a node pod.
         host_network: true,
         roll_up: None,

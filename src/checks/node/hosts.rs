@@ -18,6 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "pinned names resolve to the expected IPs",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: when a registry or chart-repo domain resolves to the wrong place, helm fails with

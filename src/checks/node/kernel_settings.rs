@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the kernel forwards and bridges packets as Kubernetes needs",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         // ip_forward and the bridge sysctls are per network namespace: the host's.
         host_network: true,
         roll_up: None,

@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "local-PV host directories have enough free space",
         requires: &[],
         install: InstallUse::Optional,
+        codes: &[],
         host_network: false,
         roll_up: Some(over_nodes),
         explain: r#"Why: local-PV provisioners bind a claim only on a node whose host directory has room

@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm plugins the installer needs are installed",
         requires: &["tools.helm-version"],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: `helmfile apply` and `helmfile diff` shell out to the helm-diff plugin; without it

@@ -17,6 +17,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm is recent enough",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: charts written for current helm fail to render on older helm, with errors

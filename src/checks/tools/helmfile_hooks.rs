@@ -13,6 +13,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the helmfile's hooks can run",
         requires: &[],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: `helmfile sync` runs the helmfile's hooks (`prepare`, `presync`, `postsync`,

@@ -14,6 +14,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helmfile is on PATH",
         requires: &[],
         install: InstallUse::No,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find

@@ -10,6 +10,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every release of the install renders",
         requires: &[],
         install: InstallUse::Fed,
+        codes: &[],
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, `helm install` (and `helmfile sync`, release by
