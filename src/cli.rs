@@ -624,24 +624,42 @@ fn list(opts: &RunOpts) -> i32 {
     0
 }
 
+/// `preflight explain CHECK` (why it exists, what it reads, its codes) or `explain CODE`
+/// (what a finding code means, in each check that reports it).
 fn explain(id: &str) -> i32 {
-    match crate::checks::find(id) {
-        Some(def) => {
-            let m = &def.meta;
-            println!(
-                "{} ({} phase)\n{}\n\n{}",
-                m.id,
-                m.phase.name(),
-                m.title,
-                m.explain
-            );
-            if !m.requires.is_empty() {
-                println!("\nRequires: {}", m.requires.join(", "));
-            }
-            0
+    if let Some(def) = crate::checks::find(id) {
+        let m = &def.meta;
+        println!(
+            "{} ({} phase)\n{}\n\n{}",
+            m.id,
+            m.phase.name(),
+            m.title,
+            m.explain
+        );
+        if !m.requires.is_empty() {
+            println!("\nRequires: {}", m.requires.join(", "));
         }
-        None => usage_error(profile::unknown_id_message(id)),
+        if !m.codes.is_empty() {
+            println!("\nFinding codes (-o json: .checks[].findings[].code):");
+            let width = m.codes.iter().map(|c| c.code.len()).max().unwrap_or(0);
+            for c in m.codes {
+                println!("  {:width$}  {}", c.code, c.explain);
+            }
+        }
+        return 0;
     }
+    let found = crate::checks::with_code(id);
+    if found.is_empty() {
+        return usage_error(if id.contains('.') {
+            profile::unknown_id_message(id)
+        } else {
+            format!("`{id}` is neither a check id nor a finding code (see `preflight list` and README \"Finding codes\")")
+        });
+    }
+    for (def, code) in found {
+        println!("{} ({}): {}", code.code, def.meta.id, code.explain);
+    }
+    0
 }
 
 /// `--only` / `--skip` entries: a check id, or a phase name for all of its checks.

@@ -114,6 +114,32 @@ fn explain_quotes_the_field_report() {
 }
 
 #[test]
+fn explain_lists_a_checks_finding_codes_and_explains_a_code() {
+    let s = Scenario::new();
+    let run = s.run(&["explain", "network.images"]);
+    assert_eq!(run.code(), 0);
+    let out = run.stdout();
+    let codes = &out[out.find("Finding codes").expect("a codes section")..];
+    for code in ["image-missing", "image-lookup-failed", "image-reference-invalid"] {
+        assert!(codes.contains(&format!("\n  {code} ")), "{code}: {codes}");
+    }
+    let run = s.run(&["explain", "image-missing"]);
+    assert_eq!(run.code(), 0);
+    assert!(
+        run.stdout().starts_with("image-missing (network.images): "),
+        "{}",
+        run.stdout()
+    );
+    let run = s.run(&["explain", "no-such-code"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("neither a check id nor a finding code"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
 fn explain_unknown_id_is_a_usage_error_with_a_suggestion() {
     let s = Scenario::new();
     let run = s.run(&["explain", "node.conntrak"]);
