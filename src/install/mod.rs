@@ -289,6 +289,9 @@ pub fn pod_host_ports(spec: &Value) -> Vec<(u16, String)> {
 
 /// What the install will do.
 #[derive(Clone, Debug)]
+/// Each image with the places (release, template) that use it.
+pub type ImageUses = BTreeMap<ImageRef, Vec<String>>;
+
 pub struct Install {
     /// `chart ./x as release r in ns` or `helmfile ./helmfile.yaml`, for messages.
     pub what: String,
@@ -386,8 +389,8 @@ impl Install {
     /// labelled with their phase), normalised, with where it is used. Unparsable references
     /// are returned as errors naming their source.
     /// Each image the install runs with where it is used, and the references that are no
-    /// image reference: (as written, why, where).
-    pub fn images(&self) -> (BTreeMap<ImageRef, Vec<String>>, Vec<(String, String)>) {
+    /// image reference: (as written, why and where).
+    pub fn images(&self) -> (ImageUses, Vec<(String, String)>) {
         let mut out: BTreeMap<ImageRef, Vec<String>> = BTreeMap::new();
         let mut bad = Vec::new();
         for o in &self.objects {
