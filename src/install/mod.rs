@@ -287,11 +287,11 @@ pub fn pod_host_ports(spec: &Value) -> Vec<(u16, String)> {
     out
 }
 
-/// What the install will do.
-#[derive(Clone, Debug)]
 /// Each image with the places (release, template) that use it.
 pub type ImageUses = BTreeMap<ImageRef, Vec<String>>;
 
+/// What the install will do.
+#[derive(Clone, Debug)]
 pub struct Install {
     /// `chart ./x as release r in ns` or `helmfile ./helmfile.yaml`, for messages.
     pub what: String,
