@@ -1013,6 +1013,7 @@ fn seed002_only_a_tainted_control_plane_node() {
     );
     let (r, doc) = run(&s, &c, &profile, &[]);
     assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(codes(&doc, "cluster.schedulable"), ["no-node-fits"]);
     assert_eq!(
         message(&doc, "cluster.schedulable"),
         "0/1 nodes are available for cpu 4, memory 8.0 GiB: 1 node(s) had taint {node-role.kubernetes.io/master: }, that the pod didn't tolerate."

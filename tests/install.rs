@@ -1410,10 +1410,18 @@ fn seed004_pods_of_the_install_that_no_node_can_take() {
     c.delete(&["node", &worker]);
     assert_eq!(r1.code(), 1, "{}", r1.stdout());
     assert_eq!(
+        findings(&one_too_big, "cluster.schedulable")[0],
+        (
+            "pod-unschedulable".to_string(),
+            serde_json::json!({"type": "object", "kind": "Deployment", "namespace": "blueking", "name": "bk-web", "release": "bk", "template": "storage-app/templates/deployment.yaml"})
+        )
+    );
+    assert_eq!(
         message(&one_too_big, "cluster.schedulable").lines().next().unwrap(),
         "Deployment bk-web (release bk, storage-app/templates/deployment.yaml): 0/1 nodes are available for cpu 3, memory 0.1 GiB: 1 Insufficient cpu."
     );
     assert_eq!(r2.code(), 1, "{}", r2.stdout());
+    assert_eq!(codes(&too_many, "cluster.schedulable"), ["not-enough-capacity"]);
     assert_eq!(
         message(&too_many, "cluster.schedulable"),
         "the install's 4 pod(s) request cpu 3, memory 0.4 GiB in all; the 1 schedulable node(s) have cpu 2, memory 4.0 GiB allocatable: pods stay Pending"

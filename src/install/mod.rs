@@ -244,6 +244,8 @@ pub struct HostPort {
 pub struct PodRequest {
     /// `Deployment bk-web (release bk, storage-app/templates/deployment.yaml)`
     pub what: String,
+    /// The workload, as a finding's subject.
+    pub subject: crate::vocab::Subject,
     pub replicas: u64,
     /// millicores
     pub cpu_milli: u128,
@@ -334,6 +336,23 @@ impl Install {
 
     pub fn release(&self, o: &Object) -> Option<&ReleaseInfo> {
         self.releases.get(o.release)
+    }
+
+    /// The object as a finding's subject: kind, namespace (as written, else its release's),
+    /// name, and the release and template it comes from.
+    pub fn subject(&self, o: &Object) -> crate::vocab::Subject {
+        let release = self.release(o);
+        crate::vocab::Subject::Object {
+            kind: o.kind.clone(),
+            namespace: o
+                .namespace
+                .clone()
+                .or_else(|| release.map(|r| r.namespace.clone()))
+                .filter(|n| !n.is_empty()),
+            name: o.name.clone(),
+            release: release.map(|r| r.name.clone()),
+            template: Some(o.source.clone()).filter(|s| !s.is_empty()),
+        }
     }
 
     /// The install's own CRD that serves `api_version`/`kind` (a custom resource that cannot
@@ -494,6 +513,7 @@ impl Install {
             };
             out.push(PodRequest {
                 what: format!("{} {} ({})", o.kind, o.name, self.provenance(o)),
+                subject: self.subject(o),
                 replicas,
                 cpu_milli: cpu,
                 memory: mem,

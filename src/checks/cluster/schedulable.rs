@@ -6,9 +6,28 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, list_nodes, node_selector_text, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::Install;
 use crate::quantity::{Bytes, Cpu};
+
+const NO_NODES: Code = Code {
+    code: "no-nodes",
+    explain: "no node (matching node_selector) is registered: nothing can be scheduled",
+};
+const POD_UNSCHEDULABLE: Code = Code {
+    code: "pod-unschedulable",
+    explain: "a pod of the install fits no node (taints, cordons, allocatable cpu/memory, host ports another pod holds), in the scheduler's words",
+};
+const NOT_ENOUGH_CAPACITY: Code = Code {
+    code: "not-enough-capacity",
+    explain: "the install's pods together request more cpu or memory than the schedulable nodes have allocatable",
+};
+const NO_NODE_FITS: Code = Code {
+    code: "no-node-fits",
+    explain: "no node can take the profile's cpu/memory request with its tolerations",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -17,7 +36,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "some node can take the workload",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[NO_NODES, POD_UNSCHEDULABLE, NOT_ENOUGH_CAPACITY, NO_NODE_FITS],
         host_network: false,
         roll_up: None,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster
@@ -108,7 +127,7 @@ impl Schedulable {
         if pods.is_empty() {
             return Outcome::pass("the install runs no pods");
         }
-        let mut homeless = Vec::new();
+        let mut findings = Vec::new();
         for p in &pods {
             let (cpu, memory) = (Cpu(p.cpu_milli), Bytes(p.memory));
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -131,11 +150,15 @@ impl Schedulable {
             }
             if !reasons.is_empty() {
                 let detail: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
-                homeless.push(format!(
-                    "{}: 0/{} nodes are available for cpu {cpu}, memory {memory}: {}.",
-                    p.what,
-                    nodes.len(),
-                    detail.join(", ")
+                findings.push(Finding::fail(
+                    &POD_UNSCHEDULABLE,
+                    p.subject.clone(),
+                    format!(
+                        "{}: 0/{} nodes are available for cpu {cpu}, memory {memory}: {}.",
+                        p.what,
+                        nodes.len(),
+                        detail.join(", ")
+                    ),
                 ));
             }
         }
@@ -162,11 +185,15 @@ impl Schedulable {
             Bytes(have_memory)
         );
         let too_much = need_cpu > have_cpu || need_memory > have_memory;
-        if homeless.is_empty() && !too_much {
+        if findings.is_empty() && !too_much {
             return Outcome::pass(format!("every pod of the install fits a node; {total}"));
         }
         if too_much {
-            homeless.push(format!("{total}: pods stay Pending"));
+            findings.push(Finding::fail(
+                &NOT_ENOUGH_CAPACITY,
+                Subject::Cluster,
+                format!("{total}: pods stay Pending"),
+            ));
         }
         let largest = pods.iter().max_by_key(|p| (p.cpu_milli, p.memory));
         let fix = largest
@@ -179,7 +206,7 @@ impl Schedulable {
                     ],
                 )
             });
-        Outcome::fail(homeless.join("\n")).with_fix(fix)
+        Outcome::found(findings, "").with_fix(fix)
     }
 
     /// When only control-plane taints keep the workload off every node that could take it
@@ -277,9 +304,14 @@ impl Check for Schedulable {
                 } else {
                     format!(" matching {}", node_selector_text(&self.node_selector))
                 };
-                return Outcome::fail(format!(
-                    "no nodes{scope} are registered: nothing can be scheduled"
-                ))
+                return Outcome::found(
+                    vec![Finding::fail(
+                        &NO_NODES,
+                        Subject::Cluster,
+                        format!("no nodes{scope} are registered: nothing can be scheduled"),
+                    )],
+                    "",
+                )
                 .with_fix(Fix::manual(
                     "join worker nodes to the cluster (kubelet)",
                     vec!["kubectl get nodes".to_string()],
@@ -355,7 +387,7 @@ impl Check for Schedulable {
                         ],
                     )
                 });
-            Outcome::fail(msg).with_fix(fix)
+            Outcome::found(vec![Finding::fail(&NO_NODE_FITS, Subject::Cluster, msg)], "").with_fix(fix)
         })
     }
 }
