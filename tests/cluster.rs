@@ -1341,6 +1341,11 @@ fn node_clocks_from_what_the_kubelets_write() {
         )
     );
     assert_eq!(r.code(), 1, "{}", r.stdout());
+    let mut skewed = subjects_of(&doc, "clock-skew", "node");
+    skewed.sort();
+    let mut want = vec![names[1].clone(), names[2].clone()];
+    want.sort();
+    assert_eq!(skewed, want);
     let msg = message(&doc, "cluster.node-clocks");
     let lines: Vec<&str> = msg.lines().collect();
     assert!(
@@ -1535,6 +1540,13 @@ fn seed004_the_api_server_reaches_each_kubelet() {
     }
     drop(kubelet);
     assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(
+        findings(&doc, "cluster.kubelet-reachable"),
+        vec![(
+            "kubelet-unreachable".to_string(),
+            serde_json::json!({"type": "node", "node": names[1]})
+        )]
+    );
     let msg = message(&doc, "cluster.kubelet-reachable");
     let first = msg.lines().next().unwrap();
     assert!(

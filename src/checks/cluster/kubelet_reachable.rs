@@ -7,8 +7,15 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, is_ready, list_nodes, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::kube::ApiError;
+
+const KUBELET_UNREACHABLE: Code = Code {
+    code: "kubelet-unreachable",
+    explain: "the API server cannot reach the node's kubelet (port 10250): kubectl logs/exec, metrics-server and the installer's scripts fail there",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -17,7 +24,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the API server reaches every node's kubelet",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[KUBELET_UNREACHABLE],
         host_network: false,
         roll_up: None,
         explain: r#"Why: `kubectl logs`, `kubectl exec` and metrics-server go from the API server to each
@@ -190,9 +197,13 @@ impl Check for KubeletReachable {
                 };
                 match reach {
                     Reach::Ok => fine += 1,
-                    Reach::Broken(why) => broken.push(format!(
-                        "node {name}: the API server cannot reach its kubelet at {}: {why}",
-                        kubelet_address(node)
+                    Reach::Broken(why) => broken.push(Finding::fail(
+                        &KUBELET_UNREACHABLE,
+                        Subject::node(name.as_str()),
+                        format!(
+                            "node {name}: the API server cannot reach its kubelet at {}: {why}",
+                            kubelet_address(node)
+                        ),
                     )),
                     Reach::Denied(why) => denied.push(format!("node {name}: {why}")),
                 }
@@ -203,11 +214,13 @@ impl Check for KubeletReachable {
                 format!("; not Ready, not judged: {}", not_judged.join(", "))
             };
             if !broken.is_empty() {
-                let mut lines = broken;
-                lines.push(format!(
-                    "kubectl logs/exec on their pods, metrics-server and the installer's scripts fail there ({fine} node(s) reachable{not})"
-                ));
-                return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                return Outcome::found(
+                    broken,
+                    format!(
+                        "kubectl logs/exec on their pods, metrics-server and the installer's scripts fail there ({fine} node(s) reachable{not})"
+                    ),
+                )
+                .with_fix(Fix::manual(
                     "open TCP 10250 (the kubelet's port) from the control-plane hosts to these nodes",
                     vec![
                         "firewall-cmd --permanent --add-port=10250/tcp && firewall-cmd --reload   # on each node".to_string(),

@@ -5,9 +5,16 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, is_ready, list_nodes, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::kube::ApiError;
 use crate::values::Dur;
+
+const CLOCK_SKEW: Code = Code {
+    code: "clock-skew",
+    explain: "the node's clock (its Lease renewals) is off the API server's by more than max_skew: TLS fails with \"x509: certificate has expired or is not yet valid\"",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -16,7 +23,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "node clocks agree with the API server's",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[CLOCK_SKEW],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a node whose clock is off breaks TLS between its kubelet and the control plane
@@ -103,13 +110,17 @@ impl Check for NodeClocks {
                 };
                 let ahead = renewed.duration_since(now).as_secs();
                 if ahead > max {
-                    off.push(format!("{name}: its clock is about {ahead}s ahead of the API server's (Lease renewed at {renewed}, the server's now is {now})"));
+                    off.push(Finding::fail(&CLOCK_SKEW, Subject::node(name.as_str()), format!("{name}: its clock is about {ahead}s ahead of the API server's (Lease renewed at {renewed}, the server's now is {now})")));
                 } else if !ready {
                     unjudged.push(format!("{name} (not Ready)"));
                 } else if -ahead > max + RENEW_INTERVAL {
-                    off.push(format!(
-                        "{name}: its clock is about {}s behind the API server's (Lease renewed at {renewed} by its own clock while the node is Ready; the server's now is {now})",
-                        -ahead - RENEW_INTERVAL
+                    off.push(Finding::fail(
+                        &CLOCK_SKEW,
+                        Subject::node(name.as_str()),
+                        format!(
+                            "{name}: its clock is about {}s behind the API server's (Lease renewed at {renewed} by its own clock while the node is Ready; the server's now is {now})",
+                            -ahead - RENEW_INTERVAL
+                        ),
                     ));
                 } else {
                     fine += 1;
@@ -121,9 +132,7 @@ impl Check for NodeClocks {
                 format!("; not judged: {}", unjudged.join(", "))
             };
             if !off.is_empty() {
-                let mut lines = off;
-                lines.push(format!("(allowed skew {}s{not})", max));
-                return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                return Outcome::found(off, format!("(allowed skew {}s{not})", max)).with_fix(Fix::manual(
                     "synchronise the node's clock (chrony or systemd-timesyncd against the site's NTP server)",
                     vec!["chronyc tracking   # on the node".to_string(), "timedatectl status   # on the node".to_string()],
                 ));
