@@ -438,6 +438,13 @@ fn seed004_ports_the_install_binds_on_the_node() {
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "node.host-ports"), "fail");
     assert_eq!(
+        findings(&doc, "node.host-ports"),
+        vec![(
+            "port-taken".to_string(),
+            serde_json::json!({"type": "port", "port": 80, "protocol": "TCP"})
+        )]
+    );
+    assert_eq!(
         message(&doc, "node.host-ports"),
         "port 80/TCP is taken on this host (0.0.0.0:80) by nginx (pid 4242): wanted by Deployment ingress-controller (release ingress, hostnet/templates/all.yaml) with hostNetwork; its pod fails with \"bind: address already in use\""
     );

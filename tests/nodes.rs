@@ -342,7 +342,11 @@ fn node_checks_run_on_every_node_and_roll_up() {
     assert_eq!(find("node.kernel-settings", None)["status"], "error");
     assert_eq!(find("node.host-ports", Some(&names[0]))["status"], "pass");
     assert_eq!(find("node.host-ports", Some(&names[1]))["status"], "fail");
-    assert!(find("node.host-ports", Some(&names[1]))["message"]
+    // The node's findings travel in its pod's termination message.
+    let taken = &find("node.host-ports", Some(&names[1]))["findings"][0];
+    assert_eq!(taken["code"], "port-taken");
+    assert_eq!(taken["subject"], serde_json::json!({"type": "port", "port": 80, "protocol": "TCP"}));
+    assert!(taken["message"]
         .as_str()
         .unwrap()
         .starts_with("port 80/TCP is taken on this host (0.0.0.0:80): wanted by ingress-nginx"));

@@ -2,7 +2,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
+
+const PORT_TAKEN: Code = Code {
+    code: "port-taken",
+    explain: "a port the install binds on the node (hostNetwork, hostPort, a nodePort) is already held by a listener there: the pod fails with \"bind: address already in use\"",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -11,7 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the ports the install binds on the nodes are free",
         requires: &[],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[PORT_TAKEN],
         // /proc/net/* shows the reader's network namespace: the host's, in a node pod.
         host_network: true,
         roll_up: None,
@@ -218,14 +225,21 @@ impl Check for HostPorts {
             }
             let inodes: Vec<u64> = clashes.iter().map(|(_, h)| h.inode).collect();
             let by = owners(ctx, &inodes);
-            let mut lines = Vec::new();
+            let mut findings = Vec::new();
             let mut cmds = Vec::new();
             for (w, h) in &clashes {
                 let holder = by.get(&h.inode).map(|p| format!(" by {p}")).unwrap_or_default();
                 let who = w.what.clone().unwrap_or_else(|| "the profile".to_string());
-                lines.push(format!(
-                    "port {}/{} is taken on this host ({}:{}){holder}: wanted by {who}; its pod fails with \"bind: address already in use\"",
-                    w.port, w.protocol, h.address, h.port
+                findings.push(Finding::fail(
+                    &PORT_TAKEN,
+                    Subject::Port {
+                        port: w.port,
+                        protocol: w.protocol.clone(),
+                    },
+                    format!(
+                        "port {}/{} is taken on this host ({}:{}){holder}: wanted by {who}; its pod fails with \"bind: address already in use\"",
+                        w.port, w.protocol, h.address, h.port
+                    ),
                 ));
                 let flag = if h.protocol == "TCP" { "-ltnp" } else { "-lunp" };
                 let cmd = format!("ss {flag} 'sport = :{}'", w.port);
@@ -233,7 +247,7 @@ impl Check for HostPorts {
                     cmds.push(cmd);
                 }
             }
-            Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+            Outcome::found(findings, "").with_fix(Fix::manual(
                 "stop or move what holds the port, or change the chart's port (values) or where the workload runs",
                 cmds,
             ))
