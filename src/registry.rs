@@ -182,13 +182,13 @@ pub fn credentials(settings: &RegistrySettings, docker_config: Option<&Path>) ->
 
 /// A registry's answer, or why there was none, with what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Finding {
+pub enum Probed {
     Ok(String),
     Bad { line: String, fix: Vec<String> },
 }
 
-fn bad(line: String, fix: Vec<String>) -> Finding {
-    Finding::Bad { line, fix }
+fn bad(line: String, fix: Vec<String>) -> Probed {
+    Probed::Bad { line, fix }
 }
 
 /// What to do about a transport failure of `host`.
@@ -215,7 +215,7 @@ fn pin_fix(name: &str, pin: &str) -> String {
 }
 
 /// Resolve the registry's name (checking its pin); `Err` is the finding to report.
-async fn resolve(via: &Probe<'_>, reg: &RegistrySettings) -> Result<String, Finding> {
+async fn resolve(via: &Probe<'_>, reg: &RegistrySettings) -> Result<String, Probed> {
     let host = &reg.host;
     let name = net::hostname(host);
     if net::is_ip(name) {
@@ -287,7 +287,7 @@ async fn send(
 }
 
 /// DNS (and pin), TCP, TLS (or plain HTTP for an insecure registry), `GET /v2/`.
-pub async fn probe(run: &Probe<'_>, reg: &RegistrySettings) -> Finding {
+pub async fn probe(run: &Probe<'_>, reg: &RegistrySettings) -> Probed {
     let host = &reg.host;
     let via = match resolve(run, reg).await {
         Ok(v) => v,
@@ -306,8 +306,8 @@ pub async fn probe(run: &Probe<'_>, reg: &RegistrySettings) -> Finding {
         (false, false) => "https",
     };
     match resp.status().as_u16() {
-        200 => Finding::Ok(format!("{host}: registry API answers 200 over {scheme}{via}")),
-        401 => Finding::Ok(format!(
+        200 => Probed::Ok(format!("{host}: registry API answers 200 over {scheme}{via}")),
+        401 => Probed::Ok(format!(
             "{host}: registry API answers 401 over {scheme} (pulls need a login or token){via}"
         )),
         403 => bad(

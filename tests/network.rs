@@ -71,6 +71,13 @@ fn seed001_tls_registry_with_a_private_ca() {
     );
     assert_eq!(run.code(), 1);
     assert_eq!(
+        findings(&doc, "network.registry"),
+        vec![(
+            "registry-unreachable".to_string(),
+            serde_json::json!({"type": "registry", "host": host})
+        )]
+    );
+    assert_eq!(
         message(&doc, "network.registry"),
         format!("https://{host}/v2/: TLS: x509: certificate signed by unknown authority")
     );

@@ -3,9 +3,20 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::net::Failure;
-use crate::registry::{probe, transport_fix, Finding, RegistrySettings};
+use crate::registry::{probe, transport_fix, Probed, RegistrySettings};
+
+const REGISTRY_UNREACHABLE: Code = Code {
+    code: "registry-unreachable",
+    explain: "the registry does not answer its API from this node: name, pin, connection, TLS trust, HTTP status (403, 404, 429), each named",
+};
+const IMAGE_OUTSIDE_REGISTRIES: Code = Code {
+    code: "image-outside-registries",
+    explain: "airgap: true and an image of the install comes from a registry outside the profile's registries: it will never pull on the site",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -14,7 +25,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "container registries answer",
         requires: &[],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[REGISTRY_UNREACHABLE, IMAGE_OUTSIDE_REGISTRIES],
         host_network: false,
         roll_up: None,
         explain: r#"Why: every image pull of the install goes through these registries, and the ways they
@@ -82,7 +93,20 @@ impl Check for Registry {
                             .iter()
                             .any(|r| r.host == image.registry || r.host == image.api_host())
                     {
-                        leaks.push(format!("{image} (used by {})", used.join("; ")));
+                        leaks.push(
+                            Finding::warn(
+                                &IMAGE_OUTSIDE_REGISTRIES,
+                                Subject::image(image.to_string()),
+                                format!("{image} (used by {})", used.join("; ")),
+                            )
+                            .with_fix(Fix::manual(
+                                "mirror these images into the private registry and point the charts' values at it",
+                                vec![format!(
+                                    "skopeo copy docker://{image} docker://<private registry>/{}",
+                                    image.repository
+                                )],
+                            )),
+                        );
                     }
                     // Every registry the install's images are pulled from, with its settings.
                     let s = ctx.registries.for_image(&image);
@@ -98,10 +122,10 @@ impl Check for Registry {
                 });
             }
             let deadline = ctx.probe_timeout + Duration::from_millis(500);
-            let findings = join_all(all.iter().map(|r| async move {
+            let probed = join_all(all.iter().map(|r| async move {
                 match tokio::time::timeout(deadline, probe(&ctx.probe(), r)).await {
                     Ok(f) => f,
-                    Err(_) => Finding::Bad {
+                    Err(_) => Probed::Bad {
                         line: format!(
                             "{}: no answer within {}",
                             r.host,
@@ -113,45 +137,29 @@ impl Check for Registry {
             }))
             .await;
             let mut ok = Vec::new();
-            let mut badl = Vec::new();
-            let mut commands: Vec<String> = Vec::new();
-            for f in findings {
+            let mut findings = Vec::new();
+            for (r, f) in all.iter().zip(probed) {
                 match f {
-                    Finding::Ok(l) => ok.push(l),
-                    Finding::Bad { line, fix } => {
-                        badl.push(line);
-                        for c in fix {
-                            if !commands.contains(&c) {
-                                commands.push(c);
-                            }
-                        }
-                    }
+                    Probed::Ok(l) => ok.push(l),
+                    Probed::Bad { line, fix } => findings.push(
+                        Finding::fail(&REGISTRY_UNREACHABLE, Subject::registry(r.host.as_str()), line).with_fix(
+                            Fix::manual("make each registry reachable from this node as the lines above say", fix),
+                        ),
+                    ),
                 }
             }
-            let leak_note = (!leaks.is_empty()).then(|| {
-                format!(
-                    "airgap: {} image(s) come from registries outside the profile's registries: and will never pull here: {}",
-                    leaks.len(),
-                    leaks.join(", ")
-                )
-            });
-            if badl.is_empty() {
-                return match leak_note {
-                    Some(note) => Outcome::warn(format!("{note}\n{}", ok.join("\n"))).with_fix(Fix::manual(
-                        "mirror these images into the private registry and point the charts' values at it",
-                        vec![
-                            "skopeo copy docker://<public image> docker://<private registry>/<same path>"
-                                .to_string(),
-                        ],
-                    )),
-                    None => Outcome::pass(ok.join("\n")),
-                };
+            let mut summary = Vec::new();
+            if !leaks.is_empty() {
+                summary.push(format!(
+                    "airgap: {} image(s) come from registries outside the profile's registries: and will never pull here",
+                    leaks.len()
+                ));
             }
-            badl.extend(leak_note);
-            Outcome::fail(badl.join("\n")).with_fix(Fix::manual(
-                "make each registry reachable from this node as the lines above say",
-                commands,
-            ))
+            if findings.is_empty() {
+                summary.extend(ok);
+            }
+            findings.extend(leaks);
+            Outcome::found(findings, summary.join("\n"))
         })
     }
 }

@@ -2,7 +2,7 @@ use futures::future::join_all;
 use serde::Deserialize;
 
 use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
-use crate::registry::{probe, Finding};
+use crate::registry::{probe, Probed};
 use crate::runtime_config::{mirror_ref, RuntimeConfig};
 
 pub static DEF: CheckDef = CheckDef {
@@ -65,8 +65,8 @@ impl Check for RuntimeMirrors {
             let (mut ok, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new());
             for (from, url, f) in found {
                 match f {
-                    Ok(Finding::Ok(line)) => ok.push(format!("mirror {url} ({from}): {line}")),
-                    Ok(Finding::Bad { line, .. }) => {
+                    Ok(Probed::Ok(line)) => ok.push(format!("mirror {url} ({from}): {line}")),
+                    Ok(Probed::Bad { line, .. }) => {
                         bad.push(format!("mirror {url} ({from}) does not work: {line}"));
                         cmds.push(format!(
                             "# remove or replace {url} in {from}, then restart the runtime"
