@@ -212,6 +212,13 @@ fn seed004_hosts_file_pins_the_wrong_node() {
     );
     let (run, doc) = s.json(&["--profile", &s.profile(BK_PROFILE)]);
     assert_eq!(run.code(), 1);
+    assert_eq!(
+        findings(&doc, "node.hosts"),
+        vec![(
+            "name-misresolves".to_string(),
+            serde_json::json!({"type": "host", "host": "hub.bktencent.com"})
+        )]
+    );
     let msg = message(&doc, "node.hosts");
     assert!(
         msg.starts_with("hub.bktencent.com resolves to 43.135.100.7 via "),

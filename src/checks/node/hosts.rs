@@ -6,10 +6,20 @@ use serde::Deserialize;
 
 use super::hosts_block::{planned, shell, with_block};
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Subject,
 };
 use crate::fsutil::{backup_once, write_atomic};
 use crate::resolve::ResolveError;
+
+const NAME_MISRESOLVES: Code = Code {
+    code: "name-misresolves",
+    explain: "a pinned name resolves to an address other than the pin's, or not at all: helm and the runtime reach the wrong host (--fix pins it in /etc/hosts)",
+};
+const NAME_UNDECIDED: Code = Code {
+    code: "name-undecided",
+    explain: "a pinned name could not be looked up (no nameserver answered, resolver unreadable): neither right nor wrong",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -18,7 +28,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "pinned names resolve to the expected IPs",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[NAME_MISRESOLVES, NAME_UNDECIDED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: when a registry or chart-repo domain resolves to the wrong place, helm fails with
@@ -59,7 +69,7 @@ pub struct Hosts {
     observed: Observed<Vec<(String, IpAddr)>>,
 }
 
-enum Finding {
+enum Looked {
     Right(String),
     /// Wrong or unresolvable.
     Wrong(String),
@@ -70,7 +80,7 @@ fn ips(v: &[IpAddr]) -> String {
     v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }
 
-async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Finding {
+async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Looked {
     match ctx.resolver.resolve(name).await {
         Ok(r) => {
             let unexpected: Vec<IpAddr> = r
@@ -80,9 +90,9 @@ async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Finding {
                 .filter(|a| !expected.contains(a))
                 .collect();
             if unexpected.is_empty() {
-                return Finding::Right(format!("{name} → {} ({})", ips(&r.addrs), r.source));
+                return Looked::Right(format!("{name} → {} ({})", ips(&r.addrs), r.source));
             }
-            Finding::Wrong(format!(
+            Looked::Wrong(format!(
                 "{name} resolves to {} via {}, expected {}",
                 ips(&r.addrs),
                 r.source,
@@ -90,10 +100,10 @@ async fn look(ctx: &Ctx, name: &str, expected: &[IpAddr]) -> Finding {
             ))
         }
         Err(ResolveError::Other { servers, detail }) if servers.is_empty() => {
-            Finding::Undecided(format!("{name}: {detail}"))
+            Looked::Undecided(format!("{name}: {detail}"))
         }
         // Unresolvable here means unresolvable for the installer too: a pin fixes it.
-        Err(e) => Finding::Wrong(format!(
+        Err(e) => Looked::Wrong(format!(
             "{name} does not resolve: {e}; expected {}",
             ips(expected)
         )),
@@ -115,14 +125,16 @@ impl Check for Hosts {
             let mut to_pin = Vec::new();
             for ((name, want), finding) in self.pins.iter().zip(findings) {
                 match finding {
-                    Finding::Right(l) => right.push(l),
-                    Finding::Wrong(l) => {
-                        wrong.push(l);
+                    Looked::Right(l) => right.push(l),
+                    Looked::Wrong(l) => {
+                        wrong.push(Finding::fail(&NAME_MISRESOLVES, Subject::Host { host: name.clone() }, l));
                         if let Some(ip) = want.first() {
                             to_pin.push((name.clone(), *ip));
                         }
                     }
-                    Finding::Undecided(l) => undecided.push(l),
+                    Looked::Undecided(l) => {
+                        undecided.push(Finding::error(&NAME_UNDECIDED, Subject::Host { host: name.clone() }, l))
+                    }
                 }
             }
             if !wrong.is_empty() {
@@ -138,9 +150,9 @@ impl Check for Hosts {
                     &lines,
                 );
                 self.observed.set(Some(to_pin));
-                let mut lines = wrong;
-                lines.extend(undecided);
-                return Outcome::fail(lines.join("\n")).with_fix(Fix::automatic(
+                let mut found = wrong;
+                found.extend(undecided);
+                return Outcome::found(found, "").with_fix(Fix::automatic(
                     format!(
                         "pin {} in preflight's block at the top of /etc/hosts (backup: /etc/hosts.preflight.bak)",
                         block.join(", ")
@@ -149,7 +161,7 @@ impl Check for Hosts {
                 ));
             }
             if !undecided.is_empty() {
-                return Outcome::error(undecided.join("\n"));
+                return Outcome::found(undecided, "");
             }
             Outcome::pass(right.join("\n"))
         })
