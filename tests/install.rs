@@ -1982,6 +1982,10 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
     assert_eq!(run.code(), 1, "{}", run.stdout());
     // Each release that does not render is named with its one sentence; the others render.
     assert_eq!(status(&doc, "tools.install-render"), "fail");
+    assert_eq!(
+        subjects_of(&doc, "release-does-not-render", "release"),
+        vec![kv.clone(), es.clone()]
+    );
     let render = message(&doc, "tools.install-render");
     let lines: Vec<&str> = render.lines().collect();
     assert_eq!(
@@ -2171,6 +2175,7 @@ fn a_prepare_hook_with_an_absolute_command_leaves_its_release_unrendered_and_the
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert!(!mark.exists(), "the hook ran during the preflight");
     assert_eq!(status(&doc, "tools.install-render"), "error");
+    assert_eq!(subjects_of(&doc, "release-not-rendered", "release"), ["abs-a"]);
     let rendered: Vec<(String, bool)> = doc["install"]["releases_rendered"]
         .as_array()
         .unwrap()

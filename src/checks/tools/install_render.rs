@@ -1,7 +1,18 @@
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::RenderState;
+
+const RELEASE_DOES_NOT_RENDER: Code = Code {
+    code: "release-does-not-render",
+    explain: "helm or helmfile refuses the release (a values file or key, a template line, kubeVersion, a chart version): helmfile sync fails the same way",
+};
+const RELEASE_NOT_RENDERED: Code = Code {
+    code: "release-not-rendered",
+    explain: "preflight could not render the release (a prepare hook it would have had to run, a tool missing): not judged, so error",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -10,7 +21,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every release of the install renders",
         requires: &[],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[RELEASE_DOES_NOT_RENDER, RELEASE_NOT_RENDERED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, `helm install` (and `helmfile sync`, release by
@@ -65,12 +76,19 @@ impl Check for InstallRender {
             let (mut failed, mut not_rendered) = (Vec::new(), Vec::new());
             for r in &install.releases {
                 let from = r.file.as_ref().map(|f| format!(" ({f})")).unwrap_or_default();
+                let subject = Subject::release(r.name.as_str(), Some(r.namespace.as_str()));
                 match &r.render {
                     RenderState::Rendered => {}
-                    RenderState::Failed(e) => failed.push(format!("release {}{from}: {e}", r.name)),
-                    RenderState::NotRendered(e) => {
-                        not_rendered.push(format!("release {}{from}: not rendered: {e}", r.name))
-                    }
+                    RenderState::Failed(e) => failed.push(Finding::fail(
+                        &RELEASE_DOES_NOT_RENDER,
+                        subject,
+                        format!("release {}{from}: {e}", r.name),
+                    )),
+                    RenderState::NotRendered(e) => not_rendered.push(Finding::error(
+                        &RELEASE_NOT_RENDERED,
+                        subject,
+                        format!("release {}{from}: not rendered: {e}", r.name),
+                    )),
                 }
             }
             let rendered = install.releases.len() - failed.len() - not_rendered.len();
@@ -82,13 +100,12 @@ impl Check for InstallRender {
             if failed.is_empty() && not_rendered.is_empty() {
                 return Outcome::pass(summary);
             }
-            let mut lines = failed.clone();
-            lines.extend(not_rendered);
-            lines.push(summary);
             if failed.is_empty() {
-                return Outcome::error(lines.join("\n"));
+                return Outcome::found(not_rendered, summary);
             }
-            Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+            let mut found = failed;
+            found.extend(not_rendered);
+            Outcome::found(found, summary).with_fix(Fix::manual(
                 "correct what helm or helmfile names (values file or key, template line, chart version); `helm template --debug` shows the rendered text",
                 Vec::new(),
             ))
