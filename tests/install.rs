@@ -2020,6 +2020,19 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
     );
     // The hook whose script lost its execute bit fails before anything runs.
     assert_eq!(status(&doc, "tools.helmfile-hooks"), "fail");
+    assert_eq!(
+        findings(&doc, "tools.helmfile-hooks"),
+        vec![
+            (
+                "hook-not-executable".to_string(),
+                serde_json::json!({"type": "tool", "tool": "./scripts/add_bkrepo_bucket.sh"})
+            ),
+            (
+                "hook-calls-missing-command".to_string(),
+                serde_json::json!({"type": "tool", "tool": "./scripts/add_bkrepo_bucket.sh"})
+            ),
+        ]
+    );
     let hooks = message(&doc, "tools.helmfile-hooks");
     assert!(
         hooks.starts_with(&format!("presync hook of release {hook} (base.yaml.gotmpl): fork/exec ./scripts/add_bkrepo_bucket.sh: permission denied")),

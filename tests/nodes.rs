@@ -345,7 +345,10 @@ fn node_checks_run_on_every_node_and_roll_up() {
     // The node's findings travel in its pod's termination message.
     let taken = &find("node.host-ports", Some(&names[1]))["findings"][0];
     assert_eq!(taken["code"], "port-taken");
-    assert_eq!(taken["subject"], serde_json::json!({"type": "port", "port": 80, "protocol": "TCP"}));
+    assert_eq!(
+        taken["subject"],
+        serde_json::json!({"type": "port", "port": 80, "protocol": "TCP"})
+    );
     assert!(taken["message"]
         .as_str()
         .unwrap()

@@ -22,7 +22,8 @@ const POD_UNSCHEDULABLE: Code = Code {
 };
 const NOT_ENOUGH_CAPACITY: Code = Code {
     code: "not-enough-capacity",
-    explain: "the install's pods together request more cpu or memory than the schedulable nodes have allocatable",
+    explain:
+        "the install's pods together request more cpu or memory than the schedulable nodes have allocatable",
 };
 const NO_NODE_FITS: Code = Code {
     code: "no-node-fits",

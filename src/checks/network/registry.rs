@@ -142,9 +142,11 @@ impl Check for Registry {
                 match f {
                     Probed::Ok(l) => ok.push(l),
                     Probed::Bad { line, fix } => findings.push(
-                        Finding::fail(&REGISTRY_UNREACHABLE, Subject::registry(r.host.as_str()), line).with_fix(
-                            Fix::manual("make each registry reachable from this node as the lines above say", fix),
-                        ),
+                        Finding::fail(&REGISTRY_UNREACHABLE, Subject::registry(r.host.as_str()), line)
+                            .with_fix(Fix::manual(
+                                "make each registry reachable from this node as the lines above say",
+                                fix,
+                            )),
                     ),
                 }
             }

@@ -127,14 +127,20 @@ impl Check for Hosts {
                 match finding {
                     Looked::Right(l) => right.push(l),
                     Looked::Wrong(l) => {
-                        wrong.push(Finding::fail(&NAME_MISRESOLVES, Subject::Host { host: name.clone() }, l));
+                        wrong.push(Finding::fail(
+                            &NAME_MISRESOLVES,
+                            Subject::Host { host: name.clone() },
+                            l,
+                        ));
                         if let Some(ip) = want.first() {
                             to_pin.push((name.clone(), *ip));
                         }
                     }
-                    Looked::Undecided(l) => {
-                        undecided.push(Finding::error(&NAME_UNDECIDED, Subject::Host { host: name.clone() }, l))
-                    }
+                    Looked::Undecided(l) => undecided.push(Finding::error(
+                        &NAME_UNDECIDED,
+                        Subject::Host { host: name.clone() },
+                        l,
+                    )),
                 }
             }
             if !wrong.is_empty() {

@@ -3,8 +3,31 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::HelmfileHook;
+
+const HOOK_COMMAND_NOT_FOUND: Code = Code {
+    code: "hook-command-not-found",
+    explain: "a hook's command is not on PATH, or its path (relative to the helmfile's directory) does not exist: helmfile sync stops there",
+};
+const HOOK_NOT_EXECUTABLE: Code = Code {
+    code: "hook-not-executable",
+    explain: "a hook's script has no execute bit: helmfile panics with \"fork/exec …: permission denied\" (seed 004)",
+};
+const HOOK_INTERPRETER_MISSING: Code = Code {
+    code: "hook-interpreter-missing",
+    explain: "the #! interpreter of a hook's script (or the name env is given) is not there",
+};
+const HOOK_CALLS_MISSING: Code = Code {
+    code: "hook-calls-missing-command",
+    explain: "a hook's shell script calls commands by name that are not on PATH (a scan of its text: can be wrong, so a warning)",
+};
+const HOOK_COMMAND_TEMPLATE: Code = Code {
+    code: "hook-command-template",
+    explain: "a hook's command is a template helmfile renders at sync: it cannot be checked before",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -13,7 +36,13 @@ pub static DEF: CheckDef = CheckDef {
         title: "the helmfile's hooks can run",
         requires: &[],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[
+            HOOK_COMMAND_NOT_FOUND,
+            HOOK_NOT_EXECUTABLE,
+            HOOK_INTERPRETER_MISSING,
+            HOOK_CALLS_MISSING,
+            HOOK_COMMAND_TEMPLATE,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: `helmfile sync` runs the helmfile's hooks (`prepare`, `presync`, `postsync`,
@@ -129,9 +158,19 @@ const LEADING_WORDS: &[&str] = &[
 ];
 
 struct Problems {
-    fail: Vec<String>,
-    warn: Vec<String>,
+    fail: Vec<Finding>,
+    warn: Vec<Finding>,
     commands: Vec<String>,
+}
+
+/// A hook's finding: what it is about is the command helmfile will start.
+fn hook(code: &Code, h: &HelmfileHook, message: String) -> Finding {
+    let subject = Subject::tool(h.command.as_str());
+    if code.code == HOOK_COMMAND_TEMPLATE.code || code.code == HOOK_CALLS_MISSING.code {
+        Finding::warn(code, subject, message)
+    } else {
+        Finding::fail(code, subject, message)
+    }
 }
 
 impl Check for HelmfileHooks {
@@ -166,13 +205,9 @@ impl Check for HelmfileHooks {
                 "make each hook's command executable, install what it needs, or put its directory on PATH",
                 p.commands,
             );
-            let mut lines = p.fail.clone();
-            lines.extend(p.warn);
-            if p.fail.is_empty() {
-                Outcome::warn(lines.join("\n")).with_fix(fix)
-            } else {
-                Outcome::fail(lines.join("\n")).with_fix(fix)
-            }
+            let mut found = p.fail;
+            found.extend(p.warn);
+            Outcome::found(found, "").with_fix(fix)
         })
     }
 }
@@ -188,16 +223,24 @@ fn who(h: &HelmfileHook) -> String {
 
 fn look(ctx: &Ctx, h: &HelmfileHook, p: &mut Problems) {
     if h.command.contains("{{") {
-        p.warn.push(format!(
-            "{}: its command `{}` is a template and cannot be checked before helmfile renders it",
-            who(h),
-            h.command
+        p.warn.push(hook(
+            &HOOK_COMMAND_TEMPLATE,
+            h,
+            format!(
+                "{}: its command `{}` is a template and cannot be checked before helmfile renders it",
+                who(h),
+                h.command
+            ),
         ));
         return;
     }
     if !h.command.contains('/') {
         if ctx.which(&h.command).is_none() {
-            p.fail.push(format!("{}: `{}` is not on PATH", who(h), h.command));
+            p.fail.push(hook(
+                &HOOK_COMMAND_NOT_FOUND,
+                h,
+                format!("{}: `{}` is not on PATH", who(h), h.command),
+            ));
         }
         return;
     }
@@ -209,21 +252,32 @@ fn look(ctx: &Ctx, h: &HelmfileHook, p: &mut Problems) {
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) => {
-            p.fail.push(format!("{}: {}: {e}", who(h), path.display()));
+            p.fail.push(hook(
+                &HOOK_COMMAND_NOT_FOUND,
+                h,
+                format!("{}: {}: {e}", who(h), path.display()),
+            ));
             return;
         }
     };
     if !meta.is_file() {
-        p.fail
-            .push(format!("{}: {} is not a file", who(h), path.display()));
+        p.fail.push(hook(
+            &HOOK_COMMAND_NOT_FOUND,
+            h,
+            format!("{}: {} is not a file", who(h), path.display()),
+        ));
         return;
     }
     if meta.permissions().mode() & 0o111 == 0 {
         // helmfile's own words when it tries.
-        p.fail.push(format!(
-            "{}: fork/exec {}: permission denied (not executable)",
-            who(h),
-            h.command
+        p.fail.push(hook(
+            &HOOK_NOT_EXECUTABLE,
+            h,
+            format!(
+                "{}: fork/exec {}: permission denied (not executable)",
+                who(h),
+                h.command
+            ),
         ));
         p.commands.push(format!("chmod +x {}", path.display()));
     }
@@ -239,20 +293,28 @@ fn look(ctx: &Ctx, h: &HelmfileHook, p: &mut Problems) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if !Path::new(interp).is_file() {
-        p.fail.push(format!(
-            "{}: {}'s interpreter {interp} does not exist",
-            who(h),
-            path.display()
+        p.fail.push(hook(
+            &HOOK_INTERPRETER_MISSING,
+            h,
+            format!(
+                "{}: {}'s interpreter {interp} does not exist",
+                who(h),
+                path.display()
+            ),
         ));
         return;
     }
     if shell == "env" {
         let name = words.find(|w| !w.starts_with('-')).unwrap_or_default();
         if ctx.which(name).is_none() {
-            p.fail.push(format!(
-                "{}: {}'s interpreter `{name}` (#!{interp} {name}) is not on PATH",
-                who(h),
-                path.display()
+            p.fail.push(hook(
+                &HOOK_INTERPRETER_MISSING,
+                h,
+                format!(
+                    "{}: {}'s interpreter `{name}` (#!{interp} {name}) is not on PATH",
+                    who(h),
+                    path.display()
+                ),
             ));
             return;
         }
@@ -266,11 +328,15 @@ fn look(ctx: &Ctx, h: &HelmfileHook, p: &mut Problems) {
         .filter(|c| ctx.which(c).is_none())
         .collect();
     if !missing.is_empty() {
-        p.warn.push(format!(
-            "{}: {} calls {} by name, not on PATH (a scan of the script's text, which can be wrong)",
-            who(h),
-            path.display(),
-            missing.join(", ")
+        p.warn.push(hook(
+            &HOOK_CALLS_MISSING,
+            h,
+            format!(
+                "{}: {} calls {} by name, not on PATH (a scan of the script's text, which can be wrong)",
+                who(h),
+                path.display(),
+                missing.join(", ")
+            ),
         ));
     }
 }
