@@ -356,6 +356,19 @@ fn kernel_settings_kubernetes_needs() {
     let (run, doc) = s.json(&["--only", "node.kernel-settings"]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "node.kernel-settings"), "fail");
+    assert_eq!(
+        findings(&doc, "node.kernel-settings"),
+        [
+            ("setting-wrong", "net.ipv4.ip_forward"),
+            ("module-not-loaded", "br_netfilter"),
+            ("limit-low", "fs.inotify.max_user_instances"),
+            ("limit-low", "fs.inotify.max_user_watches"),
+        ]
+        .map(|(c, k)| (
+            c.to_string(),
+            serde_json::json!({"type": "setting", "setting": k})
+        ))
+    );
     let msg = message(&doc, "node.kernel-settings");
     assert!(
         msg.contains("net.ipv4.ip_forward is 0 (/proc/sys/net/ipv4/ip_forward contents are not set to 1)"),

@@ -1,10 +1,24 @@
 use serde::Deserialize;
 
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Subject,
 };
 use crate::exec;
 use crate::fsutil::write_atomic;
+
+const SETTING_WRONG: Code = Code {
+    code: "setting-wrong",
+    explain: "net.ipv4.ip_forward or a net.bridge.bridge-nf-call-* setting is not 1 (kubeadm's preflight refuses the node): Service traffic is not routed or bypasses iptables",
+};
+const MODULE_NOT_LOADED: Code = Code {
+    code: "module-not-loaded",
+    explain: "br_netfilter is neither loaded nor built in: bridged pod traffic bypasses kube-proxy's rules",
+};
+const LIMIT_LOW: Code = Code {
+    code: "limit-low",
+    explain: "an fs.inotify limit is below the profile's minimum: log collectors and watchers fail with \"too many open files\"",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -13,7 +27,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the kernel forwards and bridges packets as Kubernetes needs",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[SETTING_WRONG, MODULE_NOT_LOADED, LIMIT_LOW],
         // ip_forward and the bridge sysctls are per network namespace: the host's.
         host_network: true,
         roll_up: None,
@@ -213,7 +227,7 @@ impl Check for KernelSettings {
                 }
                 Ok(Some(v)) if v == "1" => good.push("net.ipv4.ip_forward = 1".to_string()),
                 Ok(Some(v)) => {
-                    bad.push(format!("net.ipv4.ip_forward is {v} (/proc/sys/net/ipv4/ip_forward contents are not set to 1): the node does not route Service traffic"));
+                    bad.push(Finding::fail(&SETTING_WRONG, Subject::setting("net.ipv4.ip_forward"), format!("net.ipv4.ip_forward is {v} (/proc/sys/net/ipv4/ip_forward contents are not set to 1): the node does not route Service traffic")));
                     plan.sysctls.push(("net.ipv4.ip_forward", "1".to_string()));
                 }
             }
@@ -222,7 +236,7 @@ impl Check for KernelSettings {
                 Err(e) => return Outcome::error(e),
             };
             if !bridged {
-                bad.push("br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables does not exist): bridged pod traffic bypasses kube-proxy's rules".to_string());
+                bad.push(Finding::fail(&MODULE_NOT_LOADED, Subject::setting("br_netfilter"), "br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables does not exist): bridged pod traffic bypasses kube-proxy's rules"));
                 plan.load_br_netfilter = true;
             }
             for key in [
@@ -233,9 +247,10 @@ impl Check for KernelSettings {
                     Err(e) => return Outcome::error(e),
                     Ok(None) => {
                         if bridged {
-                            bad.push(format!(
-                                "{} does not exist although br_netfilter is there",
-                                proc_path(key)
+                            bad.push(Finding::fail(
+                                &SETTING_WRONG,
+                                Subject::setting(key),
+                                format!("{} does not exist although br_netfilter is there", proc_path(key)),
                             ));
                         }
                         // Otherwise br_netfilter is not loaded (said above): set once it is.
@@ -243,7 +258,11 @@ impl Check for KernelSettings {
                     }
                     Ok(Some(v)) if v == "1" => good.push(format!("{key} = 1")),
                     Ok(Some(v)) => {
-                        bad.push(format!("{key} is {v}: bridged pod traffic bypasses iptables"));
+                        bad.push(Finding::fail(
+                            &SETTING_WRONG,
+                            Subject::setting(key),
+                            format!("{key} is {v}: bridged pod traffic bypasses iptables"),
+                        ));
                         plan.sysctls.push((key, "1".to_string()));
                     }
                 }
@@ -254,11 +273,15 @@ impl Check for KernelSettings {
             ] {
                 match read(ctx, &proc_path(key)) {
                     Err(e) => return Outcome::error(e),
-                    Ok(None) => low.push(format!("{key}: {} does not exist", proc_path(key))),
+                    Ok(None) => low.push(Finding::warn(
+                        &LIMIT_LOW,
+                        Subject::setting(key),
+                        format!("{key}: {} does not exist", proc_path(key)),
+                    )),
                     Ok(Some(v)) => match v.parse::<u64>() {
                         Ok(n) if n >= min => good.push(format!("{key} = {n}")),
                         Ok(n) => {
-                            low.push(format!("{key} is {n}, below {min}: log collectors and watchers fail with \"too many open files\""));
+                            low.push(Finding::warn(&LIMIT_LOW, Subject::setting(key), format!("{key} is {n}, below {min}: log collectors and watchers fail with \"too many open files\"")));
                             plan.sysctls.push((key, min.to_string()));
                         }
                         Err(_) => return Outcome::error(format!("{key}: {v:?} is not a number")),
@@ -273,13 +296,9 @@ impl Check for KernelSettings {
                 plan.commands(),
             );
             self.planned.set(Some(plan));
-            let mut lines = bad.clone();
-            lines.extend(low);
-            if bad.is_empty() {
-                Outcome::warn(lines.join("\n")).with_fix(fix)
-            } else {
-                Outcome::fail(lines.join("\n")).with_fix(fix)
-            }
+            let mut found = bad;
+            found.extend(low);
+            Outcome::found(found, "").with_fix(fix)
         })
     }
 }
