@@ -407,6 +407,13 @@ fn seed000_mutating_webhook_configuration_without_helm_labels() {
     let (r, doc) = run(&s, &c, &profile, &[]);
     assert_eq!(r.code(), 1);
     assert_eq!(
+        findings(&doc, "cluster.helm-ownership"),
+        vec![(
+            "owned-by-another-release".to_string(),
+            serde_json::json!({"type": "object", "kind": "MutatingWebhookConfiguration", "name": "mutating-webhook-configuration", "release": "kubevela"})
+        )]
+    );
+    assert_eq!(
         message(&doc, "cluster.helm-ownership"),
         "MutatingWebhookConfiguration \"mutating-webhook-configuration\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\""
     );

@@ -6,11 +6,21 @@ use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase, Release,
+    ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Release, Subject,
 };
 
 use crate::install::{Origin, RawInstall};
 use crate::kube::{cannot_import, ownership_problem, owning_release};
+
+const OWNED_BY_ANOTHER: Code = Code {
+    code: "owned-by-another-release",
+    explain: "an object the install creates already exists with another release's (or no) Helm ownership: helm says it \"exists and cannot be imported into the current release\"",
+};
+const KIND_AMBIGUOUS: Code = Code {
+    code: "kind-ambiguous",
+    explain: "a profile entry gives only a kind that two API groups serve: which object is meant is undecided (give apiVersion)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -19,7 +29,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[OWNED_BY_ANOTHER, KIND_AMBIGUOUS],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership
@@ -239,12 +249,16 @@ impl Check for HelmOwnership {
                             let mut names: Vec<String> =
                                 candidates.iter().map(|(ar, _)| ar.api_version.clone()).collect();
                             names.sort();
-                            ambiguous.push(format!(
-                                "kind {} (object {}) is served by {} API groups: {}; give apiVersion in the profile entry",
-                                o.kind,
-                                o.name,
-                                names.len(),
-                                names.join(", ")
+                            ambiguous.push(Finding::error(
+                                &KIND_AMBIGUOUS,
+                                Subject::object(&o.kind, None, &o.name),
+                                format!(
+                                    "kind {} (object {}) is served by {} API groups: {}; give apiVersion in the profile entry",
+                                    o.kind,
+                                    o.name,
+                                    names.len(),
+                                    names.join(", ")
+                                ),
                             ));
                             continue;
                         }
@@ -293,8 +307,16 @@ impl Check for HelmOwnership {
                         .map(|(r, n)| format!(" (owned by release {n}/{r})"))
                         .unwrap_or_default();
                     let from = from.as_ref().map(|f| format!(" [{f}]")).unwrap_or_default();
+                    let mut subject = Subject::object(&o.kind, ns.as_deref(), &o.name);
+                    if let Subject::Object { release: r, .. } = &mut subject {
+                        *r = Some(release.name.clone());
+                    }
                     foreign.push((
-                        cannot_import(&o.kind, &o.name, ns.as_deref(), &problem) + &owner + &from,
+                        Finding::fail(
+                            &OWNED_BY_ANOTHER,
+                            subject,
+                            cannot_import(&o.kind, &o.name, ns.as_deref(), &problem) + &owner + &from,
+                        ),
                         delete,
                     ));
                 }
@@ -308,9 +330,7 @@ impl Check for HelmOwnership {
             }
             if foreign.is_empty() {
                 if !ambiguous.is_empty() {
-                    let mut lines = ambiguous;
-                    lines.extend(notes);
-                    return Outcome::error(lines.join("\n"));
+                    return Outcome::found(ambiguous, notes.join("\n"));
                 }
                 if !notes.is_empty() {
                     let mut lines = vec![format!(
@@ -334,11 +354,10 @@ impl Check for HelmOwnership {
                 }
                 return Outcome::pass(msg);
             }
-            let mut msg: Vec<String> = foreign.iter().map(|f| f.0.clone()).collect();
-            msg.extend(ambiguous);
-            msg.extend(notes);
+            let mut found: Vec<Finding> = foreign.iter().map(|f| f.0.clone()).collect();
+            found.extend(ambiguous);
             self.foreign.set(Some(doomed));
-            Outcome::fail(msg.join("\n")).with_fix(
+            Outcome::found(found, notes.join("\n")).with_fix(
                 Fix::automatic(
                     "delete the objects of the other release (or, with helm ≥ 3.17, install with --take-ownership to adopt them)",
                     foreign.into_iter().map(|f| f.1).collect(),
