@@ -24,6 +24,7 @@ pub mod quantity;
 pub mod registry;
 pub mod report;
 pub mod resolve;
+pub mod run;
 pub mod runtime_config;
 pub mod values;
 pub mod vocab;
