@@ -1581,9 +1581,16 @@ fn seed003_the_api_servers_own_verdict_webhook_and_quota() {
         c.delete(&["namespace", ns]);
     }
     assert_eq!(r1.code(), 1, "{}", r1.stdout());
+    assert_eq!(
+        findings(&behind_webhook, "cluster.dry-run"),
+        vec![(
+            "object-rejected".to_string(),
+            serde_json::json!({"type": "object", "kind": "ConfigMap", "namespace": hooked, "name": format!("{rel_h}-settings"), "release": rel_h, "template": "mini-release/templates/configmap.yaml"})
+        )]
+    );
     let msg = message(&behind_webhook, "cluster.dry-run");
     assert!(
-        msg.starts_with("the API server rejects 1 of 2 object(s):\n"),
+        msg.ends_with("\nthe API server rejects 1 of 2 object(s)"),
         "{msg}"
     );
     assert!(
@@ -1737,7 +1744,7 @@ fn a_custom_resource_its_own_crds_schema_rejects() {
     assert_eq!(unset.code(), 1, "{}", unset.stdout());
     assert_eq!(status(&unset_doc, "cluster.dry-run"), "fail");
     assert_eq!(
-        message(&unset_doc, "cluster.dry-run").lines().nth(1).unwrap(),
+        message(&unset_doc, "cluster.dry-run").lines().next().unwrap(),
         format!("Scope {rel}-scope (release {rel}, cr-schema/templates/scope.yaml): {server} (checked against the schema of its CRD {crd}, which the install brings)")
     );
     assert!(
@@ -1816,10 +1823,11 @@ fn objects_in_a_namespace_the_install_creates_are_dry_run_in_its_stead() {
 
     let server = format!("Deployment.apps \"{rel}-web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
     assert_eq!(bad.code(), 1, "{}", bad.stdout());
+    assert_eq!(codes(&bad_doc, "cluster.dry-run"), ["object-rejected"]);
     let msg = message(&bad_doc, "cluster.dry-run");
     assert!(
         msg.contains(&server)
-            && msg.ends_with(&format!(
+            && msg.lines().next().unwrap().ends_with(&format!(
                 "(dry-run in namespace default, standing in for {ns}, which the install creates)"
             )),
         "{msg}"

@@ -6,9 +6,18 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::{crd_schema, Install, Object};
 use crate::kube::ApiError;
+
+const OBJECT_REJECTED: Code = Code {
+    code: "object-rejected",
+    explain: "the API server (its validation, a webhook, a quota, an allocated nodePort) rejects an object of the install in a server-side dry-run: helm install fails with the same words",
+};
+const OBJECT_NOT_DRY_RUN: Code = Code {
+    code: "object-not-dry-run",
+    explain: "an object could not be dry-run (a kind nothing serves or defines yet, a webhook without dry-run support): not judged",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -17,7 +26,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the API server accepts every object of the install (server-side dry-run)",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[OBJECT_REJECTED, OBJECT_NOT_DRY_RUN],
         host_network: false,
         roll_up: None,
         explain: r#"Why: the API server, its admission webhooks and its quotas have the last word on every
@@ -309,28 +318,30 @@ impl Check for DryRun {
                         } else {
                             String::new()
                         };
-                        rejected.push(format!("{who}: {why}{holder}"));
+                        rejected.push(Finding::fail(
+                            &OBJECT_REJECTED,
+                            install.subject(o),
+                            format!("{who}: {why}{holder}"),
+                        ));
                     }
-                    Ok(Verdict::NotDryRun(why)) => skipped.push(format!("{who}: {why}")),
+                    Ok(Verdict::NotDryRun(why)) => skipped.push(Finding::warn(
+                        &OBJECT_NOT_DRY_RUN,
+                        install.subject(o),
+                        format!("{who}: {why}"),
+                    )),
                     Err(e) => return undecided(e),
                 }
             }
-            let not_run = (!skipped.is_empty()).then(|| {
-                format!(
-                    "{} object(s) could not be dry-run: {}",
-                    skipped.len(),
-                    skipped.join("; ")
-                )
-            });
+            let not_run =
+                (!skipped.is_empty()).then(|| format!("{} object(s) could not be dry-run", skipped.len()));
             if !rejected.is_empty() {
-                let mut lines = vec![format!(
-                    "the API server rejects {} of {} object(s):",
-                    rejected.len(),
-                    sent
-                )];
-                lines.extend(rejected);
-                lines.extend(not_run);
-                return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                let mut summary = format!("the API server rejects {} of {} object(s)", rejected.len(), sent);
+                if let Some(n) = &not_run {
+                    summary.push_str(&format!("; {n}"));
+                }
+                let mut found = rejected;
+                found.extend(skipped);
+                return Outcome::found(found, summary).with_fix(Fix::manual(
                     "act on the server's answers above (webhook backend, quota, conflicting object), then check again",
                     vec!["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations".to_string(), "kubectl describe resourcequota,limitrange -A".to_string()],
                 ));
@@ -351,7 +362,7 @@ impl Check for DryRun {
                 ));
             }
             match not_run {
-                Some(n) => Outcome::warn(format!("{all}\n{n}")),
+                Some(n) => Outcome::found(skipped, format!("{all}; {n}")),
                 None => Outcome::pass(all),
             }
         })
