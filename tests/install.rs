@@ -1227,6 +1227,13 @@ fn a_kind_without_its_crd_and_an_api_version_a_later_release_removes() {
     let (run, doc) = run_with(&["widgetGroup=missing.preflight.test"]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(
+        findings(&doc, "cluster.api-versions"),
+        vec![(
+            "kind-not-served".to_string(),
+            serde_json::json!({"type": "object", "kind": "Widget", "namespace": ns, "name": format!("{rel}-w"), "release": rel, "template": "api-kinds/templates/widget.yaml"})
+        )]
+    );
+    assert_eq!(
         message(&doc, "cluster.api-versions"),
         format!("release {rel}, api-kinds/templates/widget.yaml: resource mapping not found for name: \"{rel}-w\" namespace: \"\" from \"\": no matches for kind \"Widget\" in version \"missing.preflight.test/v1\"\nensure CRDs are installed first")
     );
@@ -1252,6 +1259,7 @@ fn a_kind_without_its_crd_and_an_api_version_a_later_release_removes() {
     let (run, doc) = run_with(&["oldIngress=true"]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
     assert_eq!(status(&doc, "cluster.api-versions"), "warn");
+    assert_eq!(codes(&doc, "cluster.api-versions"), ["api-removed-later"]);
     assert_eq!(
         message(&doc, "cluster.api-versions"),
         format!("Ingress {rel}-web (release {rel}, api-kinds/templates/ingress.yaml) uses extensions/v1beta1, which Kubernetes 1.22 removes: served by this cluster (v1.20.2), not after an upgrade")
@@ -2589,6 +2597,9 @@ fn helms_client_side_openapi_validation_is_predicted_in_its_words() {
 
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "cluster.openapi-validation"), "fail");
+    let mut invalid = subjects_of(&doc, "schema-invalid", "kind");
+    invalid.sort();
+    assert_eq!(invalid, ["BkGatewayResource", "Deployment"]);
     let msg = message(&doc, "cluster.openapi-validation");
     let cr_errors = format!(
         "ValidationError(BkGatewayResource.spec): unknown field \"http\" in {}.v1beta1.BkGatewayResource.spec",

@@ -1,9 +1,18 @@
 use serde::Deserialize;
 
 use super::undecided;
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Origin;
 use crate::values::parse_version;
+
+const KIND_NOT_SERVED: Code = Code {
+    code: "kind-not-served",
+    explain: "an object's apiVersion/kind is not served and no CRD of the install defines it: helm says \"no matches for kind … ensure CRDs are installed first\"",
+};
+const API_REMOVED_LATER: Code = Code {
+    code: "api-removed-later",
+    explain: "an object uses an API version this cluster serves but a later Kubernetes removes: the install breaks at the upgrade",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -12,7 +21,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every kind the install renders is served, or brought by its own CRDs",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[KIND_NOT_SERVED, API_REMOVED_LATER],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates
@@ -112,12 +121,16 @@ impl Check for ApiVersions {
                         continue;
                     }
                     let ns = o.namespace.as_deref().unwrap_or("");
-                    missing.push(format!(
-                        "{}: resource mapping not found for name: {:?} namespace: {ns:?} from \"\": no matches for kind {:?} in version {:?}",
-                        install.provenance(o),
-                        o.name,
-                        o.kind,
-                        o.api_version
+                    missing.push(Finding::fail(
+                        &KIND_NOT_SERVED,
+                        install.subject(o),
+                        format!(
+                            "{}: resource mapping not found for name: {:?} namespace: {ns:?} from \"\": no matches for kind {:?} in version {:?}",
+                            install.provenance(o),
+                            o.name,
+                            o.kind,
+                            o.api_version
+                        ),
                     ));
                     continue;
                 }
@@ -126,12 +139,16 @@ impl Check for ApiVersions {
                         .map(|r| (r.major, r.minor) > server_minor)
                         .unwrap_or(false);
                     if later {
-                        doomed.push(format!(
-                            "{} {} ({}) uses {}, which Kubernetes {release} removes: served by this cluster ({server}), not after an upgrade",
-                            o.kind,
-                            o.name,
-                            install.provenance(o),
-                            o.api_version
+                        doomed.push(Finding::warn(
+                            &API_REMOVED_LATER,
+                            install.subject(o),
+                            format!(
+                                "{} {} ({}) uses {}, which Kubernetes {release} removes: served by this cluster ({server}), not after an upgrade",
+                                o.kind,
+                                o.name,
+                                install.provenance(o),
+                                o.api_version
+                            ),
                         ));
                     }
                 }
@@ -143,12 +160,11 @@ impl Check for ApiVersions {
                 )
             };
             if !missing.is_empty() {
-                missing.push("ensure CRDs are installed first".to_string());
                 missing.extend(doomed);
-                return Outcome::fail(missing.join("\n")).with_fix(fix());
+                return Outcome::found(missing, "ensure CRDs are installed first").with_fix(fix());
             }
             if !doomed.is_empty() {
-                return Outcome::warn(doomed.join("\n")).with_fix(fix());
+                return Outcome::found(doomed, "").with_fix(fix());
             }
             let mut msg = format!(
                 "every kind of the {} is served by Kubernetes {server}",

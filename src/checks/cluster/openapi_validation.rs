@@ -2,10 +2,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase};
 use crate::install::Origin;
 use crate::kube::ApiError;
 use crate::openapi_v2::{aggregate, Schemas};
+
+const SCHEMA_INVALID: Code = Code {
+    code: "schema-invalid",
+    explain: "an object fails helm's client-side validation against the server's OpenAPI schema (unknown field, wrong type, missing required field): helm stops before creating anything",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -14,7 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every object passes helm's client-side OpenAPI validation",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[SCHEMA_INVALID],
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, helm validates every object of the release against
@@ -77,12 +82,16 @@ impl Check for OpenapiValidation {
                 }
                 let errors = schemas.validate(&o.value);
                 if !errors.is_empty() {
-                    bad.push(format!(
-                        "{} {} ({}): helm fails with \"unable to build kubernetes objects from release manifest: error validating \"\": error validating data: {}\"",
-                        o.kind,
-                        o.name,
-                        install.provenance(o),
-                        aggregate(&errors)
+                    bad.push(Finding::fail(
+                        &SCHEMA_INVALID,
+                        install.subject(o),
+                        format!(
+                            "{} {} ({}): helm fails with \"unable to build kubernetes objects from release manifest: error validating \"\": error validating data: {}\"",
+                            o.kind,
+                            o.name,
+                            install.provenance(o),
+                            aggregate(&errors)
+                        ),
                     ));
                 }
             }
@@ -99,12 +108,11 @@ impl Check for OpenapiValidation {
                     "{judged_n} object(s) pass the server's OpenAPI schema{not_judged}"
                 ));
             }
-            let mut lines = vec![format!(
-                "{} of {judged_n} object(s) fail helm's validation against the server's OpenAPI schema{not_judged}:",
+            let summary = format!(
+                "{} of {judged_n} object(s) fail helm's validation against the server's OpenAPI schema{not_judged}",
                 bad.len()
-            )];
-            lines.extend(bad);
-            Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+            );
+            Outcome::found(bad, summary).with_fix(Fix::manual(
                 "correct the values (or chart) that produce the field, or upgrade the CRD whose schema lacks it; --disable-openapi-validation skips this check in helm",
                 vec!["kubectl explain <kind>.<field>   # what the server's schema allows".to_string()],
             ))
