@@ -157,6 +157,14 @@ pub enum Subject {
     Setting {
         setting: String,
     },
+    /// A permission of the kubeconfig's user: `verb` on `resource` (`resource.group`), in
+    /// `namespace` or cluster-wide.
+    Access {
+        verb: String,
+        resource: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
 }
 
 impl Subject {
@@ -289,6 +297,15 @@ pub struct Access {
 }
 
 impl Access {
+    /// This permission as a finding's subject.
+    pub fn subject(&self) -> Subject {
+        Subject::Access {
+            verb: self.verb.clone(),
+            resource: self.resource_name(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     pub fn new(verb: &str, group: &str, resource: &str) -> Self {
         Access {
             verb: verb.to_string(),

@@ -1308,6 +1308,15 @@ fn a_user_who_may_not_create_a_kind_the_chart_renders() {
     ]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(
+        findings(&doc, "cluster.install-rbac"),
+        ["create", "get"]
+            .map(|verb| (
+                "verb-denied".to_string(),
+                serde_json::json!({"type": "access", "verb": verb, "resource": "clusterroles.rbac.authorization.k8s.io"})
+            ))
+            .to_vec()
+    );
+    assert_eq!(
         message(&doc, "cluster.install-rbac"),
         format!("may not create clusterroles.rbac.authorization.k8s.io at the cluster scope: needed by release {rel}, mini-release/templates/clusterrole.yaml\nmay not get clusterroles.rbac.authorization.k8s.io at the cluster scope: needed by release {rel}, mini-release/templates/clusterrole.yaml")
     );

@@ -10,9 +10,16 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase,
+};
 use crate::install::Install;
 use crate::kube::ApiError;
+
+const VERB_DENIED: Code = Code {
+    code: "verb-denied",
+    explain: "the kubeconfig's user may not get, create or patch a kind the install writes, where it writes it (SelfSubjectAccessReview): helm stops with \"forbidden\"",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -21,7 +28,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the installing user may create everything the install renders",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[VERB_DENIED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops
@@ -194,11 +201,15 @@ impl Check for InstallRbac {
                         } else {
                             String::new()
                         };
-                        denied.push(format!(
-                            "may not {} {} {scope}: needed by {}{more}",
-                            a.verb,
-                            a.resource_name(),
-                            whys.join("; ")
+                        denied.push(Finding::fail(
+                            &VERB_DENIED,
+                            a.subject(),
+                            format!(
+                                "may not {} {} {scope}: needed by {}{more}",
+                                a.verb,
+                                a.resource_name(),
+                                whys.join("; ")
+                            ),
                         ));
                         cmds.push(a.can_i().replace(" -A", ""));
                     }
@@ -213,8 +224,7 @@ impl Check for InstallRbac {
                 ));
             }
             if !denied.is_empty() {
-                denied.extend(notes);
-                return Outcome::fail(denied.join("\n")).with_fix(Fix::manual(
+                return Outcome::found(denied, notes.join("\n")).with_fix(Fix::manual(
                     "install with a kubeconfig whose user has these rights, or grant them (Role per namespace, ClusterRole for cluster-scoped kinds)",
                     cmds,
                 ));
