@@ -169,6 +169,13 @@ fn closed_port_fails_fast_and_names_the_refusal() {
     let p = s.profile("checks:\n  cluster.api: {}\n  cluster.webhooks: {}\n");
     let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", kc.to_str().unwrap()]);
     assert_eq!(r.code(), 1);
+    assert_eq!(
+        findings(&doc, "cluster.api"),
+        vec![(
+            "api-unreachable".to_string(),
+            serde_json::json!({"type": "cluster"})
+        )]
+    );
     let msg = message(&doc, "cluster.api");
     assert!(
         msg.starts_with("cannot reach https://127.0.0.1:1/ (context test of "),

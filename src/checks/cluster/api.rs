@@ -7,9 +7,23 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 
 use crate::check::{
-    Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase, Starved,
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Starved,
+    Subject,
 };
 use crate::kube::ApiError;
+
+const KUBECONFIG_UNUSABLE: Code = Code {
+    code: "kubeconfig-unusable",
+    explain: "no kubeconfig, a malformed one, or an unknown context: nothing can reach the cluster",
+};
+const CREDENTIALS_REJECTED: Code = Code {
+    code: "credentials-rejected",
+    explain: "the API server answers 401 Unauthorized to the kubeconfig's credentials",
+};
+const API_UNREACHABLE: Code = Code {
+    code: "api-unreachable",
+    explain: "the API server the kubeconfig names does not answer (refused, timeout, TLS): the install cannot proceed",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -18,7 +32,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the Kubernetes API answers and allows the install",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[KUBECONFIG_UNUSABLE, CREDENTIALS_REJECTED, API_UNREACHABLE],
         host_network: false,
         roll_up: None,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,
@@ -88,19 +102,37 @@ impl Check for ClusterApi {
         Box::pin(async move {
             let conn = match ctx.kube.connect().await {
                 Ok(c) => c.clone(),
-                Err(e) => return Outcome::fail(e).with_fix(kubeconfig_fix()),
+                Err(e) => {
+                    return Outcome::found(vec![Finding::fail(&KUBECONFIG_UNUSABLE, Subject::Cluster, e)], "")
+                        .with_fix(kubeconfig_fix())
+                }
             };
             let where_ = format!("{} ({})", conn.server, conn.source);
             // Asked once per run (and already in flight since the run started).
             let version = match ctx.kube.server_version().await {
                 Ok(v) => v.to_string(),
                 Err(ApiError::Unauthorized(_)) => {
-                    return Outcome::fail(format!("{where_} rejected the credentials: Unauthorized (401)"))
-                        .with_fix(kubeconfig_fix())
+                    return Outcome::found(
+                        vec![Finding::fail(
+                            &CREDENTIALS_REJECTED,
+                            Subject::Cluster,
+                            format!("{where_} rejected the credentials: Unauthorized (401)"),
+                        )],
+                        "",
+                    )
+                    .with_fix(kubeconfig_fix())
                 }
                 // Unreachable is this check's answer, not an undecided one: the install cannot proceed.
                 Err(e) => {
-                    return Outcome::fail(format!("cannot reach {where_}: {e}")).with_fix(kubeconfig_fix())
+                    return Outcome::found(
+                        vec![Finding::fail(
+                            &API_UNREACHABLE,
+                            Subject::Cluster,
+                            format!("cannot reach {where_}: {e}"),
+                        )],
+                        "",
+                    )
+                    .with_fix(kubeconfig_fix())
                 }
             };
             let reviews: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
