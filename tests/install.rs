@@ -863,6 +863,13 @@ fn release_namespace_missing_or_created_twice() {
     ]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(
+        findings(&doc, "cluster.release-namespace"),
+        vec![(
+            "namespace-missing".to_string(),
+            serde_json::json!({"type": "release", "release": rel, "namespace": ns})
+        )]
+    );
+    assert_eq!(
         message(&doc, "cluster.release-namespace"),
         format!("release {rel} (namespace {ns}): does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"")
     );
@@ -1104,6 +1111,13 @@ fn seed001_an_interrupted_install_leaves_the_release_pending() {
     ];
     let (run, doc) = s.json(&args);
     assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(
+        findings(&doc, "cluster.release-state"),
+        vec![(
+            "release-pending".to_string(),
+            serde_json::json!({"type": "release", "release": rel, "namespace": ns})
+        )]
+    );
     assert_eq!(
         message(&doc, "cluster.release-state"),
         format!("release {ns}/{rel}: revision 1 is pending-install: helm fails with \"another operation (install/upgrade/rollback) is in progress\"")

@@ -3,7 +3,26 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
+
+const NAMESPACE_MISSING: Code = Code {
+    code: "namespace-missing",
+    explain: "the release's namespace does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces … not found\"",
+};
+const NAMESPACE_TERMINATING: Code = Code {
+    code: "namespace-terminating",
+    explain: "the release's namespace is being deleted: helm fails with \"unable to create new content in namespace X because it is being terminated\"",
+};
+const NAMESPACE_CREATED_TWICE: Code = Code {
+    code: "namespace-created-twice",
+    explain: "--create-namespace (helmfile createNamespace) and the chart's own Namespace both create it: \"already exists\"",
+};
+const CHART_RENDERS_NAMESPACE: Code = Code {
+    code: "chart-renders-release-namespace",
+    explain: "the chart renders its own release namespace (OpenKruise's kruise-system): helm's release record needs it first, and one that exists cannot be imported; install into another namespace",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -12,7 +31,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "each release's namespace exists or will be created, and only once",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[
+            NAMESPACE_MISSING,
+            NAMESPACE_TERMINATING,
+            NAMESPACE_CREATED_TWICE,
+            CHART_RENDERS_NAMESPACE,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs a release into a namespace that must exist (or that
@@ -74,7 +98,7 @@ impl Check for ReleaseNamespace {
                 let who = format!("release {} (namespace {ns})", r.name);
                 match found {
                     Some(n) if n.metadata.deletion_timestamp.is_some() => {
-                        bad.push(format!("{who}: the namespace is being deleted: helm fails with \"unable to create new content in namespace {ns} because it is being terminated\""));
+                        bad.push(Finding::fail(&NAMESPACE_TERMINATING, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: the namespace is being deleted: helm fails with \"unable to create new content in namespace {ns} because it is being terminated\"")));
                         cmds.push(format!(
                             "kubectl get namespace {ns} -o jsonpath='{{.status.conditions}}'"
                         ));
@@ -96,11 +120,11 @@ impl Check for ReleaseNamespace {
                                     o.source
                                 )),
                                 Some(p) => {
-                                    bad.push(format!(
+                                    bad.push(Finding::fail(&CHART_RENDERS_NAMESPACE, Subject::release(r.name.as_str(), Some(ns.as_str())), format!(
                                         "{who}: exists, and the chart renders that Namespace itself ({}): helm fails with: {}; the chart creates {ns} itself, so install the release into another namespace (its docs use default)",
                                         o.source,
                                         crate::kube::cannot_import("Namespace", ns, None, &p)
-                                    ));
+                                    )));
                                     cmds.push(format!("# install {} with --namespace default (or another namespace that exists): the chart creates {ns} itself", r.name));
                                 }
                             }
@@ -108,10 +132,10 @@ impl Check for ReleaseNamespace {
                     },
                     None => match (r.create_namespace, renders_it) {
                         (true, Some(o)) => {
-                            bad.push(format!(
+                            bad.push(Finding::fail(&NAMESPACE_CREATED_TWICE, Subject::release(r.name.as_str(), Some(ns.as_str())), format!(
                                 "{who}: created first because of --create-namespace / createNamespace, then the chart's own Namespace ({}) fails with \"namespaces \\\"{ns}\\\" already exists\"",
                                 o.source
-                            ));
+                            )));
                             cmds.push(format!("# drop --create-namespace for {} (helmfile: createNamespace: false): the chart creates {ns} itself", r.name));
                         }
                         (true, None) => ok.push(format!("{who}: will be created (--create-namespace)")),
@@ -119,14 +143,14 @@ impl Check for ReleaseNamespace {
                         // namespace, pending-install) before it creates any object: the
                         // chart's Namespace comes too late.
                         (false, Some(o)) => {
-                            bad.push(format!(
+                            bad.push(Finding::fail(&CHART_RENDERS_NAMESPACE, Subject::release(r.name.as_str(), Some(ns.as_str())), format!(
                                 "{who}: does not exist; the chart renders it ({}), but helm writes the release record (a Secret in {ns}) before it creates any object, so it fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"; creating {ns} first makes the chart's Namespace fail as \"exists and cannot be imported\": install the release into another namespace (its docs use default), and the chart creates {ns} itself",
                                 o.source
-                            ));
+                            )));
                             cmds.push(format!("# install {} with --namespace default (or another namespace that exists): the chart creates {ns} itself", r.name));
                         }
                         (false, None) => {
-                            bad.push(format!("{who}: does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\""));
+                            bad.push(Finding::fail(&NAMESPACE_MISSING, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"")));
                             cmds.push(format!(
                                 "kubectl create namespace {ns}   # or install with --create-namespace"
                             ));
@@ -137,7 +161,7 @@ impl Check for ReleaseNamespace {
             if bad.is_empty() {
                 return Outcome::pass(ok.join("\n"));
             }
-            Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+            Outcome::found(bad, "").with_fix(Fix::manual(
                 "give each release a namespace that exists or is created exactly once",
                 cmds,
             ))

@@ -4,7 +4,18 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
+
+const RELEASE_PENDING: Code = Code {
+    code: "release-pending",
+    explain: "the release's latest revision is pending-install/upgrade/rollback (an interrupted helm): helm fails with \"another operation (install/upgrade/rollback) is in progress\" (seed 001)",
+};
+const FIRST_INSTALL_FAILED: Code = Code {
+    code: "first-install-failed",
+    explain: "the release's only revision failed: helm install says \"cannot re-use a name that is still in use\"; helm upgrade --install works",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -13,7 +24,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no earlier operation left a release half-done",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[RELEASE_PENDING, FIRST_INSTALL_FAILED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost
@@ -95,8 +106,12 @@ impl Check for ReleaseState {
                     .map(|(v, _)| *v);
                 match status.as_str() {
                     s if s.starts_with("pending-") => {
-                        bad.push(format!(
-                            "{who}: revision {latest} is {s}: helm fails with \"another operation (install/upgrade/rollback) is in progress\""
+                        bad.push(Finding::fail(
+                            &RELEASE_PENDING,
+                            Subject::release(r.name.as_str(), Some(r.namespace.as_str())),
+                            format!(
+                                "{who}: revision {latest} is {s}: helm fails with \"another operation (install/upgrade/rollback) is in progress\""
+                            ),
                         ));
                         cmds.push(match last_deployed {
                             Some(v) => format!("helm rollback {} {v} -n {}", r.name, r.namespace),
@@ -104,8 +119,12 @@ impl Check for ReleaseState {
                         });
                     }
                     "failed" if last_deployed.is_none() => {
-                        warn.push(format!(
-                            "{who}: its first install failed (revision {latest}): helm install says \"cannot re-use a name that is still in use\"; helm upgrade --install (as helmfile runs it) works"
+                        warn.push(Finding::warn(
+                            &FIRST_INSTALL_FAILED,
+                            Subject::release(r.name.as_str(), Some(r.namespace.as_str())),
+                            format!(
+                                "{who}: its first install failed (revision {latest}): helm install says \"cannot re-use a name that is still in use\"; helm upgrade --install (as helmfile runs it) works"
+                            ),
                         ));
                         cmds.push(format!(
                             "helm uninstall {} -n {}   # to use helm install again",
@@ -118,13 +137,13 @@ impl Check for ReleaseState {
             }
             if !bad.is_empty() {
                 bad.extend(warn);
-                return Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+                return Outcome::found(bad, "").with_fix(Fix::manual(
                     "finish or undo the interrupted operation before installing",
                     cmds,
                 ));
             }
             if !warn.is_empty() {
-                return Outcome::warn(warn.join("\n")).with_fix(Fix::manual(
+                return Outcome::found(warn, "").with_fix(Fix::manual(
                     "clear the failed first install, or install with helm upgrade --install",
                     cmds,
                 ));
