@@ -1249,6 +1249,7 @@ fn seed000_the_metrics_api_an_install_autoscales_with() {
     drop(backend);
 
     assert_eq!(r1.code(), 1, "{}", r1.stdout());
+    assert_eq!(codes(&absent, "cluster.metrics-api"), ["metrics-api-missing"]);
     assert!(
         message(&absent, "cluster.metrics-api").starts_with("the metrics API is not installed (no APIService v1beta1.metrics.k8s.io); the profile requires it"),
         "{}",
@@ -1256,6 +1257,13 @@ fn seed000_the_metrics_api_an_install_autoscales_with() {
     );
     assert!(ok_false, "{out_false}");
     assert_eq!(r2.code(), 1, "{}", r2.stdout());
+    assert_eq!(
+        findings(&unavailable, "cluster.metrics-api"),
+        vec![(
+            "metrics-api-unavailable".to_string(),
+            serde_json::json!({"type": "object", "kind": "APIService", "name": "v1beta1.metrics.k8s.io"})
+        )]
+    );
     assert!(
         message(&unavailable, "cluster.metrics-api").starts_with(
             "APIService v1beta1.metrics.k8s.io is not Available (ServiceNotFound: service/metrics-server in "

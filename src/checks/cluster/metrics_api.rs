@@ -4,8 +4,19 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::{Install, Object};
+
+const METRICS_API_MISSING: Code = Code {
+    code: "metrics-api-missing",
+    explain: "no APIService v1beta1.metrics.k8s.io: HorizontalPodAutoscalers on resource metrics never scale (seed 000)",
+};
+const METRICS_API_UNAVAILABLE: Code = Code {
+    code: "metrics-api-unavailable",
+    explain: "APIService v1beta1.metrics.k8s.io is not Available (its condition quoted): autoscalers get no metrics",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -14,7 +25,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the metrics API answers where the install autoscales",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[METRICS_API_MISSING, METRICS_API_UNAVAILABLE],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a HorizontalPodAutoscaler on CPU or memory reads the metrics API
@@ -117,9 +128,16 @@ impl Check for MetricsApi {
                 )
             };
             let Some(svc) = svc else {
-                return Outcome::fail(format!(
-                    "the metrics API is not installed (no APIService {APISERVICE}); {who}: they will report \"unable to get metrics for resource cpu: … the server could not find the requested resource (get pods.metrics.k8s.io)\" and never scale"
-                ))
+                return Outcome::found(
+                    vec![Finding::fail(
+                        &METRICS_API_MISSING,
+                        Subject::object("APIService", None, APISERVICE),
+                        format!(
+                            "the metrics API is not installed (no APIService {APISERVICE}); {who}: they will report \"unable to get metrics for resource cpu: … the server could not find the requested resource (get pods.metrics.k8s.io)\" and never scale"
+                        ),
+                    )],
+                    "",
+                )
                 .with_fix(fix());
             };
             let available = svc
@@ -131,11 +149,18 @@ impl Check for MetricsApi {
                 Some(c) if c.status == "True" => {
                     Outcome::pass(format!("APIService {APISERVICE} is Available; {who}"))
                 }
-                Some(c) => Outcome::fail(format!(
-                    "APIService {APISERVICE} is not Available ({}: {}); {who}: they will not scale",
-                    c.reason.clone().unwrap_or_default(),
-                    c.message.clone().unwrap_or_default()
-                ))
+                Some(c) => Outcome::found(
+                    vec![Finding::fail(
+                        &METRICS_API_UNAVAILABLE,
+                        Subject::object("APIService", None, APISERVICE),
+                        format!(
+                            "APIService {APISERVICE} is not Available ({}: {}); {who}: they will not scale",
+                            c.reason.clone().unwrap_or_default(),
+                            c.message.clone().unwrap_or_default()
+                        ),
+                    )],
+                    "",
+                )
                 .with_fix(fix()),
                 None => Outcome::error(format!(
                     "APIService {APISERVICE} has no Available condition yet: the aggregator has not judged it"
