@@ -971,6 +971,7 @@ fn seed004_storageclass_named_and_default() {
     };
     let (r, doc) = run(&s, &c, "checks:\n  cluster.storageclass: {}\n", &[]);
     assert_eq!(r.code(), 1);
+    assert_eq!(codes(&doc, "cluster.storageclass"), ["no-default-storageclass"]);
     assert!(message(&doc, "cluster.storageclass").starts_with("no default StorageClass (existing: "));
     assert!(message(&doc, "cluster.storageclass")
         .ends_with("claims without storageClassName never bind (\"no storage class is set\")"));

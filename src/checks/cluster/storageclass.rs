@@ -5,9 +5,20 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::{Claim, Install};
 use crate::quantity::Bytes;
+
+const STORAGECLASS_MISSING: Code = Code {
+    code: "storageclass-missing",
+    explain: "the StorageClass the profile names does not exist: claims that name it never bind",
+};
+const NO_DEFAULT_STORAGECLASS: Code = Code {
+    code: "no-default-storageclass",
+    explain: "no StorageClass is marked default: claims without storageClassName never bind (\"no storage class is set\", seed 004)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -16,7 +27,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[STORAGECLASS_MISSING, NO_DEFAULT_STORAGECLASS],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never
@@ -85,8 +96,15 @@ impl Check for StorageClassCheck {
             if let Some(want) = &self.name {
                 return match list.items.iter().find(|s| s.metadata.name.as_deref() == Some(want)) {
                     Some(sc) => Outcome::pass(format!("StorageClass {want} exists (provisioner {})", sc.provisioner)),
-                    None => Outcome::fail(format!("StorageClass {want} does not exist (existing: {existing}); claims that name it never bind"))
-                        .with_fix(Fix::manual(
+                    None => Outcome::found(
+                        vec![Finding::fail(
+                            &STORAGECLASS_MISSING,
+                            Subject::object("StorageClass", None, want),
+                            format!("StorageClass {want} does not exist (existing: {existing}); claims that name it never bind"),
+                        )],
+                        "",
+                    )
+                    .with_fix(Fix::manual(
                             format!("install the provisioner that creates StorageClass {want}, or set the charts' storageClass to an existing one"),
                             vec!["kubectl get storageclass".to_string()],
                         )),
@@ -133,9 +151,16 @@ impl Check for StorageClassCheck {
                     "default StorageClass {}",
                     sc.metadata.name.clone().unwrap_or_default()
                 )),
-                None => Outcome::fail(format!(
-                    "no default StorageClass (existing: {existing}): claims without storageClassName never bind (\"no storage class is set\")"
-                ))
+                None => Outcome::found(
+                    vec![Finding::fail(
+                        &NO_DEFAULT_STORAGECLASS,
+                        Subject::Cluster,
+                        format!(
+                            "no default StorageClass (existing: {existing}): claims without storageClassName never bind (\"no storage class is set\")"
+                        ),
+                    )],
+                    "",
+                )
                 .with_fix(Fix::manual(
                     "install a provisioner, or mark an existing StorageClass as the default",
                     match names.first() {
