@@ -374,6 +374,11 @@ impl Outcome {
     pub fn error(message: impl Into<String>) -> Self {
         Self::new(Status::Error, message)
     }
+    /// One problem, nothing said after it.
+    pub fn problem(finding: Finding) -> Self {
+        Self::found(vec![finding], "")
+    }
+
     /// The findings, and the line said after them (or alone when there are none: a pass).
     /// The status is the worst finding's.
     pub fn found(findings: Vec<Finding>, summary: impl Into<String>) -> Self {

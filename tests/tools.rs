@@ -24,6 +24,7 @@ fn seed004_helmfile_in_usr_local_bin_but_path_lacks_it() {
     let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "tools.helmfile-on-path"), "fail");
+    assert_eq!(codes(&doc, "tools.helmfile-on-path"), ["helmfile-not-on-path"]);
     let msg = message(&doc, "tools.helmfile-on-path");
     assert!(
         msg.starts_with("helmfile is in /usr/local/bin but /usr/local/bin is not on PATH"),
@@ -162,6 +163,7 @@ fn helm_2_is_a_failure_not_an_error() {
     let (run, doc) = tools_only(&s);
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    assert_eq!(codes(&doc, "tools.helm-version"), ["helm-too-old"]);
     let msg = message(&doc, "tools.helm-version");
     assert!(
         msg.starts_with("helm v2.17.0+ga690bad at ") && msg.contains("is helm 2 (Tiller)"),

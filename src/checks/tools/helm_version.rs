@@ -5,10 +5,24 @@ use serde::Deserialize;
 use super::{apply_bundled, offer_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Subject,
 };
 use crate::exec;
 use crate::values::Version;
+
+const HELM_MISSING: Code = Code {
+    code: "helm-missing",
+    explain: "no helm on PATH (or the helmfile's helmBinary is nowhere): the installer cannot start",
+};
+const HELM_NOT_ON_PATH: Code = Code {
+    code: "helm-not-on-path",
+    explain: "helm is in a usual directory that is not on PATH (or is not executable there): the installer's shell does not find it",
+};
+const HELM_TOO_OLD: Code = Code {
+    code: "helm-too-old",
+    explain: "helm 2, or older than the profile's min: charts fail to render (\"index of nil pointer\")",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -17,7 +31,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm is recent enough",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[HELM_MISSING, HELM_NOT_ON_PATH, HELM_TOO_OLD],
         host_network: false,
         roll_up: None,
         explain: r#"Why: charts written for current helm fail to render on older helm, with errors
@@ -132,11 +146,15 @@ impl HelmVersion {
             return match &hb.path {
                 Some(p) => (self.judge(ctx, p).await, false),
                 None => (
-                    Outcome::fail(format!(
-                        "the helmfile's helmBinary `{}` ({}) is not found ({})",
-                        hb.written,
-                        hb.file,
-                        path_display(ctx)
+                    Outcome::problem(Finding::fail(
+                        &HELM_MISSING,
+                        Subject::tool(hb.written.as_str()),
+                        format!(
+                            "the helmfile's helmBinary `{}` ({}) is not found ({})",
+                            hb.written,
+                            hb.file,
+                            path_display(ctx)
+                        ),
                     ))
                     .with_fix(self.install_fix()),
                     false,
@@ -147,10 +165,18 @@ impl HelmVersion {
             Located::OnPath(p) => p,
             Located::OffPath { dir, executable } => {
                 let (message, fix) = off_path_problem(ctx, "helm", &dir, executable);
-                return (Outcome::fail(message).with_fix(fix), false);
+                return (
+                    Outcome::problem(Finding::fail(&HELM_NOT_ON_PATH, Subject::tool("helm"), message))
+                        .with_fix(fix),
+                    false,
+                );
             }
             Located::Missing => {
-                let o = Outcome::fail(format!("helm is not on PATH ({})", path_display(ctx)));
+                let o = Outcome::problem(Finding::fail(
+                    &HELM_MISSING,
+                    Subject::tool("helm"),
+                    format!("helm is not on PATH ({})", path_display(ctx)),
+                ));
                 return (o.with_fix(self.install_fix()), true);
             }
         };
@@ -186,7 +212,12 @@ impl HelmVersion {
                 self.min
             ));
         };
-        Outcome::fail(problem).with_fix(self.install_fix())
+        Outcome::problem(Finding::fail(
+            &HELM_TOO_OLD,
+            Subject::tool(helm.display().to_string()),
+            problem,
+        ))
+        .with_fix(self.install_fix())
     }
 }
 

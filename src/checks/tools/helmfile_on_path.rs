@@ -3,9 +3,23 @@ use serde::Deserialize;
 use super::{apply_bundled, offer_bundled};
 use super::{default_search_dirs, locate, off_path_problem, path_display, Located};
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Subject,
 };
 use crate::exec;
+
+const HELMFILE_MISSING: Code = Code {
+    code: "helmfile-missing",
+    explain: "helmfile is neither on PATH nor in the usual directories: the installer's `helmfile sync` cannot start",
+};
+const HELMFILE_NOT_ON_PATH: Code = Code {
+    code: "helmfile-not-on-path",
+    explain: "helmfile is in a directory that is not on PATH (seed 004: /usr/local/bin missing from root's PATH), or not executable",
+};
+const HELMFILE_BROKEN: Code = Code {
+    code: "helmfile-broken",
+    explain: "the helmfile found does not run (wrong architecture, truncated download)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -14,7 +28,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helmfile is on PATH",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[HELMFILE_MISSING, HELMFILE_NOT_ON_PATH, HELMFILE_BROKEN],
         host_network: false,
         roll_up: None,
         explain: r#"Why: installers call `helmfile sync` from a script. When the shell cannot find
@@ -100,17 +114,32 @@ impl HelmfileOnPath {
                     format!("replace {} with a working linux-amd64 helmfile", path.display()),
                     vec![format!("file {}", path.display())],
                 );
-                (Outcome::fail(format!("helmfile at {} does not run: {broken}", path.display())).with_fix(fix), true)
+                (
+                    Outcome::problem(Finding::fail(
+                        &HELMFILE_BROKEN,
+                        Subject::tool(path.display().to_string()),
+                        format!("helmfile at {} does not run: {broken}", path.display()),
+                    ))
+                    .with_fix(fix),
+                    true,
+                )
             }
             Located::OffPath { dir, executable } => {
                 let (message, fix) = off_path_problem(ctx, "helmfile", &dir, executable);
-                (Outcome::fail(message).with_fix(fix), false)
+                (
+                    Outcome::problem(Finding::fail(&HELMFILE_NOT_ON_PATH, Subject::tool("helmfile"), message)).with_fix(fix),
+                    false,
+                )
             }
             Located::Missing => (
-                Outcome::fail(format!(
-                    "helmfile is not on PATH ({}) nor in {}",
-                    path_display(ctx),
-                    self.search_dirs.join(", ")
+                Outcome::problem(Finding::fail(
+                    &HELMFILE_MISSING,
+                    Subject::tool("helmfile"),
+                    format!(
+                        "helmfile is not on PATH ({}) nor in {}",
+                        path_display(ctx),
+                        self.search_dirs.join(", ")
+                    ),
                 ))
                 .with_fix(Fix::manual(
                     "install helmfile into /usr/local/bin (offline: copy the helmfile binary shipped with the installer; online: the linux_amd64 tarball from github.com/helmfile/helmfile/releases)",
