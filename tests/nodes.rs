@@ -354,7 +354,9 @@ fn node_checks_run_on_every_node_and_roll_up() {
         .unwrap()
         .starts_with("port 80/TCP is taken on this host (0.0.0.0:80): wanted by ingress-nginx"));
     assert_eq!(find("node.conntrack", Some(&names[1]))["status"], "fail");
-    assert!(find("node.conntrack", Some(&names[1]))["message"]
+    let not_loaded = &find("node.conntrack", Some(&names[1]))["findings"][0];
+    assert_eq!(not_loaded["code"], "conntrack-not-loaded");
+    assert!(not_loaded["message"]
         .as_str()
         .unwrap()
         .starts_with("conntrack is not loaded"));

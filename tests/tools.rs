@@ -222,8 +222,15 @@ fn missing_helm_diff_plugin_fails_with_install_command() {
         assert_eq!(run.code(), 1, "{helm}");
         assert_eq!(status(&doc, "tools.helm-plugins"), "fail", "{helm}");
         assert_eq!(
+            findings(&doc, "tools.helm-plugins"),
+            vec![(
+                "plugin-missing".to_string(),
+                serde_json::json!({"type": "tool", "tool": "helm-diff"})
+            )]
+        );
+        assert_eq!(
             message(&doc, "tools.helm-plugins"),
-            "helm plugin not installed: diff (`helmfile apply` and `helmfile diff` need diff)"
+            "helm plugin not installed: diff\n1 of 1 required plugin(s) missing (`helmfile apply` and `helmfile diff` need diff)"
         );
         assert_eq!(
             fix_commands(&doc, "tools.helm-plugins"),

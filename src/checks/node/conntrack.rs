@@ -3,10 +3,24 @@ use std::io::ErrorKind;
 use serde::Deserialize;
 
 use crate::check::{
-    ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Subject,
 };
 use crate::exec;
 use crate::fsutil::write_atomic;
+
+const CONNTRACK_NOT_LOADED: Code = Code {
+    code: "conntrack-not-loaded",
+    explain: "nf_conntrack is neither loaded nor built in: kube-proxy fails (--fix loads it and keeps it loaded at boot)",
+};
+const CONNTRACK_UNLOADABLE: Code = Code {
+    code: "conntrack-unloadable",
+    explain: "nf_conntrack is not loaded and /lib/modules of the running kernel is gone (modules upgraded under it, seed 001): reboot into the new kernel",
+};
+const MODULES_MISSING: Code = Code {
+    code: "kernel-modules-missing",
+    explain: "conntrack works, but /lib/modules of the running kernel is gone: no other module can be loaded until a reboot",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -15,7 +29,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the conntrack kernel module is available",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[CONNTRACK_NOT_LOADED, CONNTRACK_UNLOADABLE, MODULES_MISSING],
         host_network: true,
         roll_up: None,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
@@ -172,21 +186,31 @@ impl Check for Conntrack {
                 Err(e) => return Outcome::error(e),
             };
             match (provided, release) {
-                (Some(how), Some(r)) if modules_dir_missing => Outcome::warn(format!(
-                    "conntrack is available ({how}), but /lib/modules/{r} is missing: the running kernel cannot load any other module"
+                (Some(how), Some(r)) if modules_dir_missing => Outcome::problem(Finding::warn(
+                    &MODULES_MISSING,
+                    Subject::path(format!("/lib/modules/{r}")),
+                    format!(
+                        "conntrack is available ({how}), but /lib/modules/{r} is missing: the running kernel cannot load any other module"
+                    ),
                 ))
                 .with_fix(reboot_fix(&r)),
                 (Some(how), _) => Outcome::pass(how),
-                (None, Some(r)) if modules_dir_missing => Outcome::fail(format!(
-                    "conntrack is not loaded and cannot be: /lib/modules/{r} of the running kernel is missing"
+                (None, Some(r)) if modules_dir_missing => Outcome::problem(Finding::fail(
+                    &CONNTRACK_UNLOADABLE,
+                    Subject::setting("nf_conntrack"),
+                    format!("conntrack is not loaded and cannot be: /lib/modules/{r} of the running kernel is missing"),
                 ))
                 .with_fix(reboot_fix(&r)),
                 (None, release) => {
                     self.loadable.set(Some(true));
-                    Outcome::fail(format!(
-                    "conntrack is not loaded (no nf_conntrack or ip_conntrack in /proc/modules{}, no /proc/sys/net/netfilter/nf_conntrack_max)",
-                    if release.is_some() { ", not built in" } else { "" }
-                ))
+                    Outcome::problem(Finding::fail(
+                        &CONNTRACK_NOT_LOADED,
+                        Subject::setting("nf_conntrack"),
+                        format!(
+                            "conntrack is not loaded (no nf_conntrack or ip_conntrack in /proc/modules{}, no /proc/sys/net/netfilter/nf_conntrack_max)",
+                            if release.is_some() { ", not built in" } else { "" }
+                        ),
+                    ))
                 .with_fix(load_fix())
                 }
             }

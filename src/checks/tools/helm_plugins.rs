@@ -3,8 +3,15 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::exec;
+
+const PLUGIN_MISSING: Code = Code {
+    code: "plugin-missing",
+    explain: "a helm plugin the installer needs is not installed (`helmfile apply`/`diff` need diff)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -13,7 +20,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm plugins the installer needs are installed",
         requires: &["tools.helm-version"],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[PLUGIN_MISSING],
         host_network: false,
         roll_up: None,
         explain: r#"Why: `helmfile apply` and `helmfile diff` shell out to the helm-diff plugin; without it
@@ -204,7 +211,17 @@ impl HelmPlugins {
         } else {
             ""
         };
-        Outcome::fail(format!("helm plugin not installed: {}{why}", names.join(", "))).with_fix(Fix::manual(
+        let found = names
+            .iter()
+            .map(|n| {
+                Finding::fail(
+                    &PLUGIN_MISSING,
+                    Subject::tool(format!("helm-{n}")),
+                    format!("helm plugin not installed: {n}"),
+                )
+            })
+            .collect();
+        Outcome::found(found, format!("{} of {} required plugin(s) missing{why}", names.len(), self.required.len())).with_fix(Fix::manual(
                 "install the plugins (offline: unpack the plugin tarball shipped with the installer into $(helm env HELM_PLUGINS))",
                 missing.iter().map(|p| install_command(p)).collect(),
             ))
