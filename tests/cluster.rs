@@ -754,6 +754,11 @@ fn seed003_webhooks_without_endpoints() {
     );
     c.delete(&["namespace", &ns]);
     assert_eq!(r.code(), 1);
+    let mut down = subjects_of(&doc, "webhook-backend-down", "name");
+    down.sort();
+    let mut want = vec![broken.clone(), missing.clone()];
+    want.sort();
+    assert_eq!(down, want);
     let msg = message(&doc, "cluster.webhooks");
     assert!(msg.contains(&format!("ValidatingWebhookConfiguration {broken} webhook \"vpod.kb.io\" (failurePolicy Fail) calls {ns}/kruise-webhook-service: no endpoints available for service \"kruise-webhook-service\"; every request it matches fails")), "{msg}");
     assert!(

@@ -9,9 +9,16 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::install::Install;
 use crate::kube::ApiError;
+
+const WEBHOOK_BACKEND_DOWN: Code = Code {
+    code: "webhook-backend-down",
+    explain: "a webhook with failurePolicy Fail calls a service that is missing or has no ready endpoints: every request it matches fails (\"no endpoints available for service\", seed 003)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -20,7 +27,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[WEBHOOK_BACKEND_DOWN],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
@@ -330,9 +337,13 @@ impl Check for Webhooks {
                     Some(Backend::NoEndpoints) => format!("no endpoints available for service \"{svc}\""),
                     Some(Backend::NoService) => format!("service \"{ns}/{svc}\" does not exist"),
                 };
-                broken.push(format!(
-                    "{} {} webhook \"{}\" (failurePolicy Fail) calls {ns}/{svc}: {problem}; every request it matches fails (\"failed calling webhook \\\"{}\\\"\")",
-                    h.config_kind, h.config, h.webhook, h.webhook
+                broken.push(Finding::fail(
+                    &WEBHOOK_BACKEND_DOWN,
+                    Subject::object(&h.config_kind, None, &h.config),
+                    format!(
+                        "{} {} webhook \"{}\" (failurePolicy Fail) calls {ns}/{svc}: {problem}; every request it matches fails (\"failed calling webhook \\\"{}\\\"\")",
+                        h.config_kind, h.config, h.webhook, h.webhook
+                    ),
                 ));
                 let cmds = [
                     format!("kubectl -n {ns} get endpoints {svc}"),
@@ -359,8 +370,7 @@ impl Check for Webhooks {
                     None => Outcome::pass(all),
                 };
             }
-            broken.extend(not_probed);
-            Outcome::fail(broken.join("\n")).with_fix(Fix::manual(
+            Outcome::found(broken, not_probed.unwrap_or_default()).with_fix(Fix::manual(
                 "bring the webhook's pods back; delete the configuration only if its operator was uninstalled (operator's call)",
                 commands,
             ))
