@@ -339,7 +339,7 @@ impl Check for Webhooks {
                 };
                 broken.push(Finding::fail(
                     &WEBHOOK_BACKEND_DOWN,
-                    Subject::object(&h.config_kind, None, &h.config),
+                    Subject::object(h.config_kind, None, &h.config),
                     format!(
                         "{} {} webhook \"{}\" (failurePolicy Fail) calls {ns}/{svc}: {problem}; every request it matches fails (\"failed calling webhook \\\"{}\\\"\")",
                         h.config_kind, h.config, h.webhook, h.webhook
