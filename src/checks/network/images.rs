@@ -46,7 +46,7 @@ What it looks at: for each image reference (registry/repo:tag or @sha256:), `HEA
 following the registry's WWW-Authenticate challenge (Bearer token flow, anonymous or with
 credentials; or Basic) with credentials from the profile (`registries`) or
 ~/.docker/config.json (matched by exact host, docker.io as https://index.docker.io/v1/).
-All images at once; every missing one is named in one message. Only the registry's own
+All images at once; each missing one is its own finding (image-missing). Only the registry's own
 404 MANIFEST_UNKNOWN / NAME_UNKNOWN counts as missing (fail); a registry that cannot be
 reached, refuses the TLS handshake or the credentials, or rate-limits is `error` with its
 real cause and its own fix — never "push the image".
