@@ -250,6 +250,13 @@ fn seed000_cert_manager_namespace_not_owned_by_this_release() {
     c.delete(&["namespace", &ns]);
     assert_eq!(r.code(), 1);
     assert_eq!(
+        findings(&doc, "cluster.leftover-cert-manager"),
+        vec![(
+            "namespace-of-another-release".to_string(),
+            serde_json::json!({"type": "object", "kind": "Namespace", "name": ns})
+        )]
+    );
+    assert_eq!(
         message(&doc, "cluster.leftover-cert-manager"),
         format!(
             "Namespace \"{ns}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\""
@@ -687,6 +694,13 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     );
     for (r, doc) in [(r3, doc3), (r4, doc4)] {
         assert_eq!(r.code(), 1, "{}", r.stdout());
+        assert_eq!(
+            findings(&doc, "cluster.terminating-namespaces"),
+            vec![(
+                "namespace-terminating".to_string(),
+                serde_json::json!({"type": "object", "kind": "Namespace", "name": stuck})
+            )]
+        );
         let msg = message(&doc, "cluster.terminating-namespaces");
         let lines: Vec<&str> = msg.lines().collect();
         assert!(

@@ -2091,6 +2091,10 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
         format!("chmod +x {}", fixture("bk-like/scripts/add_bkrepo_bucket.sh"))
     );
     assert_eq!(status(&doc, "cluster.kube-version"), "fail");
+    assert_eq!(
+        subjects_of(&doc, "kube-version-refused", "release"),
+        vec![kv.clone()]
+    );
     // The releases that rendered are checked as usual.
     assert_eq!(status(&doc, "cluster.helm-ownership"), "pass");
     assert!(

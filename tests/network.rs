@@ -329,6 +329,13 @@ fn seed004_chart_repo_serves_the_version_or_names_the_missing_one() {
     let (run, doc) = s.json(&["--profile", &s.profile(&profile("0.1.0"))]);
     assert_eq!(run.code(), 1);
     assert_eq!(
+        findings(&doc, "network.chart-repos"),
+        vec![(
+            "chart-version-missing".to_string(),
+            serde_json::json!({"type": "url", "url": url})
+        )]
+    );
+    assert_eq!(
         message(&doc, "network.chart-repos"),
         format!("blueking: chart bk-repo version 1.0.0 is not in {url}/index.yaml (no versions of it there); helm would say: failed to download \"bk-repo\" at version \"1.0.0\"")
     );
@@ -355,6 +362,7 @@ fn chart_repo_that_is_not_one() {
     ));
     let (run, doc) = s.json(&["--profile", &p]);
     assert_eq!(run.code(), 1);
+    assert_eq!(codes(&doc, "network.chart-repos"), ["not-a-repo"]);
     assert!(message(&doc, "network.chart-repos").starts_with(&format!(
         "web: http://{}/index.yaml is not a helm repository index: ",
         f.host()
@@ -563,6 +571,13 @@ fn node_phase_sends_no_packet_to_a_configured_mirror() {
     let (run, doc) = s.json(&["--profile", &p, "--only", "node"]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "node.container-runtime-registries"), "fail");
+    assert_eq!(
+        findings(&doc, "node.container-runtime-registries"),
+        vec![(
+            "runtime-distrusts-registry".to_string(),
+            serde_json::json!({"type": "registry", "host": "10.0.0.5:5000"})
+        )]
+    );
     assert!(
         listener.accept().is_err(),
         "--only node connected to the mirror: node checks must send no packet"
@@ -570,6 +585,13 @@ fn node_phase_sends_no_packet_to_a_configured_mirror() {
     // The same configuration with the network phase: the mirror is reached.
     let (_, doc) = s.json(&["--profile", &p, "--skip", "node", "--timeout", "1s"]);
     assert_eq!(status(&doc, "network.runtime-mirrors"), "fail");
+    assert_eq!(
+        findings(&doc, "network.runtime-mirrors"),
+        vec![(
+            "mirror-broken".to_string(),
+            serde_json::json!({"type": "url", "url": format!("http://127.0.0.1:{port}")})
+        )]
+    );
     assert!(
         listener.accept().is_ok(),
         "network.runtime-mirrors probes the mirror"

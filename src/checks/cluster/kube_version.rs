@@ -1,8 +1,19 @@
 use serde::Deserialize;
 
 use super::undecided;
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::values::{parse_version, Version};
+
+const CLUSTER_TOO_OLD: Code = Code {
+    code: "cluster-too-old",
+    explain: "the server's Kubernetes version is older than the profile's min_version",
+};
+const KUBE_VERSION_REFUSED: Code = Code {
+    code: "kube-version-refused",
+    explain: "a chart's kubeVersion refuses this cluster: helm says \"chart requires kubeVersion: … which is incompatible with Kubernetes …\" (its crds/ are still created first)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -11,7 +22,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every chart accepts the cluster's Kubernetes version",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[CLUSTER_TOO_OLD, KUBE_VERSION_REFUSED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),
@@ -83,8 +94,10 @@ impl Check for KubeVersion {
                     Err(e) => return Outcome::error(format!("server version: {e}")),
                 };
                 if semver::Version::new(v.major, v.minor, v.patch) < min.0 {
-                    return Outcome::fail(format!(
-                        "Kubernetes {server} is older than {min}, the oldest the installer supports"
+                    return Outcome::problem(Finding::fail(
+                        &CLUSTER_TOO_OLD,
+                        Subject::Cluster,
+                        format!("Kubernetes {server} is older than {min}, the oldest the installer supports"),
                     ))
                     .with_fix(Fix::manual(
                         format!("upgrade the cluster to {min} or newer"),
@@ -100,11 +113,13 @@ impl Check for KubeVersion {
             match ctx.install() {
                 None => Outcome::pass(format!("Kubernetes {server}{floor}")),
                 Some(Err(e)) => match refused(e) {
-                    Some(sentence) => Outcome::fail(sentence).with_fix(fix()),
+                    Some(sentence) => {
+                        Outcome::problem(Finding::fail(&KUBE_VERSION_REFUSED, Subject::Cluster, sentence)).with_fix(fix())
+                    }
                     None => Outcome::error(format!("the install could not be rendered: {e}")),
                 },
                 Some(Ok(i)) if i.unrendered().any(|(_, e)| refused(e).is_some()) => {
-                    let lines: Vec<String> = i
+                    let found: Vec<Finding> = i
                         .unrendered()
                         .filter_map(|(r, e)| Some((r, refused(e)?)))
                         .map(|(r, sentence)| {
@@ -120,7 +135,7 @@ impl Check for KubeVersion {
                                 .filter(|o| Some(o.release) == index && o.origin == crate::install::Origin::Crd)
                                 .map(|o| o.name.clone())
                                 .collect();
-                            if crds.is_empty() {
+                            let line = if crds.is_empty() {
                                 line
                             } else {
                                 format!(
@@ -128,10 +143,15 @@ impl Check for KubeVersion {
                                     crds.len(),
                                     crds.join(", ")
                                 )
-                            }
+                            };
+                            Finding::fail(
+                                &KUBE_VERSION_REFUSED,
+                                Subject::release(r.name.as_str(), Some(r.namespace.as_str())),
+                                line,
+                            )
                         })
                         .collect();
-                    Outcome::fail(lines.join("\n")).with_fix(fix())
+                    Outcome::found(found, "").with_fix(fix())
                 }
                 Some(Ok(i)) => match &i.rendered_for {
                     Ok(for_) => Outcome::pass(format!(

@@ -10,11 +10,25 @@ use serde::Deserialize;
 use super::terminating_namespaces::unavailable;
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed,
+    Outcome, Phase, Subject,
 };
 use crate::exec;
 use crate::kube::{cannot_import, ownership_problem, owning_release};
 use crate::values::Dur;
+
+const LEFTOVER_FOREIGN: Code = Code {
+    code: "namespace-of-another-release",
+    explain: "the namespace exists and belongs to another (or no) release: helm says it \"exists and cannot be imported into the current release\" (seed 000; --unsafe-fixes uninstalls and deletes)",
+};
+const LEFTOVER_UNLABELLED: Code = Code {
+    code: "namespace-label-missing",
+    explain: "the namespace's annotations name this very release but the managed-by label is missing: label it, uninstall nothing",
+};
+const LEFTOVER_TERMINATING: Code = Code {
+    code: "namespace-terminating",
+    explain: "the namespace is being deleted: helm would fail with \"unable to create new content in namespace X because it is being terminated\"",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -23,7 +37,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no leftover cert-manager namespace of another release",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[LEFTOVER_FOREIGN, LEFTOVER_UNLABELLED, LEFTOVER_TERMINATING],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another
@@ -256,8 +270,12 @@ impl Check for LeftoverCertManager {
             };
             let meta = &ns.metadata;
             if meta.deletion_timestamp.is_some() {
-                return Outcome::fail(format!(
-                    "namespace {name} is being terminated: helm would fail with \"unable to create new content in namespace {name} because it is being terminated\""
+                return Outcome::problem(Finding::fail(
+                    &LEFTOVER_TERMINATING,
+                    Subject::object("Namespace", None, name),
+                    format!(
+                        "namespace {name} is being terminated: helm would fail with \"unable to create new content in namespace {name} because it is being terminated\""
+                    ),
                 ))
                 .with_fix(Fix::manual(
                     format!("wait until namespace {name} is gone; if it stays Terminating, see cluster.terminating-namespaces"),
@@ -277,9 +295,12 @@ impl Check for LeftoverCertManager {
                         .unwrap_or_else(|| (self.helm_release.clone(), name.clone()));
                     if helm_release == release.name && helm_ns == release.namespace {
                         // Our own release by its annotations: never uninstall it to fix this.
-                        return Outcome::fail(format!(
-                            "{message}\nits annotations name this very release ({helm_ns}/{helm_release}): add the missing label rather than uninstall anything"
-                        ))
+                        return Outcome::found(
+                            vec![Finding::fail(&LEFTOVER_UNLABELLED, Subject::object("Namespace", None, name), message)],
+                            format!(
+                                "its annotations name this very release ({helm_ns}/{helm_release}): add the missing label rather than uninstall anything"
+                            ),
+                        )
                         .with_fix(Fix::manual(
                             format!("label namespace {name} as managed by Helm"),
                             vec![format!("kubectl label namespace {name} app.kubernetes.io/managed-by=Helm")],
@@ -314,7 +335,12 @@ impl Check for LeftoverCertManager {
                     if let Some(d) = Doomed::from_meta(&resource, None, meta) {
                         self.observed.set(Some((d, seen)));
                     }
-                    Outcome::fail(message).with_fix(Fix::automatic(summary, commands).unsafe_())
+                    Outcome::problem(Finding::fail(
+                        &LEFTOVER_FOREIGN,
+                        Subject::object("Namespace", None, name),
+                        message,
+                    ))
+                    .with_fix(Fix::automatic(summary, commands).unsafe_())
                 }
             }
         })

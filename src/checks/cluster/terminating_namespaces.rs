@@ -6,8 +6,15 @@ use kube::Api;
 use serde::Deserialize;
 
 use super::{client, undecided};
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::values::Dur;
+
+const USED_NAMESPACE_TERMINATING: Code = Code {
+    code: "namespace-terminating",
+    explain: "a namespace the install uses is Terminating: helm fails with \"unable to create new content in namespace X because it is being terminated\" (and the unavailable APIService that keeps it there is named)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -16,7 +23,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[USED_NAMESPACE_TERMINATING],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an
@@ -216,20 +223,25 @@ impl Check for TerminatingNamespaces {
                 Fix::manual("repair or delete the unavailable APIServices; the namespace controller then finishes the deletion", cmds)
             };
             if !in_use.is_empty() {
-                let mut lines: Vec<String> = in_use
+                let found: Vec<Finding> = in_use
                     .iter()
                     .map(|(name, line)| {
-                        format!(
-                            "namespace {line} is used by the install: helm fails with \"unable to create new content in namespace {name} because it is being terminated\""
+                        Finding::fail(
+                            &USED_NAMESPACE_TERMINATING,
+                            Subject::object("Namespace", None, name),
+                            format!(
+                                "namespace {line} is used by the install: helm fails with \"unable to create new content in namespace {name} because it is being terminated\""
+                            ),
                         )
                     })
                     .collect();
+                let mut lines: Vec<String> = Vec::new();
                 if !stuck.is_empty() {
                     lines.push(format!("also stuck Terminating: {}", stuck.join(", ")));
                 }
                 if broken.is_empty() {
                     lines.push("wait until it is gone before installing; if it stays, look at its finalizers and status conditions".to_string());
-                    return Outcome::fail(lines.join("\n")).with_fix(Fix::manual(
+                    return Outcome::found(found, lines.join("\n")).with_fix(Fix::manual(
                         "wait for the deletion to finish (or find what holds it), then install",
                         in_use
                             .iter()
@@ -243,7 +255,7 @@ impl Check for TerminatingNamespaces {
                     "it will never finish while these APIServices are unavailable: {}",
                     broken.join(", ")
                 ));
-                return Outcome::fail(lines.join("\n")).with_fix(apiservice_fix(&broken));
+                return Outcome::found(found, lines.join("\n")).with_fix(apiservice_fix(&broken));
             }
             if !stuck.is_empty() {
                 let mut msg = format!("namespaces stuck Terminating: {}", stuck.join(", "));

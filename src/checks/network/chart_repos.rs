@@ -4,9 +4,24 @@ use std::path::Path;
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::net::{self, Trust};
 use crate::registry::{self, Manifest, RegistrySettings};
+
+const REPO_UNREACHABLE: Code = Code {
+    code: "repo-unreachable",
+    explain: "the chart repository (index.yaml, or an oci:// registry) does not answer from here: name, connection, TLS, HTTP status, each named",
+};
+const NOT_A_REPO: Code = Code {
+    code: "not-a-repo",
+    explain: "the URL answers, but not with a helm repository index",
+};
+const CHART_VERSION_MISSING: Code = Code {
+    code: "chart-version-missing",
+    explain: "the repository lacks a chart version the install pins: helm says \"failed to download … at version …\"",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -15,7 +30,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "helm chart repositories serve the charts the install needs",
         requires: &[],
         install: InstallUse::Fed,
-        codes: &[],
+        codes: &[REPO_UNREACHABLE, NOT_A_REPO, CHART_VERSION_MISSING],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helmfile downloads every chart at sync time; a repository that is unreachable,
@@ -80,9 +95,11 @@ struct Entry {
     version: String,
 }
 
-enum Finding {
+/// A repository's answer: fine (what it holds), or its problems (each with its code) and
+/// the commands that help.
+enum Looked {
     Ok(String),
-    Bad(String, Vec<String>),
+    Bad(Vec<(&'static Code, String)>, Vec<String>),
 }
 
 impl Repo {
@@ -94,11 +111,11 @@ impl Repo {
 }
 
 /// `oci://host/path`: each chart is the manifest `host/path/<chart>:<version>`.
-async fn look_oci(ctx: &Ctx, repo: &Repo, rest: &str) -> Finding {
+async fn look_oci(ctx: &Ctx, repo: &Repo, rest: &str) -> Looked {
     let rest = rest.trim_end_matches('/');
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if repo.charts.is_empty() {
-        return Finding::Ok(format!("{}: oci://{rest} (no charts named)", repo.name));
+        return Looked::Ok(format!("{}: oci://{rest} (no charts named)", repo.name));
     }
     let settings = ctx.registries.get(host);
     let looked = join_all(repo.charts.iter().map(|c| {
@@ -121,28 +138,31 @@ async fn look_oci(ctx: &Ctx, repo: &Repo, rest: &str) -> Finding {
     for (c, m) in looked {
         match m {
             Manifest::Present => {}
-            Manifest::Missing(code) => bad.push(format!(
+            Manifest::Missing(code) => bad.push((&CHART_VERSION_MISSING, format!(
                 "{}: oci://{rest}/{}:{} is not there ({code}); helm would say: failed to download \"{}\" at version \"{}\"",
                 repo.name, c.name, c.version, c.name, c.version
-            )),
+            ))),
             Manifest::Problem { line, fix } => {
-                bad.push(format!("{}: oci://{rest}/{}:{}: {line}", repo.name, c.name, c.version));
+                bad.push((
+                    &REPO_UNREACHABLE,
+                    format!("{}: oci://{rest}/{}:{}: {line}", repo.name, c.name, c.version),
+                ));
                 cmds.extend(fix);
             }
         }
     }
     if bad.is_empty() {
-        Finding::Ok(format!(
+        Looked::Ok(format!(
             "{}: oci://{rest} holds the {} chart(s) needed",
             repo.name,
             repo.charts.len()
         ))
     } else {
-        Finding::Bad(bad.join("\n"), cmds)
+        Looked::Bad(bad, cmds)
     }
 }
 
-async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
+async fn look(ctx: &Ctx, repo: &Repo) -> Looked {
     if let Some(rest) = repo.url.strip_prefix("oci://") {
         return look_oci(ctx, repo, rest).await;
     }
@@ -156,31 +176,48 @@ async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
     };
     let client = match net::client(&ctx.resolver, &trust, ctx.probe_timeout) {
         Ok(c) => c,
-        Err(e) => return Finding::Bad(format!("{}: {e}", repo.name), vec![]),
+        Err(e) => return Looked::Bad(vec![(&REPO_UNREACHABLE, format!("{}: {e}", repo.name))], vec![]),
     };
     let resp = match client.get(&url).send().await {
         Ok(r) => r,
         Err(e) => {
             let f = net::classify(&e);
-            return Finding::Bad(
-                format!("{}: {}", repo.name, f.describe(&url, ctx.probe_timeout)),
+            return Looked::Bad(
+                vec![(
+                    &REPO_UNREACHABLE,
+                    format!("{}: {}", repo.name, f.describe(&url, ctx.probe_timeout)),
+                )],
                 vec![],
             );
         }
     };
     let status = resp.status();
     if !status.is_success() {
-        return Finding::Bad(format!("{}: GET {url} answers {status}", repo.name), vec![]);
+        return Looked::Bad(
+            vec![(
+                &REPO_UNREACHABLE,
+                format!("{}: GET {url} answers {status}", repo.name),
+            )],
+            vec![],
+        );
     }
     let body = match resp.text().await {
         Ok(b) => b,
-        Err(e) => return Finding::Bad(format!("{}: reading {url}: {e}", repo.name), vec![]),
+        Err(e) => {
+            return Looked::Bad(
+                vec![(&REPO_UNREACHABLE, format!("{}: reading {url}: {e}", repo.name))],
+                vec![],
+            )
+        }
     };
     let index: Index = match serde_yaml_ng::from_str(&body) {
         Ok(i) => i,
         Err(e) => {
-            return Finding::Bad(
-                format!("{}: {url} is not a helm repository index: {e}", repo.name),
+            return Looked::Bad(
+                vec![(
+                    &NOT_A_REPO,
+                    format!("{}: {url} is not a helm repository index: {e}", repo.name),
+                )],
                 vec![],
             )
         }
@@ -204,14 +241,14 @@ async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
                     versions.iter().take(5).copied().collect::<Vec<_>>().join(", ")
                 )
             };
-            missing.push(format!(
+            missing.push((&CHART_VERSION_MISSING, format!(
                 "{}: chart {} version {} is not in {url} ({there}); helm would say: failed to download \"{}\" at version \"{}\"",
                 repo.name, c.name, c.version, c.name, c.version
-            ));
+            )));
         }
     }
     if missing.is_empty() {
-        Finding::Ok(format!(
+        Looked::Ok(format!(
             "{}: {url} lists {} chart(s){}",
             repo.name,
             index.entries.len(),
@@ -222,8 +259,8 @@ async fn look(ctx: &Ctx, repo: &Repo) -> Finding {
             }
         ))
     } else {
-        Finding::Bad(
-            missing.join("\n"),
+        Looked::Bad(
+            missing,
             vec![format!(
                 "helm search repo {} --versions   # after helm repo add {} {}",
                 repo.name, repo.name, repo.url
@@ -298,23 +335,28 @@ impl Check for ChartRepos {
                 tokio::time::timeout(deadline, look(ctx, r))
                     .await
                     .unwrap_or_else(|_| {
-                        Finding::Bad(
-                            format!(
-                                "{}: no answer within {}",
-                                r.name,
-                                humantime::format_duration(ctx.probe_timeout)
-                            ),
+                        Looked::Bad(
+                            vec![(
+                                &REPO_UNREACHABLE,
+                                format!(
+                                    "{}: no answer within {}",
+                                    r.name,
+                                    humantime::format_duration(ctx.probe_timeout)
+                                ),
+                            )],
                             vec![],
                         )
                     })
             }))
             .await;
             let (mut ok, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new());
-            for f in findings {
+            for (r, f) in repos.iter().zip(findings) {
                 match f {
-                    Finding::Ok(l) => ok.push(l),
-                    Finding::Bad(l, c) => {
-                        bad.push(l);
+                    Looked::Ok(l) => ok.push(l),
+                    Looked::Bad(found, c) => {
+                        bad.extend(found.into_iter().map(|(code, line)| {
+                            Finding::fail(code, Subject::Url { url: r.url.clone() }, line)
+                        }));
                         cmds.extend(c);
                     }
                 }
@@ -323,10 +365,10 @@ impl Check for ChartRepos {
                 // A release that did not render for another reason is tools.install-render's.
                 return Outcome::pass(ok.join("\n"));
             }
-            if let Some(e) = failed {
-                bad.push(format!("(and so the render fails: {e})"));
-            }
-            Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+            let summary = failed
+                .map(|e| format!("(and so the render fails: {e})"))
+                .unwrap_or_default();
+            Outcome::found(bad, summary).with_fix(Fix::manual(
                 "make the repositories reachable (pin their names: node.hosts) and sync the missing chart versions into them",
                 cmds,
             ))

@@ -1,9 +1,16 @@
 use futures::future::join_all;
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::registry::{probe, Probed};
 use crate::runtime_config::{mirror_ref, RuntimeConfig};
+
+const MIRROR_BROKEN: Code = Code {
+    code: "mirror-broken",
+    explain: "a registry mirror the container runtime is configured with does not work (403, timeout, not a registry: seed 004): pulls stall or fall back",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -12,7 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the container runtime's registry mirrors answer",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[MIRROR_BROKEN],
         host_network: false,
         roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, through the mirrors it is
@@ -67,13 +74,21 @@ impl Check for RuntimeMirrors {
                 match f {
                     Ok(Probed::Ok(line)) => ok.push(format!("mirror {url} ({from}): {line}")),
                     Ok(Probed::Bad { line, .. }) => {
-                        bad.push(format!("mirror {url} ({from}) does not work: {line}"));
+                        bad.push(Finding::fail(
+                            &MIRROR_BROKEN,
+                            Subject::Url { url: url.to_string() },
+                            format!("mirror {url} ({from}) does not work: {line}"),
+                        ));
                         cmds.push(format!(
                             "# remove or replace {url} in {from}, then restart the runtime"
                         ));
                     }
                     Err(_) => {
-                        bad.push(format!("mirror {url} ({from}) does not work: no answer"));
+                        bad.push(Finding::fail(
+                            &MIRROR_BROKEN,
+                            Subject::Url { url: url.to_string() },
+                            format!("mirror {url} ({from}) does not work: no answer"),
+                        ));
                         cmds.push(format!(
                             "# remove or replace {url} in {from}, then restart the runtime"
                         ));
@@ -83,7 +98,7 @@ impl Check for RuntimeMirrors {
             if bad.is_empty() {
                 return Outcome::pass(ok.join("\n"));
             }
-            Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+            Outcome::found(bad, "").with_fix(Fix::manual(
                 "remove or replace the mirrors that do not work, then restart the runtime",
                 cmds,
             ))

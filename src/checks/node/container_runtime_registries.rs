@@ -1,8 +1,15 @@
 use serde::Deserialize;
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::registry::{is_loopback, RegistrySettings};
 use crate::runtime_config::{docker_trusts, RuntimeConfig, CONTAINERD_TOML, CRI, DAEMON_JSON};
+
+const RUNTIME_DISTRUSTS_REGISTRY: Code = Code {
+    code: "runtime-distrusts-registry",
+    explain: "a registry the profile marks insecure is not configured insecure in docker's daemon.json or containerd's config: pulls fail with \"http: server gave HTTP response to HTTPS client\" (seed 001)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -11,7 +18,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the container runtime trusts the private registries",
         requires: &[],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[RUNTIME_DISTRUSTS_REGISTRY],
         host_network: false,
         roll_up: None,
         explain: r#"Why: the container runtime, not helm, pulls the images, with its own configuration.
@@ -69,15 +76,23 @@ impl Check for ContainerRuntimeRegistries {
             for r in &private {
                 if let Some(d) = &config.docker {
                     if !docker_trusts(&d.insecure, &r.host) {
-                        bad.push(format!("{DAEMON_JSON}: \"insecure-registries\" lacks {} (docker will insist on verified HTTPS)", r.host));
+                        bad.push(Finding::fail(
+                            &RUNTIME_DISTRUSTS_REGISTRY,
+                            Subject::registry(r.host.as_str()),
+                            format!("{DAEMON_JSON}: \"insecure-registries\" lacks {} (docker will insist on verified HTTPS)", r.host),
+                        ));
                         cmds.push(format!("# {DAEMON_JSON}: \"insecure-registries\": [\"{}\"], then: systemctl restart docker", r.host));
                     }
                 }
                 if let Some(c) = &config.containerd {
                     if !c.insecure.iter().any(|h| h == &r.host) {
-                        bad.push(format!(
-                            "{CONTAINERD_TOML}: {} is not configured insecure (no insecure_skip_verify, no http:// endpoint, no skip_verify in certs.d)",
-                            r.host
+                        bad.push(Finding::fail(
+                            &RUNTIME_DISTRUSTS_REGISTRY,
+                            Subject::registry(r.host.as_str()),
+                            format!(
+                                "{CONTAINERD_TOML}: {} is not configured insecure (no insecure_skip_verify, no http:// endpoint, no skip_verify in certs.d)",
+                                r.host
+                            ),
                         ));
                         cmds.push(match &c.config_path {
                             Some(dir) => format!(
@@ -108,7 +123,7 @@ impl Check for ContainerRuntimeRegistries {
                     config.mirrors().len()
                 ));
             }
-            Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+            Outcome::found(bad, "").with_fix(Fix::manual(
                 "configure the runtime to trust the private registries as the lines above say, then restart it",
                 cmds,
             ))
