@@ -882,6 +882,13 @@ fn seed001_csr_controllers_flags_and_live_probe() {
     let (r, doc) = run(&s, &c, "checks:\n  cluster.csr-controllers: {}\n", &[]);
     assert_eq!(r.code(), 1);
     assert_eq!(
+        findings(&doc, "cluster.csr-controllers"),
+        vec![(
+            "controllers-off".to_string(),
+            serde_json::json!({"type": "object", "kind": "Pod", "namespace": "kube-system", "name": pod})
+        )]
+    );
+    assert_eq!(
         message(&doc, "cluster.csr-controllers"),
         format!("kube-controller-manager (pod kube-system/{pod}) runs --controllers=*,-csrsigning: csrsigning, bootstrapsigner off (`*` enables only default-on controllers; bootstrapsigner is default-off)")
     );

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use super::{client, undecided};
 use crate::check::check_deadline;
 use crate::check::Cleanups;
-use crate::check::{Access, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Outcome, Phase};
+use crate::check::{
+    Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
+};
 use crate::values::{parse_version, Dur, Version};
 
 /// Deletes the probe CSR when dropped armed: the engine's deadline drops a check's future,
@@ -38,6 +40,19 @@ impl Drop for ProbeGuard {
     }
 }
 
+const CONTROLLERS_OFF: Code = Code {
+    code: "controllers-off",
+    explain: "kube-controller-manager's --controllers leaves a CSR signing/approving controller (or bootstrapsigner) off: the add-ons' certificate requests are never signed",
+};
+const CSR_NOT_SIGNED: Code = Code {
+    code: "csr-not-signed",
+    explain: "the live probe's CertificateSigningRequest was approved but not signed in time",
+};
+const CLUSTER_TOO_OLD: Code = Code {
+    code: "cluster-too-old",
+    explain: "the server is older than min_version: the CSR API and signing controllers the add-ons need are missing",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.csr-controllers",
@@ -45,7 +60,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "certificate signing requests get approved and signed",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[CONTROLLERS_OFF, CSR_NOT_SIGNED, CLUSTER_TOO_OLD],
         host_network: false,
         roll_up: None,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the
@@ -345,9 +360,13 @@ impl Check for CsrControllers {
             // Compare as released versions: v1.20.2-eks-1 is 1.20.2 here.
             let bare = semver::Version::new(version.major, version.minor, version.patch);
             if bare < self.min_version.0 {
-                return Outcome::fail(format!(
-                    "Kubernetes {} is older than {}: the CSR API and signing controllers the add-ons need are missing",
-                    git_version, self.min_version
+                return Outcome::problem(Finding::fail(
+                    &CLUSTER_TOO_OLD,
+                    Subject::Cluster,
+                    format!(
+                        "Kubernetes {} is older than {}: the CSR API and signing controllers the add-ons need are missing",
+                        git_version, self.min_version
+                    ),
                 ))
                 .with_fix(Fix::manual(format!("upgrade the cluster to {} or newer", self.min_version), vec![]));
             }
@@ -375,21 +394,25 @@ impl Check for CsrControllers {
                     let items = controllers_flag(&argv);
                     let off = missing(&items);
                     if !off.is_empty() {
-                        flag_findings.push(format!(
-                            "kube-controller-manager (pod kube-system/{pod_name}) runs --controllers={}: {} off{}",
-                            items.join(","),
-                            off.join(", "),
-                            if off.contains(&"bootstrapsigner") && items.iter().any(|i| i == "*") {
-                                " (`*` enables only default-on controllers; bootstrapsigner is default-off)"
-                            } else {
-                                ""
-                            }
+                        flag_findings.push(Finding::fail(
+                            &CONTROLLERS_OFF,
+                            Subject::object("Pod", Some("kube-system"), &pod_name),
+                            format!(
+                                "kube-controller-manager (pod kube-system/{pod_name}) runs --controllers={}: {} off{}",
+                                items.join(","),
+                                off.join(", "),
+                                if off.contains(&"bootstrapsigner") && items.iter().any(|i| i == "*") {
+                                    " (`*` enables only default-on controllers; bootstrapsigner is default-off)"
+                                } else {
+                                    ""
+                                }
+                            ),
                         ));
                     }
                 }
             }
             if !flag_findings.is_empty() {
-                return Outcome::fail(flag_findings.join("\n")).with_fix(controllers_fix());
+                return Outcome::found(flag_findings, "").with_fix(controllers_fix());
             }
             let from_flags = if pods.is_empty() {
                 None
@@ -414,7 +437,8 @@ impl Check for CsrControllers {
                     from_flags.unwrap_or_else(|| format!("Kubernetes {}", git_version)),
                     took.as_millis()
                 )),
-                Probe::NotSigned(m) => Outcome::fail(m).with_fix(controllers_fix()),
+                Probe::NotSigned(m) => Outcome::problem(Finding::fail(&CSR_NOT_SIGNED, Subject::Cluster, m))
+                    .with_fix(controllers_fix()),
                 Probe::Undecided(m) => Outcome::error(format!("live CSR probe: {m}")),
             }
         })
