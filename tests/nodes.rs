@@ -739,10 +739,13 @@ fn the_installs_claims_go_to_the_nodes_and_each_claim_needs_room_on_some_node() 
         .unwrap()
         .ends_with(" free, 1.0 GiB needed"));
     assert_eq!(on(Some(&names[1]))["status"], "fail");
+    let short = &on(Some(&names[1]))["findings"][0];
+    assert_eq!(short["code"], "disk-short");
     assert_eq!(
-        on(Some(&names[1]))["message"],
-        "/mnt/blueking: does not exist (1.0 GiB needed)"
+        short["subject"],
+        serde_json::json!({"type": "path", "path": "/mnt/blueking"})
     );
+    assert_eq!(short["message"], "/mnt/blueking: does not exist (1.0 GiB needed)");
     // One node with room is what the scheduler needs.
     let rolled = on(None);
     assert_eq!(rolled["status"], "pass");

@@ -3,8 +3,19 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, OnNode, Outcome, Phase};
+use crate::check::{
+    Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, OnNode, Outcome, Phase, Subject,
+};
 use crate::quantity::Bytes;
+
+const DISK_SHORT: Code = Code {
+    code: "disk-short",
+    explain: "a local-PV directory is missing or has less free space than its claims need: the claims stay Pending (\"didn't find available persistent volumes to bind\", seed 004)",
+};
+const DISK_UNDECIDED: Code = Code {
+    code: "disk-undecided",
+    explain: "the free space of a local-PV directory could not be read (statvfs failed): not judged",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -13,7 +24,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "local-PV host directories have enough free space",
         requires: &[],
         install: InstallUse::Optional,
-        codes: &[],
+        codes: &[DISK_SHORT, DISK_UNDECIDED],
         host_network: false,
         roll_up: Some(over_nodes),
         explain: r#"Why: local-PV provisioners bind a claim only on a node whose host directory has room
@@ -170,7 +181,7 @@ pub struct LocalPvDisk {
     paths: Vec<DiskReq>,
 }
 
-enum Finding {
+enum Looked {
     Enough(String),
     Short { line: String, fix: Vec<String> },
     Undecided(String),
@@ -208,7 +219,7 @@ async fn free_bytes(path: PathBuf, timeout: std::time::Duration) -> Result<u64, 
 }
 
 impl LocalPvDisk {
-    async fn look(&self, ctx: &Ctx, req: &DiskReq) -> (Finding, PathFacts) {
+    async fn look(&self, ctx: &Ctx, req: &DiskReq) -> (Looked, PathFacts) {
         let mut facts = PathFacts {
             path: req.path.clone(),
             free: None,
@@ -218,7 +229,7 @@ impl LocalPvDisk {
         };
         let (claims, from) = match req.claims(ctx) {
             Ok(c) => c,
-            Err(e) => return (Finding::Undecided(format!("{}: {e}", req.path)), facts),
+            Err(e) => return (Looked::Undecided(format!("{}: {e}", req.path)), facts),
         };
         let need = req.needed(&claims);
         facts.claims = match req.need {
@@ -236,20 +247,20 @@ impl LocalPvDisk {
             Err(_) => {}
         }
         let finding = match free {
-            Ok(free) if free >= need.0 => Finding::Enough(format!(
+            Ok(free) if free >= need.0 => Looked::Enough(format!(
                 "{}: {} free, {} needed{from}",
                 req.path,
                 Bytes(free),
                 need
             )),
-            Ok(free) => Finding::Short {
+            Ok(free) => Looked::Short {
                 line: format!("{}: {} free, {} needed{from}", req.path, Bytes(free), need),
                 fix: vec![
                     format!("df -h {}", req.path),
                     format!("du -xsh {}/* | sort -h | tail", req.path),
                 ],
             },
-            Err(e) if e.kind() == ErrorKind::NotFound => Finding::Short {
+            Err(e) if e.kind() == ErrorKind::NotFound => Looked::Short {
                 line: format!("{}: does not exist ({} needed){from}", req.path, need),
                 fix: vec![
                     format!("mkdir -p {}", req.path),
@@ -259,7 +270,7 @@ impl LocalPvDisk {
                     ),
                 ],
             },
-            Err(e) => Finding::Undecided(format!("{}: cannot statvfs {}: {e}", req.path, host.display())),
+            Err(e) => Looked::Undecided(format!("{}: cannot statvfs {}: {e}", req.path, host.display())),
         };
         (finding, facts)
     }
@@ -280,19 +291,23 @@ impl Check for LocalPvDisk {
                 let (finding, measured) = self.look(ctx, req).await;
                 facts.push(measured);
                 match finding {
-                    Finding::Enough(l) => ok.push(l),
-                    Finding::Short { line, fix } => {
-                        short.push(line);
+                    Looked::Enough(l) => ok.push(l),
+                    Looked::Short { line, fix } => {
+                        short.push(Finding::fail(&DISK_SHORT, Subject::path(req.path.as_str()), line));
                         fixes.extend(fix);
                     }
-                    Finding::Undecided(l) => undecided.push(l),
+                    Looked::Undecided(l) => undecided.push(Finding::error(
+                        &DISK_UNDECIDED,
+                        Subject::path(req.path.as_str()),
+                        l,
+                    )),
                 }
             }
             let facts = serde_json::to_value(Facts { paths: facts }).unwrap_or_default();
             if !short.is_empty() {
-                let mut lines = short;
-                lines.extend(undecided);
-                return Outcome::fail(lines.join("\n"))
+                let mut found = short;
+                found.extend(undecided);
+                return Outcome::found(found, "")
                     .with_fix(Fix::manual(
                         "free space in, or mount a larger filesystem at, each local-PV directory",
                         fixes,
@@ -300,7 +315,7 @@ impl Check for LocalPvDisk {
                     .with_facts(facts);
             }
             if !undecided.is_empty() {
-                return Outcome::error(undecided.join("\n")).with_facts(facts);
+                return Outcome::found(undecided, "").with_facts(facts);
             }
             Outcome::pass(ok.join("\n")).with_facts(facts)
         })
