@@ -571,12 +571,16 @@ fn node_phase_sends_no_packet_to_a_configured_mirror() {
     let (run, doc) = s.json(&["--profile", &p, "--only", "node"]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "node.container-runtime-registries"), "fail");
+    // Neither runtime trusts it: docker's daemon.json and containerd's config.toml each.
     assert_eq!(
         findings(&doc, "node.container-runtime-registries"),
-        vec![(
-            "runtime-distrusts-registry".to_string(),
-            serde_json::json!({"type": "registry", "host": "10.0.0.5:5000"})
-        )]
+        vec![
+            (
+                "runtime-distrusts-registry".to_string(),
+                serde_json::json!({"type": "registry", "host": "10.0.0.5:5000"})
+            );
+            2
+        ]
     );
     assert!(
         listener.accept().is_err(),
@@ -585,12 +589,16 @@ fn node_phase_sends_no_packet_to_a_configured_mirror() {
     // The same configuration with the network phase: the mirror is reached.
     let (_, doc) = s.json(&["--profile", &p, "--skip", "node", "--timeout", "1s"]);
     assert_eq!(status(&doc, "network.runtime-mirrors"), "fail");
+    // The same mirror, configured in both runtimes: one finding per configuration.
     assert_eq!(
         findings(&doc, "network.runtime-mirrors"),
-        vec![(
-            "mirror-broken".to_string(),
-            serde_json::json!({"type": "url", "url": format!("http://127.0.0.1:{port}")})
-        )]
+        vec![
+            (
+                "mirror-broken".to_string(),
+                serde_json::json!({"type": "url", "url": format!("http://127.0.0.1:{port}")})
+            );
+            2
+        ]
     );
     assert!(
         listener.accept().is_ok(),
