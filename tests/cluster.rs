@@ -149,7 +149,9 @@ fn forbidden_everywhere_is_error_never_pass() {
     assert_eq!(r.code(), 3, "{}", r.stdout());
     for check in doc["checks"].as_array().unwrap() {
         assert_eq!(check["status"], "error", "{check}");
-        let msg = check["message"].as_str().unwrap();
+        let id = check["id"].as_str().unwrap();
+        assert_eq!(codes(&doc, id), ["api-error"], "{id}");
+        let msg = message(&doc, id);
         assert!(
             msg.contains("is forbidden: User \"limited-user\" cannot") && msg.ends_with("(403)"),
             "{msg}"
@@ -1218,6 +1220,10 @@ fn metrics_api_that_cannot_be_read_is_an_error_not_a_pass() {
     let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
     assert_eq!(r.code(), 3, "{}", r.stdout());
     assert_eq!(status(&doc, "cluster.metrics-api"), "error");
+    assert_eq!(
+        findings(&doc, "cluster.metrics-api"),
+        vec![("api-error".to_string(), serde_json::json!({"type": "cluster"}))]
+    );
     let msg = message(&doc, "cluster.metrics-api");
     assert!(msg.contains("forbidden") && msg.contains("apiservices"), "{msg}");
 }

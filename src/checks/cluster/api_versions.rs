@@ -21,7 +21,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every kind the install renders is served, or brought by its own CRDs",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[KIND_NOT_SERVED, API_REMOVED_LATER],
+        codes: &[super::API_ERROR, KIND_NOT_SERVED, API_REMOVED_LATER],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm maps every rendered object to an API the cluster serves before it creates

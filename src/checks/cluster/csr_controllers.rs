@@ -60,7 +60,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "certificate signing requests get approved and signed",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[CONTROLLERS_OFF, CSR_NOT_SIGNED, CLUSTER_TOO_OLD],
+        codes: &[super::API_ERROR, CONTROLLERS_OFF, CSR_NOT_SIGNED, CLUSTER_TOO_OLD],
         host_network: false,
         roll_up: None,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the

@@ -26,7 +26,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the API server accepts every object of the install (server-side dry-run)",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[OBJECT_REJECTED, OBJECT_NOT_DRY_RUN],
+        codes: &[super::API_ERROR, OBJECT_REJECTED, OBJECT_NOT_DRY_RUN],
         host_network: false,
         roll_up: None,
         explain: r#"Why: the API server, its admission webhooks and its quotas have the last word on every

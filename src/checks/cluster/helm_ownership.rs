@@ -29,7 +29,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[OWNED_BY_ANOTHER, KIND_AMBIGUOUS],
+        codes: &[super::API_ERROR, OWNED_BY_ANOTHER, KIND_AMBIGUOUS],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership

@@ -28,7 +28,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the installing user may create everything the install renders",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[VERB_DENIED],
+        codes: &[super::API_ERROR, VERB_DENIED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops

@@ -22,7 +22,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every chart accepts the cluster's Kubernetes version",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[CLUSTER_TOO_OLD, KUBE_VERSION_REFUSED],
+        codes: &[super::API_ERROR, CLUSTER_TOO_OLD, KUBE_VERSION_REFUSED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart declares the Kubernetes versions it supports (`kubeVersion` in Chart.yaml),

@@ -24,7 +24,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the API server reaches every node's kubelet",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[KUBELET_UNREACHABLE],
+        codes: &[super::API_ERROR, KUBELET_UNREACHABLE],
         host_network: false,
         roll_up: None,
         explain: r#"Why: `kubectl logs`, `kubectl exec` and metrics-server go from the API server to each

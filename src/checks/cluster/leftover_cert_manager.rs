@@ -37,7 +37,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "no leftover cert-manager namespace of another release",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[LEFTOVER_FOREIGN, LEFTOVER_UNLABELLED, LEFTOVER_TERMINATING],
+        codes: &[
+            super::API_ERROR,
+            LEFTOVER_FOREIGN,
+            LEFTOVER_UNLABELLED,
+            LEFTOVER_TERMINATING,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a chart that brings its own cert-manager cannot install over one left by another

@@ -15,7 +15,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no ScopeDefinitions owned by another release",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[],
+        codes: &[super::API_ERROR],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition

@@ -25,7 +25,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the metrics API answers where the install autoscales",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[METRICS_API_MISSING, METRICS_API_UNAVAILABLE],
+        codes: &[super::API_ERROR, METRICS_API_MISSING, METRICS_API_UNAVAILABLE],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a HorizontalPodAutoscaler on CPU or memory reads the metrics API

@@ -20,20 +20,31 @@ pub mod storageclass;
 pub mod terminating_namespaces;
 pub mod webhooks;
 
-use crate::check::{Ctx, Outcome, Release};
+use crate::check::{Code, Ctx, Finding, Outcome, Release, Subject};
 use crate::kube::ApiError;
+
+/// What every cluster check reports when an API call it needs gives no answer: declared in
+/// each cluster check's codes.
+pub const API_ERROR: Code = Code {
+    code: "api-error",
+    explain: "an API call the check needs was refused or not answered (forbidden, timeout, unreachable): it cannot decide",
+};
 
 /// The shared client, or the `error` outcome saying why there is none.
 pub async fn client(ctx: &Ctx) -> Result<kube::Client, Outcome> {
     match ctx.kube.connect().await {
         Ok(c) => Ok(c.client.clone()),
-        Err(e) => Err(Outcome::error(format!("cannot connect to the cluster: {e}"))),
+        Err(e) => Err(Outcome::problem(Finding::error(
+            &API_ERROR,
+            Subject::Cluster,
+            format!("cannot connect to the cluster: {e}"),
+        ))),
     }
 }
 
 /// An API call that gave no answer: the check cannot decide.
 pub fn undecided(e: ApiError) -> Outcome {
-    Outcome::error(e.message().to_string())
+    Outcome::problem(Finding::error(&API_ERROR, Subject::Cluster, e.message()))
 }
 
 /// `a=b,c=d`: a check's `node_selector` as a label selector (empty: every node).

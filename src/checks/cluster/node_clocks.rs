@@ -23,7 +23,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "node clocks agree with the API server's",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[CLOCK_SKEW],
+        codes: &[super::API_ERROR, CLOCK_SKEW],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a node whose clock is off breaks TLS between its kubelet and the control plane

@@ -19,7 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "every object passes helm's client-side OpenAPI validation",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[SCHEMA_INVALID],
+        codes: &[super::API_ERROR, SCHEMA_INVALID],
         host_network: false,
         roll_up: None,
         explain: r#"Why: before it creates anything, helm validates every object of the release against

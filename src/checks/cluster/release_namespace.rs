@@ -32,6 +32,7 @@ pub static DEF: CheckDef = CheckDef {
         requires: &["cluster.api"],
         install: InstallUse::Fed,
         codes: &[
+            super::API_ERROR,
             NAMESPACE_MISSING,
             NAMESPACE_TERMINATING,
             NAMESPACE_CREATED_TWICE,

@@ -24,7 +24,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no earlier operation left a release half-done",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[RELEASE_PENDING, FIRST_INSTALL_FAILED],
+        codes: &[super::API_ERROR, RELEASE_PENDING, FIRST_INSTALL_FAILED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost

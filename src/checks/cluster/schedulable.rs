@@ -37,7 +37,13 @@ pub static DEF: CheckDef = CheckDef {
         title: "some node can take the workload",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[NO_NODES, POD_UNSCHEDULABLE, NOT_ENOUGH_CAPACITY, NO_NODE_FITS],
+        codes: &[
+            super::API_ERROR,
+            NO_NODES,
+            POD_UNSCHEDULABLE,
+            NOT_ENOUGH_CAPACITY,
+            NO_NODE_FITS,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: pods stay Pending when every node is tainted or too small. On a one-node cluster

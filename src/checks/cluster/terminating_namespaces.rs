@@ -23,7 +23,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[USED_NAMESPACE_TERMINATING],
+        codes: &[super::API_ERROR, USED_NAMESPACE_TERMINATING],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an

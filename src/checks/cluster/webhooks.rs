@@ -27,7 +27,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[WEBHOOK_BACKEND_DOWN],
+        codes: &[super::API_ERROR, WEBHOOK_BACKEND_DOWN],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
