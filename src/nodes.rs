@@ -268,16 +268,6 @@ fn report(
     }
 }
 
-fn rank(s: Status) -> u8 {
-    match s {
-        Status::Pass => 0,
-        Status::Skip => 1,
-        Status::Warn => 2,
-        Status::Error => 3,
-        Status::Fail => 4,
-    }
-}
-
 /// Run the node checks on every selected node: one report per check per node, then a
 /// roll-up per check (worst status, or the check's own `Meta::roll_up` verdict from what
 /// each node measured).
@@ -707,7 +697,7 @@ fn roll_up(def: &'static CheckDef, per_node: &[(String, Status, Option<serde_jso
     let worst = per_node
         .iter()
         .map(|(_, s, _)| *s)
-        .max_by_key(|s| rank(*s))
+        .max_by_key(|s| s.weight())
         .unwrap_or(Status::Error);
     let status = match def.meta.roll_up {
         Some(verdict) => {

@@ -43,6 +43,19 @@ impl Status {
         matches!(self, Status::Pass | Status::Warn)
     }
 
+    /// How bad it is, for the worst of several (a check's findings, a check over the
+    /// nodes): a predicted failure outweighs what could not be decided (as the exit code has
+    /// it), which outweighs a warning.
+    pub fn weight(self) -> u8 {
+        match self {
+            Status::Fail => 4,
+            Status::Error => 3,
+            Status::Warn => 2,
+            Status::Skip => 1,
+            Status::Pass => 0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
@@ -251,18 +264,6 @@ impl Finding {
     }
 }
 
-/// How bad a finding is, for its check's status: a predicted failure outweighs what could
-/// not be decided (as the exit code has it), which outweighs a warning.
-fn weight(s: Status) -> u8 {
-    match s {
-        Status::Fail => 4,
-        Status::Error => 3,
-        Status::Warn => 2,
-        Status::Skip => 1,
-        Status::Pass => 0,
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub status: Status,
@@ -385,7 +386,7 @@ impl Outcome {
         let status = findings
             .iter()
             .map(|f| f.severity)
-            .max_by_key(|s| weight(*s))
+            .max_by_key(|s| s.weight())
             .unwrap_or(Status::Pass);
         Outcome {
             findings,
