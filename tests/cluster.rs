@@ -46,21 +46,28 @@ fn limited_user_may_not_create_namespaces_and_the_rest_skips() {
     let (r, doc) = run(&s, &c, &profile, &["--context", "test-limited"]);
     assert_eq!(r.code(), 1);
     assert_eq!(status(&doc, "cluster.api"), "fail");
-    let msg = message(&doc, "cluster.api");
-    let lines: Vec<&str> = msg.lines().collect();
-    assert!(lines[0].ends_with("answers, but this user may not:"), "{msg}");
+    let denied = |f: &(String, serde_json::Value)| {
+        format!("{} {} {}", f.0, f.1["verb"].as_str().unwrap_or("?"), f.1["resource"].as_str().unwrap_or("?"))
+    };
     assert_eq!(
-        lines[1..].to_vec(),
+        findings(&doc, "cluster.api").iter().map(denied).collect::<Vec<_>>(),
         vec![
-            "  create namespaces (the install needs it)",
-            "  get endpoints (needed by cluster.webhooks)",
-            "  get services (needed by cluster.webhooks)",
-            "  list mutatingwebhookconfigurations.admissionregistration.k8s.io (needed by cluster.webhooks)",
-            "  list validatingwebhookconfigurations.admissionregistration.k8s.io (needed by cluster.webhooks)",
-            "  list storageclasses.storage.k8s.io (needed by cluster.storageclass)",
-            "2 check(s) cannot decide and are skipped: cluster.storageclass, cluster.webhooks",
+            "verb-denied create namespaces",
+            "read-denied get endpoints",
+            "read-denied get services",
+            "read-denied list mutatingwebhookconfigurations.admissionregistration.k8s.io",
+            "read-denied list validatingwebhookconfigurations.admissionregistration.k8s.io",
+            "read-denied list storageclasses.storage.k8s.io",
         ]
     );
+    assert!(
+        entry(&doc, "cluster.api")["message"].as_str().unwrap_or_default().ends_with(
+            " answers; 2 check(s) cannot decide and are skipped: cluster.storageclass, cluster.webhooks"
+        ),
+        "{doc}"
+    );
+    assert!(message(&doc, "cluster.api")
+        .contains("this user may not list storageclasses.storage.k8s.io: needed by cluster.storageclass\n"));
     let cmds = fix_commands(&doc, "cluster.api");
     assert_eq!(cmds[0], "kubectl auth can-i create namespaces -A");
     assert!(cmds.contains(&"kubectl create clusterrole preflight-read --verb=get,list --resource=endpoints,mutatingwebhookconfigurations.admissionregistration.k8s.io,services,storageclasses.storage.k8s.io,validatingwebhookconfigurations.admissionregistration.k8s.io".to_string()), "{cmds:?}");
@@ -86,18 +93,13 @@ fn a_user_who_may_read_some_things_starves_only_the_checks_that_need_the_rest() 
     let p = s.profile("checks:\n  cluster.api: {}\n  cluster.terminating-namespaces: {}\n  cluster.storageclass: {}\n  cluster.schedulable: {}\n");
     let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
     assert_eq!(status(&doc, "cluster.api"), "error", "{}", r.stdout());
-    let msg = message(&doc, "cluster.api");
-    assert!(
-        msg.contains(
-            "\n  list apiservices.apiregistration.k8s.io (needed by cluster.terminating-namespaces)\n"
-        ),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("\n  list storageclasses.storage.k8s.io (needed by cluster.storageclass)\n"),
-        "{msg}"
-    );
-    assert!(!msg.contains("list nodes"), "granted, so not named: {msg}");
+    let denied = subjects_of(&doc, "read-denied", "resource");
+    assert!(denied.contains(&"apiservices.apiregistration.k8s.io".to_string()), "{denied:?}");
+    assert!(denied.contains(&"storageclasses.storage.k8s.io".to_string()), "{denied:?}");
+    assert!(!denied.contains(&"nodes".to_string()), "granted, so not named: {denied:?}");
+    assert!(message(&doc, "cluster.api").contains(
+        "this user may not list apiservices.apiregistration.k8s.io: needed by cluster.terminating-namespaces\n"
+    ));
     assert_eq!(
         message(&doc, "cluster.terminating-namespaces"),
         "skipped: cluster.api: this user may not list apiservices.apiregistration.k8s.io"
@@ -383,9 +385,16 @@ spec:
     let profile = format!("{RELEASE}checks:\n  cluster.leftover-scopedefinition: {{}}\n");
     let (r, doc) = run(&s, &c, &profile, &[]);
     assert_eq!(r.code(), 1);
+    assert_eq!(
+        findings(&doc, "cluster.leftover-scopedefinition"),
+        vec![(
+            "owned-by-another-release".to_string(),
+            serde_json::json!({"type": "object", "kind": "ScopeDefinition", "name": "healthscopes.core.oam.dev"})
+        )]
+    );
     // Word for word what helm printed in seed 000.
     assert_eq!(
-        message(&doc, "cluster.leftover-scopedefinition"),
+        entry(&doc, "cluster.leftover-scopedefinition")["findings"][0]["message"],
         "ScopeDefinition \"healthscopes.core.oam.dev\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"oam\"; annotation validation error: key \"meta.helm.sh/release-namespace\" must equal \"vela-system\": current value is \"oam-system\""
     );
     assert_eq!(
@@ -466,8 +475,15 @@ fn a_kind_the_api_does_not_serve_is_named_never_counted_as_free() {
     assert_eq!(r.code(), 0, "a warning, not a failure: {}", r.stdout());
     assert_eq!(status(&doc, "cluster.helm-ownership"), "warn");
     assert_eq!(
+        findings(&doc, "cluster.helm-ownership"),
+        vec![
+            ("kind-not-served".to_string(), serde_json::json!({"type": "object", "kind": "NoSuchPreflightKind", "name": "a", "release": "kubevela"})),
+            ("kind-not-served".to_string(), serde_json::json!({"type": "object", "kind": "ScopeDefinition", "name": "b", "release": "kubevela"})),
+        ]
+    );
+    assert_eq!(
         message(&doc, "cluster.helm-ownership"),
-        "1 of 3 object(s) looked up: none belongs to another release\nnot served by the API, so not looked up (their CRD must come first, or helm will say \"no matches for kind\"): NoSuchPreflightKind a, ScopeDefinition b (absent.preflight.test/v1)"
+        "NoSuchPreflightKind a is not served by the API, so not looked up (its CRD must come first, or helm will say \"no matches for kind\")\nScopeDefinition b (absent.preflight.test/v1) is not served by the API, so not looked up (its CRD must come first, or helm will say \"no matches for kind\")\n1 of 3 object(s) looked up: none belongs to another release"
     );
 }
 
@@ -675,17 +691,20 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     c.delete(&["namespace", &live]);
 
     assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(subjects_of(&doc, "namespace-stuck", "name"), vec![stuck.clone()]);
+    assert!(
+        subjects_of(&doc, "apiservice-unavailable", "name").contains(&format!("v1.{group}")),
+        "{doc}"
+    );
     let msg = message(&doc, "cluster.terminating-namespaces");
     assert!(
-        msg.starts_with(&format!(
-            "namespaces stuck Terminating: {stuck} (Terminating for "
-        )),
+        msg.starts_with(&format!("namespace {stuck} (Terminating for ")),
         "{msg}"
     );
-    assert!(msg.contains("finalizers preflight.test/hold"), "{msg}");
+    assert!(msg.contains("finalizers preflight.test/hold) is stuck Terminating\n"), "{msg}");
     assert!(
         msg.contains(&format!(
-            "unavailable APIServices block their deletion: v1.{group} (ServiceNotFound"
+            "APIService v1.{group} (ServiceNotFound: service/gone in \"{live}\" is not present) is unavailable: the deletion above never finishes while it stays so"
         )),
         "{msg}"
     );
@@ -697,11 +716,15 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     for (r, doc) in [(r3, doc3), (r4, doc4)] {
         assert_eq!(r.code(), 1, "{}", r.stdout());
         assert_eq!(
-            findings(&doc, "cluster.terminating-namespaces"),
-            vec![(
+            findings(&doc, "cluster.terminating-namespaces")[0],
+            (
                 "namespace-terminating".to_string(),
                 serde_json::json!({"type": "object", "kind": "Namespace", "name": stuck})
-            )]
+            )
+        );
+        assert!(
+            subjects_of(&doc, "apiservice-unavailable", "name").contains(&format!("v1.{group}")),
+            "{doc}"
         );
         let msg = message(&doc, "cluster.terminating-namespaces");
         let lines: Vec<&str> = msg.lines().collect();
@@ -710,18 +733,15 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
             "{msg}"
         );
         assert!(lines[0].ends_with(&format!(", finalizers preflight.test/hold) is used by the install: helm fails with \"unable to create new content in namespace {stuck} because it is being terminated\"")), "{msg}");
-        assert!(
-            lines[1].starts_with(&format!(
-                "it will never finish while these APIServices are unavailable: v1.{group} (ServiceNotFound"
-            )),
-            "{msg}"
-        );
     }
     // Nothing terminating, but the broken APIService alone is worth a warning.
     assert_eq!(r2.code(), 0);
     assert_eq!(status(&doc2, "cluster.terminating-namespaces"), "warn");
+    assert_eq!(codes(&doc2, "cluster.terminating-namespaces").iter().collect::<std::collections::BTreeSet<_>>(), [&"apiservice-unavailable".to_string()].into_iter().collect());
     assert!(message(&doc2, "cluster.terminating-namespaces")
-        .starts_with("unavailable APIServices will keep any deleted namespace Terminating: "));
+        .contains(&format!("APIService v1.{group} (ServiceNotFound")));
+    assert!(message(&doc2, "cluster.terminating-namespaces")
+        .contains("is unavailable: it will keep any namespace deleted from now on Terminating"));
 }
 
 #[test]
@@ -810,8 +830,15 @@ fn seed003_webhooks_without_endpoints() {
         "a URL webhook is named, never passed"
     );
     assert_eq!(
+        findings(&doc, "cluster.webhooks"),
+        vec![(
+            "webhook-url-not-probed".to_string(),
+            serde_json::json!({"type": "object", "kind": "ValidatingWebhookConfiguration", "name": url_hook})
+        )]
+    );
+    assert_eq!(
         message(&doc, "cluster.webhooks"),
-        format!("1 webhook(s) with failurePolicy Fail call a URL, which is not probed from here (only the API server's network can tell whether it answers): ValidatingWebhookConfiguration {url_hook} webhook \"vurl.kb.io\" → https://webhook.example.test/validate")
+        format!("ValidatingWebhookConfiguration {url_hook} webhook \"vurl.kb.io\" (failurePolicy Fail) calls https://webhook.example.test/validate, which is not probed from here (only the API server's network can tell whether it answers)")
     );
     let mutating = unique("kruise-mutating");
     c.apply(&format!("apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata: {{name: {mutating}, labels: {{preflight-test: webhooks}}}}\nwebhooks:\n- name: mpod.kb.io\n  sideEffects: None\n  admissionReviewVersions: [v1]\n  clientConfig: {{service: {{name: kruise-webhook-service, namespace: {ns}, path: /mutate-pod}}}}\n  rules: [{{apiGroups: [preflight.test], apiVersions: [v1], operations: [CREATE], resources: [nothings]}}]\n"));
@@ -1156,7 +1183,15 @@ fn lists_are_read_page_by_page_and_the_last_page_counts() {
     c.delete(&["crd", &format!("paged.{group}")]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(
-        message(&doc, "cluster.leftover-scopedefinition"),
+        subjects_of(&doc, "owned-by-another-release", "name"),
+        vec!["zz-foreign".to_string()]
+    );
+    assert_eq!(
+        entry(&doc, "cluster.leftover-scopedefinition")["message"],
+        "1 of 1050 Paged object(s) belong to another release"
+    );
+    assert_eq!(
+        entry(&doc, "cluster.leftover-scopedefinition")["findings"][0]["message"],
         "Paged \"zz-foreign\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"oam\""
     );
 }
@@ -1195,11 +1230,10 @@ fn seed001_a_namespace_the_controller_gave_up_on_fails_at_once() {
         "the namespace controller set no NamespaceDeletionDiscoveryFailure: {out}"
     );
     assert_eq!(r.code(), 1, "{}", r.stdout());
+    assert_eq!(subjects_of(&doc, "namespace-stuck", "name"), vec![doomed.clone()]);
     let msg = message(&doc, "cluster.terminating-namespaces");
     assert!(
-        msg.starts_with(&format!(
-            "namespaces stuck Terminating: {doomed} (Terminating for "
-        )),
+        msg.starts_with(&format!("namespace {doomed} (Terminating for ")),
         "{msg}"
     );
     assert!(

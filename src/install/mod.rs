@@ -226,6 +226,8 @@ pub struct Claim {
     pub namespace: String,
     /// A StatefulSet's claims are named by prefix (one per replica).
     pub per_replica: bool,
+    /// The object that makes it (the PersistentVolumeClaim, or the StatefulSet).
+    pub subject: crate::vocab::Subject,
 }
 
 /// A port the install binds on the nodes it runs on: a hostNetwork pod's container port, a
@@ -596,6 +598,7 @@ impl Install {
     pub fn claims(&self) -> Vec<Claim> {
         let mut out = Vec::new();
         let claim = |o: &Object, what: String, spec: Option<&Value>, name: String, per_replica: bool| Claim {
+            subject: self.subject(o),
             release: o.release,
             source: o.source.clone(),
             name,

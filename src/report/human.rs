@@ -2,7 +2,7 @@ use console::Style;
 
 use super::{fixable, Summary};
 use crate::check::{Phase, Safety, Status};
-use crate::vocab::CheckReport;
+use crate::vocab::{full_text, CheckReport};
 
 /// linkerd-check style: grouped by phase, one line per check, reason and fix indented.
 pub struct Human {
@@ -57,7 +57,7 @@ impl Human {
             if r.status == Status::Pass {
                 continue;
             }
-            for line in r.text().lines() {
+            for line in shown_text(r).lines() {
                 out.push_str(&format!("    {line}\n"));
             }
             for fix in r.fixes() {
@@ -109,6 +109,26 @@ impl Human {
 }
 
 /// `[*] 2 fixable with --fix (1 more with --unsafe-fixes)`, or nothing when none is.
+/// A check's findings as a person reads them: the first `SHOWN`, then how many more (a
+/// cluster with thousands of leftovers stays one screen; `-o json` lists every one).
+const SHOWN: usize = 10;
+
+fn shown_text(r: &CheckReport) -> String {
+    if r.findings.len() <= SHOWN + 1 {
+        return r.text();
+    }
+    let mut text = full_text(&r.findings[..SHOWN], "");
+    text.push_str(&format!(
+        "\n… and {} more finding(s) like these (-o json lists every one)",
+        r.findings.len() - SHOWN
+    ));
+    if !r.message.is_empty() {
+        text.push('\n');
+        text.push_str(&r.message);
+    }
+    text
+}
+
 fn fix_hint((safe, unsafe_): (usize, usize), how: &str) -> String {
     if safe == 0 && unsafe_ == 0 {
         return String::new();
@@ -155,5 +175,22 @@ mod tests {
         );
         let out = h.summary(&[failed(Some("w1"))]);
         assert!(!out.contains("fixable with --fix\n"), "{out}");
+    }
+
+    #[test]
+    fn thousands_of_findings_show_the_first_ten_and_a_count() {
+        use crate::vocab::{Code, Finding, Subject};
+        const C: Code = Code { code: "c", explain: "e" };
+        let mut r = failed(None);
+        r.findings = (0..2000)
+            .map(|i| Finding::fail(&C, Subject::node(format!("n{i}")), format!("finding {i}")))
+            .collect();
+        let out = Human::new(false).section("cluster", &[r.clone()]);
+        assert!(out.contains("    finding 9\n    … and 1990 more finding(s) like these (-o json lists every one)\n    m\n"), "{out}");
+        assert!(!out.contains("finding 10\n"), "{out}");
+        // Eleven are all shown: a line saying "1 more" would hide nothing.
+        r.findings.truncate(11);
+        let out = Human::new(false).section("cluster", &[r]);
+        assert!(out.contains("    finding 10\n    m\n"), "{out}");
     }
 }

@@ -25,6 +25,15 @@ const API_UNREACHABLE: Code = Code {
     explain: "the API server the kubeconfig names does not answer (refused, timeout, TLS): the install cannot proceed",
 };
 
+const VERB_DENIED: Code = Code {
+    code: "verb-denied",
+    explain: "the kubeconfig's user may not do what the profile's verbs say the install does (create namespaces, …): helm stops with \"forbidden\"",
+};
+const READ_DENIED: Code = Code {
+    code: "read-denied",
+    explain: "the kubeconfig's user may not read what a planned check needs (SelfSubjectAccessReview): that check is skipped, so nothing is known of it",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.api",
@@ -32,7 +41,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the Kubernetes API answers and allows the install",
         requires: &[],
         install: InstallUse::No,
-        codes: &[KUBECONFIG_UNUSABLE, CREDENTIALS_REJECTED, API_UNREACHABLE],
+        codes: &[KUBECONFIG_UNUSABLE, CREDENTIALS_REJECTED, API_UNREACHABLE, VERB_DENIED, READ_DENIED, super::API_ERROR],
         host_network: false,
         roll_up: None,
         explain: r#"Why: every helm/helmfile step talks to the API server; when the kubeconfig is wrong,
@@ -155,8 +164,10 @@ impl Check for ClusterApi {
                         denied.insert(a, why);
                     }
                     Err(e) => {
-                        return Outcome::error(format!(
-                            "Kubernetes {version} at {where_} answers, but cannot tell what this user may do: {e}"
+                        return Outcome::problem(Finding::error(
+                            &super::API_ERROR,
+                            Subject::Cluster,
+                            format!("Kubernetes {version} at {where_} answers, but cannot tell what this user may do: {e}"),
                         ))
                     }
                 }
@@ -184,22 +195,31 @@ impl Check for ClusterApi {
                 }
                 return Outcome::pass(msg);
             }
-            let mut lines = vec![format!(
-                "Kubernetes {version} at {where_} answers, but this user may not:"
-            )];
-            for a in &install_denied {
-                lines.push(format!("  {} (the install needs it)", say(a)));
-            }
+            let mut findings: Vec<Finding> = install_denied
+                .iter()
+                .map(|a| {
+                    Finding::fail(
+                        &VERB_DENIED,
+                        a.subject(),
+                        format!("this user may not {}: the install needs it", say(a)),
+                    )
+                })
+                .collect();
             let mut starved: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
             for (a, ids) in &reads_denied {
-                lines.push(format!("  {} (needed by {})", say(a), ids.join(", ")));
+                findings.push(Finding::error(
+                    &READ_DENIED,
+                    a.subject(),
+                    format!("this user may not {}: needed by {}", say(a), ids.join(", ")),
+                ));
                 for id in *ids {
                     starved.entry(id).or_default().push(a.describe());
                 }
             }
+            let mut summary = format!("Kubernetes {version} at {where_} answers");
             if !starved.is_empty() {
-                lines.push(format!(
-                    "{} check(s) cannot decide and are skipped: {}",
+                summary.push_str(&format!(
+                    "; {} check(s) cannot decide and are skipped: {}",
                     starved.len(),
                     starved.keys().copied().collect::<Vec<_>>().join(", ")
                 ));
@@ -227,13 +247,9 @@ impl Check for ClusterApi {
                 "use a kubeconfig whose user has these rights, or grant them (RBAC)",
                 commands,
             );
-            // A denied install verb is this check's answer; a denied read only means other
-            // checks cannot decide.
-            let mut outcome = if install_denied.is_empty() {
-                Outcome::error(lines.join("\n"))
-            } else {
-                Outcome::fail(lines.join("\n"))
-            };
+            // A denied install verb (fail) is this check's answer; a denied read (error) only
+            // means other checks cannot decide.
+            let mut outcome = Outcome::found(findings, summary);
             outcome.starved = starved
                 .into_iter()
                 .map(|(check, missing)| Starved {

@@ -22,6 +22,11 @@ const KIND_AMBIGUOUS: Code = Code {
     explain: "a profile entry gives only a kind that two API groups serve: which object is meant is undecided (give apiVersion)",
 };
 
+const KIND_NOT_SERVED: Code = Code {
+    code: "kind-not-served",
+    explain: "an object's kind is not served by the API and no CRD of the install defines it: not looked up (its CRD must come first, or helm says \"no matches for kind\")",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.helm-ownership",
@@ -29,7 +34,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, OWNED_BY_ANOTHER, KIND_AMBIGUOUS],
+        codes: &[super::API_ERROR, OWNED_BY_ANOTHER, KIND_AMBIGUOUS, KIND_NOT_SERVED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership
@@ -232,7 +237,7 @@ impl Check for HelmOwnership {
             let mut doomed = Vec::new();
             let mut checked = 0;
             let mut unserved = Vec::new();
-            let mut ambiguous = Vec::new();
+            let mut unjudged = Vec::new();
             let mut from_crds = 0;
             for (o, release, from) in &objects {
                 let found = match &o.api_version {
@@ -249,7 +254,7 @@ impl Check for HelmOwnership {
                             let mut names: Vec<String> =
                                 candidates.iter().map(|(ar, _)| ar.api_version.clone()).collect();
                             names.sort();
-                            ambiguous.push(Finding::error(
+                            unjudged.push(Finding::error(
                                 &KIND_AMBIGUOUS,
                                 Subject::object(&o.kind, None, &o.name),
                                 format!(
@@ -277,10 +282,19 @@ impl Check for HelmOwnership {
                         from_crds += 1;
                         continue;
                     }
-                    unserved.push(match &o.api_version {
+                    let what = match &o.api_version {
                         Some(av) => format!("{} {} ({av})", o.kind, o.name),
                         None => format!("{} {}", o.kind, o.name),
-                    });
+                    };
+                    let mut subject = Subject::object(&o.kind, None, &o.name);
+                    if let Subject::Object { release: r, .. } = &mut subject {
+                        *r = Some(release.name.clone());
+                    }
+                    unserved.push(Finding::warn(
+                        &KIND_NOT_SERVED,
+                        subject,
+                        format!("{what} is not served by the API, so not looked up (its CRD must come first, or helm will say \"no matches for kind\")"),
+                    ));
                     continue;
                 };
                 let ns = where_it_lives(&caps.scope, o, release);
@@ -321,24 +335,17 @@ impl Check for HelmOwnership {
                     ));
                 }
             }
-            let mut notes = Vec::new();
-            if !unserved.is_empty() {
-                notes.push(format!(
-                    "not served by the API, so not looked up (their CRD must come first, or helm will say \"no matches for kind\"): {}",
-                    unserved.join(", ")
-                ));
-            }
+            // Not judged, so named: never counted as free.
+            unjudged.extend(unserved);
             if foreign.is_empty() {
-                if !ambiguous.is_empty() {
-                    return Outcome::found(ambiguous, notes.join("\n"));
-                }
-                if !notes.is_empty() {
-                    let mut lines = vec![format!(
-                        "{checked} of {} object(s) looked up: none belongs to another release",
-                        objects.len() - from_crds
-                    )];
-                    lines.extend(notes);
-                    return Outcome::warn(lines.join("\n"));
+                if !unjudged.is_empty() {
+                    return Outcome::found(
+                        unjudged,
+                        format!(
+                            "{checked} of {} object(s) looked up: none belongs to another release",
+                            objects.len() - from_crds
+                        ),
+                    );
                 }
                 let mut msg = format!(
                     "{} object(s) looked up: none belongs to another release",
@@ -355,9 +362,9 @@ impl Check for HelmOwnership {
                 return Outcome::pass(msg);
             }
             let mut found: Vec<Finding> = foreign.iter().map(|f| f.0.clone()).collect();
-            found.extend(ambiguous);
+            found.extend(unjudged);
             self.foreign.set(Some(doomed));
-            Outcome::found(found, notes.join("\n")).with_fix(
+            Outcome::found(found, "").with_fix(
                 Fix::automatic(
                     "delete the objects of the other release (or, with helm ≥ 3.17, install with --take-ownership to adopt them)",
                     foreign.into_iter().map(|f| f.1).collect(),

@@ -4,9 +4,15 @@ use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    Access, ApplyFuture, Check, CheckDef, CheckFuture, Ctx, Fix, InstallUse, Meta, Observed, Outcome, Phase,
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
+    Phase, Subject,
 };
 use crate::kube::{cannot_import, ownership_problem, ApiError};
+
+const LEFTOVER: Code = Code {
+    code: "owned-by-another-release",
+    explain: "an object of the kind (ScopeDefinition) exists with another release's (or no) Helm ownership: installing KubeVela over it fails with \"exists and cannot be imported into the current release\" (seed 000; --unsafe-fixes deletes it)",
+};
 
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
@@ -15,7 +21,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no ScopeDefinitions owned by another release",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[super::API_ERROR],
+        codes: &[super::API_ERROR, LEFTOVER],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an older OAM Kubernetes Runtime release leaves cluster-scoped ScopeDefinition
@@ -132,22 +138,6 @@ impl Check for LeftoverScopeDefinition {
                     self.kind
                 ));
             }
-            let mut msg = foreign[0].2.clone();
-            if foreign.len() > 1 {
-                let others: Vec<&str> = foreign[1..].iter().take(10).map(|f| f.0.as_str()).collect();
-                let more = foreign.len().saturating_sub(11);
-                msg.push_str(&format!(
-                    "\n{} more {} objects are not this release's: {}{}",
-                    foreign.len() - 1,
-                    self.kind,
-                    others.join(", "),
-                    if more > 0 {
-                        format!(", … ({more} more)")
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
             let full = format!("{}.{}", resource.plural, self.group);
             // One command per namespace, 20 names each: thousands of leftovers stay readable.
             let mut by_ns: std::collections::BTreeMap<Option<String>, Vec<String>> = Default::default();
@@ -167,7 +157,18 @@ impl Check for LeftoverScopeDefinition {
                 }
             }
             self.foreign.set(Some(doomed));
-            Outcome::fail(msg).with_fix(
+            let summary = format!(
+                "{} of {listed} {} object(s) belong to another release",
+                foreign.len(),
+                self.kind
+            );
+            let findings = foreign
+                .into_iter()
+                .map(|(name, ns, sentence)| {
+                    Finding::fail(&LEFTOVER, Subject::object(&self.kind, ns.as_deref(), &name), sentence)
+                })
+                .collect();
+            Outcome::found(findings, summary).with_fix(
                 Fix::automatic(
                     format!("delete the {} objects left by the other release", self.kind),
                     commands,

@@ -20,6 +20,11 @@ const NO_DEFAULT_STORAGECLASS: Code = Code {
     explain: "no StorageClass is marked default: claims without storageClassName never bind (\"no storage class is set\", seed 004)",
 };
 
+const CLAIM_CLASS_MISSING: Code = Code {
+    code: "claim-storageclass-missing",
+    explain: "a claim of the install names a StorageClass that does not exist, and no PersistentVolume of that class (shipped or Available) can bind it: it stays Pending",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.storageclass",
@@ -27,7 +32,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, STORAGECLASS_MISSING, NO_DEFAULT_STORAGECLASS],
+        codes: &[super::API_ERROR, STORAGECLASS_MISSING, NO_DEFAULT_STORAGECLASS, CLAIM_CLASS_MISSING],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never
@@ -301,15 +306,19 @@ fn for_install(
                 }
             }
             Some(sc) => {
-                bad.push(format!("{} ({from}) asks for StorageClass {sc}, which does not exist (existing: {existing}), and no PersistentVolume of that class (shipped by the install or Available, with room and a claimRef that allows it) can bind it: it never binds", c.what));
+                bad.push(Finding::fail(&CLAIM_CLASS_MISSING, c.subject.clone(), format!("{} ({from}) asks for StorageClass {sc}, which does not exist (existing: {existing}), and no PersistentVolume of that class (shipped by the install or Available, with room and a claimRef that allows it) can bind it: it never binds", c.what)));
                 if !missing_classes.iter().any(|m| m == sc) {
                     missing_classes.push(sc.to_string());
                 }
             }
             None if default_name.is_some() => {}
-            None => bad.push(format!(
-                "{} ({from}) names no StorageClass and the cluster has no default one (existing: {existing}): it never binds (\"no persistent volumes available for this claim and no storage class is set\")",
-                c.what
+            None => bad.push(Finding::fail(
+                &NO_DEFAULT_STORAGECLASS,
+                c.subject.clone(),
+                format!(
+                    "{} ({from}) names no StorageClass and the cluster has no default one (existing: {existing}): it never binds (\"no persistent volumes available for this claim and no storage class is set\")",
+                    c.what
+                ),
             )),
         }
     }
@@ -333,10 +342,12 @@ fn for_install(
             "kubectl patch storageclass {n} -p '{{\"metadata\":{{\"annotations\":{{\"storageclass.kubernetes.io/is-default-class\":\"true\"}}}}}}'   # for claims that name none"
         ));
     }
-    if !statically.is_empty() {
-        bad.push(format!("bound by a PersistentVolume: {}", statically.join("; ")));
-    }
-    Outcome::fail(bad.join("\n")).with_fix(Fix::manual(
+    let summary = if statically.is_empty() {
+        String::new()
+    } else {
+        format!("bound by a PersistentVolume: {}", statically.join("; "))
+    };
+    Outcome::found(bad, summary).with_fix(Fix::manual(
         "give every claim of the install a StorageClass that exists",
         cmds,
     ))

@@ -16,6 +16,19 @@ const USED_NAMESPACE_TERMINATING: Code = Code {
     explain: "a namespace the install uses is Terminating: helm fails with \"unable to create new content in namespace X because it is being terminated\" (and the unavailable APIService that keeps it there is named)",
 };
 
+const NAMESPACE_STUCK: Code = Code {
+    code: "namespace-stuck",
+    explain: "a namespace is Terminating for longer than stuck_after, or the namespace controller says it cannot finish (NamespaceDeletion…Failure): whatever is installed into it later fails",
+};
+const NAMESPACE_DELETING: Code = Code {
+    code: "namespace-deleting",
+    explain: "a namespace outside the install is being deleted, not yet for long: worth a look, not a failure",
+};
+const APISERVICE_UNAVAILABLE: Code = Code {
+    code: "apiservice-unavailable",
+    explain: "an aggregated APIService is not Available (seed 001): the namespace controller cannot finish deleting any namespace while it stays so",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.terminating-namespaces",
@@ -23,7 +36,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, USED_NAMESPACE_TERMINATING],
+        codes: &[super::API_ERROR, USED_NAMESPACE_TERMINATING, NAMESPACE_STUCK, NAMESPACE_DELETING, APISERVICE_UNAVAILABLE],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an
@@ -160,7 +173,11 @@ impl Check for TerminatingNamespaces {
                 Ok(l) => l,
                 Err(e) => return undecided(e),
             };
-            let broken: Vec<String> = apiservices.items.iter().filter_map(unavailable).collect();
+            let broken: Vec<(String, String)> = apiservices
+                .items
+                .iter()
+                .filter_map(|a| Some((a.metadata.name.clone().unwrap_or_default(), unavailable(a)?)))
+                .collect();
             // The namespace controller's own verdict, from the Terminating ones' status: a
             // deletion it cannot finish says so at once, whatever its age.
             let full: Api<Namespace> = Api::all(client.clone());
@@ -209,91 +226,77 @@ impl Check for TerminatingNamespaces {
                     // Whatever its age: helm's next create in it fails right now.
                     in_use.push((name, line));
                 } else if age >= self.stuck_after.0 || held.is_some() {
-                    stuck.push(line);
+                    stuck.push((name, line));
                 } else {
-                    deleting.push(line);
+                    deleting.push((name, line));
                 }
             }
-            let apiservice_fix = |names: &[String]| {
-                let mut cmds = vec!["kubectl get apiservices".to_string()];
-                for b in names {
-                    let name = b.split(' ').next().unwrap_or(b);
-                    cmds.push(format!("kubectl delete apiservice {name}   # only if its add-on was removed; else repair its service"));
-                }
-                Fix::manual("repair or delete the unavailable APIServices; the namespace controller then finishes the deletion", cmds)
-            };
-            if !in_use.is_empty() {
-                let found: Vec<Finding> = in_use
-                    .iter()
-                    .map(|(name, line)| {
-                        Finding::fail(
-                            &USED_NAMESPACE_TERMINATING,
-                            Subject::object("Namespace", None, name),
-                            format!(
-                                "namespace {line} is used by the install: helm fails with \"unable to create new content in namespace {name} because it is being terminated\""
-                            ),
-                        )
-                    })
-                    .collect();
-                let mut lines: Vec<String> = Vec::new();
-                if !stuck.is_empty() {
-                    lines.push(format!("also stuck Terminating: {}", stuck.join(", ")));
-                }
-                if broken.is_empty() {
-                    lines.push("wait until it is gone before installing; if it stays, look at its finalizers and status conditions".to_string());
-                    return Outcome::found(found, lines.join("\n")).with_fix(Fix::manual(
-                        "wait for the deletion to finish (or find what holds it), then install",
-                        in_use
-                            .iter()
-                            .map(|(n, _)| {
-                                format!("kubectl get namespace {n} -o jsonpath='{{.status.conditions}}'")
-                            })
-                            .collect(),
-                    ));
-                }
-                lines.push(format!(
-                    "it will never finish while these APIServices are unavailable: {}",
-                    broken.join(", ")
-                ));
-                return Outcome::found(found, lines.join("\n")).with_fix(apiservice_fix(&broken));
-            }
-            if !stuck.is_empty() {
-                let mut msg = format!("namespaces stuck Terminating: {}", stuck.join(", "));
-                if broken.is_empty() {
-                    msg.push_str("\nno APIService is unavailable: look at the namespaces' finalizers and status conditions");
-                    return Outcome::fail(msg).with_fix(Fix::manual(
-                        "find what holds the deletion",
-                        stuck
-                            .iter()
-                            .map(|s| {
-                                format!(
-                                    "kubectl get namespace {} -o jsonpath='{{.status.conditions}}'",
-                                    s.split(' ').next().unwrap_or(s)
-                                )
-                            })
-                            .collect(),
-                    ));
-                }
-                msg.push_str(&format!(
-                    "\nunavailable APIServices block their deletion: {}",
-                    broken.join(", ")
-                ));
-                return Outcome::fail(msg).with_fix(apiservice_fix(&broken));
+            let mut found: Vec<Finding> = in_use
+                .iter()
+                .map(|(name, line)| {
+                    Finding::fail(
+                        &USED_NAMESPACE_TERMINATING,
+                        Subject::object("Namespace", None, name),
+                        format!(
+                            "namespace {line} is used by the install: helm fails with \"unable to create new content in namespace {name} because it is being terminated\""
+                        ),
+                    )
+                })
+                .collect();
+            found.extend(stuck.iter().map(|(name, line)| {
+                Finding::fail(
+                    &NAMESPACE_STUCK,
+                    Subject::object("Namespace", None, name),
+                    format!("namespace {line} is stuck Terminating"),
+                )
+            }));
+            found.extend(deleting.iter().map(|(name, line)| {
+                Finding::warn(
+                    &NAMESPACE_DELETING,
+                    Subject::object("Namespace", None, name),
+                    format!("namespace {line} is being deleted"),
+                )
+            }));
+            let held = !in_use.is_empty() || !stuck.is_empty();
+            found.extend(broken.iter().map(|(name, text)| {
+                let why = if held {
+                    "the deletion above never finishes while it stays so"
+                } else {
+                    "it will keep any namespace deleted from now on Terminating"
+                };
+                Finding::warn(
+                    &APISERVICE_UNAVAILABLE,
+                    Subject::object("APIService", None, name),
+                    format!("APIService {text} is unavailable: {why}"),
+                )
+            }));
+            if found.is_empty() {
+                return Outcome::pass(format!("{in_scope_count} namespaces, none Terminating"));
             }
             if !broken.is_empty() {
-                let mut msg = format!(
-                    "unavailable APIServices will keep any deleted namespace Terminating: {}",
-                    broken.join(", ")
-                );
-                if !deleting.is_empty() {
-                    msg.push_str(&format!("\nbeing deleted now: {}", deleting.join(", ")));
+                let mut cmds = vec!["kubectl get apiservices".to_string()];
+                for (name, _) in &broken {
+                    cmds.push(format!("kubectl delete apiservice {name}   # only if its add-on was removed; else repair its service"));
                 }
-                return Outcome::warn(msg).with_fix(apiservice_fix(&broken));
+                return Outcome::found(found, "").with_fix(Fix::manual(
+                    "repair or delete the unavailable APIServices; the namespace controller then finishes the deletion",
+                    cmds,
+                ));
             }
-            if !deleting.is_empty() {
-                return Outcome::warn(format!("namespaces being deleted: {}", deleting.join(", ")));
+            if !held {
+                return Outcome::found(found, "");
             }
-            Outcome::pass(format!("{in_scope_count} namespaces, none Terminating"))
+            let names = in_use.iter().chain(stuck.iter()).map(|(n, _)| n);
+            Outcome::found(
+                found,
+                "no APIService is unavailable: wait for the deletion to finish; if it stays, look at the namespaces' finalizers and status conditions",
+            )
+            .with_fix(Fix::manual(
+                "wait for the deletion to finish (or find what holds it), then install",
+                names
+                    .map(|n| format!("kubectl get namespace {n} -o jsonpath='{{.status.conditions}}'"))
+                    .collect(),
+            ))
         })
     }
 }

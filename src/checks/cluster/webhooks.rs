@@ -20,6 +20,15 @@ const WEBHOOK_BACKEND_DOWN: Code = Code {
     explain: "a webhook with failurePolicy Fail calls a service that is missing or has no ready endpoints: every request it matches fails (\"no endpoints available for service\", seed 003)",
 };
 
+const URL_NOT_PROBED: Code = Code {
+    code: "webhook-url-not-probed",
+    explain: "a webhook with failurePolicy Fail calls a URL, not a service: only the API server's network can tell whether it answers, so it is named, never passed",
+};
+const OWN_WEBHOOK: Code = Code {
+    code: "own-webhook-intercepts-install",
+    explain: "the install ships a webhook with failurePolicy Fail that intercepts what the same install creates: until its backend is ready, those creates fail (\"failed calling webhook\")",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.webhooks",
@@ -27,7 +36,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, WEBHOOK_BACKEND_DOWN],
+        codes: &[super::API_ERROR, WEBHOOK_BACKEND_DOWN, URL_NOT_PROBED, OWN_WEBHOOK],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
@@ -77,7 +86,7 @@ fn collect(
     config: Option<String>,
     webhooks: impl Iterator<Item = Called>,
     out: &mut Vec<Hook>,
-    urls: &mut Vec<String>,
+    urls: &mut Vec<Finding>,
 ) {
     let config = config.unwrap_or_default();
     for (webhook, policy, service, url) in webhooks {
@@ -91,7 +100,11 @@ fn collect(
                 webhook,
                 service,
             }),
-            (None, Some(url)) => urls.push(format!("{config_kind} {config} webhook \"{webhook}\" → {url}")),
+            (None, Some(url)) => urls.push(Finding::warn(
+                &URL_NOT_PROBED,
+                Subject::object(config_kind, None, &config),
+                format!("{config_kind} {config} webhook \"{webhook}\" (failurePolicy Fail) calls {url}, which is not probed from here (only the API server's network can tell whether it answers)"),
+            )),
             (None, None) => {}
         }
     }
@@ -117,7 +130,7 @@ fn plural(kind: &str) -> String {
 
 /// The install's own `Fail` webhooks that intercept what the install itself creates (or
 /// the pods its workloads start) before the webhook's backend can be ready.
-fn own_webhooks(install: &Install) -> Vec<String> {
+fn own_webhooks(install: &Install) -> Vec<Finding> {
     let mut out = Vec::new();
     let runs_pods = install
         .created_objects()
@@ -171,14 +184,14 @@ fn own_webhooks(install: &Install) -> Vec<String> {
             let name = w.get("name").and_then(|n| n.as_str()).unwrap_or("?");
             let more = intercepted.len().saturating_sub(4);
             intercepted.truncate(4);
-            out.push(format!(
+            out.push(Finding::warn(&OWN_WEBHOOK, install.subject(cfg), format!(
                 "the install's own {} {} webhook {name:?} ({}) has failurePolicy Fail and intercepts what the install creates ({}{}): until its backend is ready, those creates fail (\"failed calling webhook\")",
                 cfg.kind,
                 cfg.name,
                 install.provenance(cfg),
                 intercepted.join(", "),
                 if more > 0 { format!(" and {more} more") } else { String::new() }
-            ));
+            )));
         }
     }
     out
@@ -299,23 +312,18 @@ impl Check for Webhooks {
                 }
                 Err(e) => return undecided(e),
             }
-            let mut notes: Vec<String> = Vec::new();
-            if !urls.is_empty() {
-                notes.push(format!(
-                    "{} webhook(s) with failurePolicy Fail call a URL, which is not probed from here (only the API server's network can tell whether it answers): {}",
-                    urls.len(),
-                    urls.join(", ")
-                ));
-            }
+            // Named, never passed: what cannot be probed from here.
+            let mut notes = urls;
             if let Some(install) = crate::or_return!(ctx.rendered()) {
                 notes.extend(own_webhooks(install));
             }
-            let not_probed = (!notes.is_empty()).then(|| notes.join("\n"));
             if hooks.is_empty() {
-                return match not_probed {
-                    Some(m) => Outcome::warn(m),
-                    None => Outcome::pass("no webhook with failurePolicy Fail calls an in-cluster service"),
+                let summary = if notes.is_empty() {
+                    "no webhook with failurePolicy Fail calls an in-cluster service"
+                } else {
+                    ""
                 };
+                return Outcome::found(notes, summary);
             }
             // One lookup per service, however many webhooks share it.
             let mut seen: HashMap<(String, String), Backend> = HashMap::new();
@@ -365,12 +373,10 @@ impl Check for Webhooks {
                     "{} webhook(s) with failurePolicy Fail, all with ready endpoints",
                     hooks.len()
                 );
-                return match not_probed {
-                    Some(m) => Outcome::warn(format!("{all}\n{m}")),
-                    None => Outcome::pass(all),
-                };
+                return Outcome::found(notes, all);
             }
-            Outcome::found(broken, not_probed.unwrap_or_default()).with_fix(Fix::manual(
+            broken.extend(notes);
+            Outcome::found(broken, "").with_fix(Fix::manual(
                 "bring the webhook's pods back; delete the configuration only if its operator was uninstalled (operator's call)",
                 commands,
             ))
