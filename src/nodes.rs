@@ -699,6 +699,7 @@ fn roll_up(def: &'static CheckDef, per_node: &[(String, Status, Option<serde_jso
         .map(|(_, s, _)| *s)
         .max_by_key(|s| s.weight())
         .unwrap_or(Status::Error);
+    let mut findings = Vec::new();
     let status = match def.meta.roll_up {
         Some(verdict) => {
             let on: Vec<crate::check::OnNode<'_>> = per_node
@@ -710,13 +711,19 @@ fn roll_up(def: &'static CheckDef, per_node: &[(String, Status, Option<serde_jso
                 })
                 .collect();
             let o = verdict(&on);
-            message.push('\n');
-            message.push_str(&o.message);
+            if !o.message.is_empty() {
+                message.push('\n');
+                message.push_str(&o.message);
+            }
+            findings = o.findings;
             o.status
         }
         None => worst,
     };
-    report(def, None, status, message, None)
+    CheckReport {
+        findings,
+        ..report(def, None, status, message, None)
+    }
 }
 
 /// Pods or ConfigMaps of an earlier run that never cleaned up (killed, node lost) and are

@@ -1422,10 +1422,15 @@ fn node_clocks_from_what_the_kubelets_write() {
         );
     }
     assert_eq!(r_none.code(), 3, "{}", r_none.stdout());
+    assert_eq!(status(&none, "cluster.node-clocks"), "error");
+    assert_eq!(
+        findings(&none, "cluster.node-clocks"),
+        vec![("clock-not-judged".to_string(), serde_json::json!({"type": "node", "node": names[3]}))]
+    );
     assert_eq!(
         message(&none, "cluster.node-clocks"),
         format!(
-            "no node's clock could be judged; not judged: {} (no Lease)",
+            "{}: its clock cannot be judged: the node has no Lease in kube-node-lease\nno node's clock could be judged",
             names[3]
         )
     );
@@ -1452,9 +1457,10 @@ fn node_clocks_from_what_the_kubelets_write() {
         "{msg}"
     );
     assert!(!msg.contains(&format!("{}: its clock", names[0])), "{msg}");
+    assert_eq!(subjects_of(&doc, "clock-not-judged", "node"), vec![names[3].clone()]);
     assert!(
         msg.ends_with(&format!(
-            "(allowed skew 30s; not judged: {} (no Lease))",
+            "{}: its clock cannot be judged: the node has no Lease in kube-node-lease\n(allowed skew 30s)",
             names[3]
         )),
         "{msg}"
@@ -1584,12 +1590,18 @@ fn without_nodes_proxy_each_kubelet_is_reached_through_a_pod_log_as_kubectl_logs
     // With neither permission: error, naming both ways it tried.
     assert_eq!(r_neither.code(), 3, "{}", r_neither.stdout());
     assert_eq!(status(&by_neither, "cluster.kubelet-reachable"), "error");
+    let mut denied = subjects_of(&by_neither, "api-error", "node");
+    denied.sort();
+    let mut all = names.clone();
+    all.sort();
+    assert_eq!(denied, all);
     let msg = message(&by_neither, "cluster.kubelet-reachable");
     assert!(
-        msg.starts_with(
-            "cannot ask the API server for the kubelets (nodes/proxy, or pods/log of a pod there): "
-        ) && msg.contains("nodes/proxy")
-            && msg.contains("pods/log"),
+        msg.lines().any(|l| l.starts_with(&format!(
+            "node {}: cannot ask the API server for its kubelet (nodes/proxy, or pods/log of a pod there): ",
+            names[0]
+        )) && l.contains("nodes/proxy")
+            && l.contains("pods/log")),
         "{msg}"
     );
 }

@@ -205,7 +205,11 @@ impl Check for KubeletReachable {
                             kubelet_address(node)
                         ),
                     )),
-                    Reach::Denied(why) => denied.push(format!("node {name}: {why}")),
+                    Reach::Denied(why) => denied.push(Finding::error(
+                        &super::API_ERROR,
+                        Subject::node(name.as_str()),
+                        format!("node {name}: cannot ask the API server for its kubelet (nodes/proxy, or pods/log of a pod there): {why}"),
+                    )),
                 }
             }
             let not = if not_judged.is_empty() {
@@ -214,6 +218,7 @@ impl Check for KubeletReachable {
                 format!("; not Ready, not judged: {}", not_judged.join(", "))
             };
             if !broken.is_empty() {
+                broken.extend(denied);
                 return Outcome::found(
                     broken,
                     format!(
@@ -229,10 +234,7 @@ impl Check for KubeletReachable {
                 ));
             }
             if !denied.is_empty() {
-                return Outcome::error(format!(
-                    "cannot ask the API server for the kubelets (nodes/proxy, or pods/log of a pod there): {}",
-                    denied.join("; ")
-                ));
+                return Outcome::found(denied, format!("{fine} node(s) reachable{not}"));
             }
             Outcome::pass(format!(
                 "the API server reaches the kubelet of {fine} node(s){not}"

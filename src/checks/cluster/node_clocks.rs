@@ -16,6 +16,11 @@ const CLOCK_SKEW: Code = Code {
     explain: "the node's clock (its Lease renewals) is off the API server's by more than max_skew: TLS fails with \"x509: certificate has expired or is not yet valid\"",
 };
 
+const CLOCK_NOT_JUDGED: Code = Code {
+    code: "clock-not-judged",
+    explain: "a node's clock cannot be judged (no Lease in kube-node-lease, or the node is not Ready): a warning, or error when no node could be judged",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.node-clocks",
@@ -23,7 +28,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "node clocks agree with the API server's",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[super::API_ERROR, CLOCK_SKEW],
+        codes: &[super::API_ERROR, CLOCK_SKEW, CLOCK_NOT_JUDGED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a node whose clock is off breaks TLS between its kubelet and the control plane
@@ -105,14 +110,14 @@ impl Check for NodeClocks {
                     .and_then(|s| s.renew_time.as_ref())
                     .map(|t| t.0);
                 let Some(renewed) = renewed else {
-                    unjudged.push(format!("{name} (no Lease)"));
+                    unjudged.push((name, "has no Lease in kube-node-lease"));
                     continue;
                 };
                 let ahead = renewed.duration_since(now).as_secs();
                 if ahead > max {
                     off.push(Finding::fail(&CLOCK_SKEW, Subject::node(name.as_str()), format!("{name}: its clock is about {ahead}s ahead of the API server's (Lease renewed at {renewed}, the server's now is {now})")));
                 } else if !ready {
-                    unjudged.push(format!("{name} (not Ready)"));
+                    unjudged.push((name, "is not Ready (a stale Lease says nothing of its clock)"));
                 } else if -ahead > max + RENEW_INTERVAL {
                     off.push(Finding::fail(
                         &CLOCK_SKEW,
@@ -126,26 +131,34 @@ impl Check for NodeClocks {
                     fine += 1;
                 }
             }
-            let not = if unjudged.is_empty() {
-                String::new()
-            } else {
-                format!("; not judged: {}", unjudged.join(", "))
-            };
+            // With no node judged, what could not be judged is the answer: error, never pass.
+            let nothing_judged = off.is_empty() && fine == 0;
+            let unjudged: Vec<Finding> = unjudged
+                .into_iter()
+                .map(|(name, why)| {
+                    let sentence = format!("{name}: its clock cannot be judged: the node {why}");
+                    if nothing_judged {
+                        Finding::error(&CLOCK_NOT_JUDGED, Subject::node(name.as_str()), sentence)
+                    } else {
+                        Finding::warn(&CLOCK_NOT_JUDGED, Subject::node(name.as_str()), sentence)
+                    }
+                })
+                .collect();
             if !off.is_empty() {
-                return Outcome::found(off, format!("(allowed skew {}s{not})", max)).with_fix(Fix::manual(
+                off.extend(unjudged);
+                return Outcome::found(off, format!("(allowed skew {max}s)")).with_fix(Fix::manual(
                     "synchronise the node's clock (chrony or systemd-timesyncd against the site's NTP server)",
                     vec!["chronyc tracking   # on the node".to_string(), "timedatectl status   # on the node".to_string()],
                 ));
             }
-            if fine == 0 {
-                return Outcome::error(format!("no node's clock could be judged{not}"));
+            if nothing_judged {
+                // Every node is unjudged here (there is at least one): their findings are errors.
+                return Outcome::found(unjudged, "no node's clock could be judged");
             }
-            let msg = format!("{fine} node clock(s) within {max}s of the API server's{not}");
-            if unjudged.is_empty() {
-                Outcome::pass(msg)
-            } else {
-                Outcome::warn(msg)
-            }
+            Outcome::found(
+                unjudged,
+                format!("{fine} node clock(s) within {max}s of the API server's"),
+            )
         })
     }
 }

@@ -17,6 +17,11 @@ const DISK_UNDECIDED: Code = Code {
     explain: "the free space of a local-PV directory could not be read (statvfs failed): not judged",
 };
 
+const PLACEMENT_UNSURE: Code = Code {
+    code: "placement-unsure",
+    explain: "claims sharing a directory fit in the nodes' free space together, but placing the largest first left some without room: another placement may exist, so a warning (preflight nodes)",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "node.localpv-disk",
@@ -24,7 +29,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "local-PV host directories have enough free space",
         requires: &[],
         install: InstallUse::Optional,
-        codes: &[DISK_SHORT, DISK_UNDECIDED],
+        codes: &[DISK_SHORT, DISK_UNDECIDED, PLACEMENT_UNSURE],
         host_network: false,
         roll_up: Some(over_nodes),
         explain: r#"Why: local-PV provisioners bind a claim only on a node whose host directory has room
@@ -389,7 +394,11 @@ fn over_nodes(on: &[OnNode<'_>]) -> Outcome {
         }
         if want.free.is_none() && want.claims.is_empty() && !want.missing {
             // The claims themselves were not known on the nodes (e.g. an install not given).
-            undecided.push(format!("{}: the claims are not known", want.path));
+            undecided.push(Finding::error(
+                &DISK_UNDECIDED,
+                Subject::path(&want.path),
+                format!("{}: the claims are not known", want.path),
+            ));
             continue;
         }
         let unknown_note = if unknown.is_empty() {
@@ -406,9 +415,17 @@ fn over_nodes(on: &[OnNode<'_>]) -> Outcome {
                 if !fits.is_empty() {
                     ok.push(format!("{line} fits on {} node(s): {}", fits.len(), names(&fits)));
                 } else if !unknown.is_empty() {
-                    undecided.push(format!("{line} fits on no node that answered{unknown_note}"));
+                    undecided.push(Finding::error(
+                        &DISK_UNDECIDED,
+                        Subject::path(&want.path),
+                        format!("{line} fits on no node that answered{unknown_note}"),
+                    ));
                 } else {
-                    short.push(format!("{line} fits on no node{}", most_free(&rooms)));
+                    short.push(Finding::fail(
+                        &DISK_SHORT,
+                        Subject::path(&want.path),
+                        format!("{line} fits on no node{}", most_free(&rooms)),
+                    ));
                 }
             }
             continue;
@@ -446,35 +463,34 @@ fn over_nodes(on: &[OnNode<'_>]) -> Outcome {
             .collect::<Vec<_>>()
             .join(", ");
         if !unknown.is_empty() {
-            undecided.push(format!(
-                "{all}: {not} fit(s) on no node that answered{unknown_note}"
+            undecided.push(Finding::error(
+                &DISK_UNDECIDED,
+                Subject::path(&want.path),
+                format!("{all}: {not} fit(s) on no node that answered{unknown_note}"),
             ));
         } else if unplaced.iter().any(|c| rooms.iter().all(|(_, b)| b < c))
             || claims.iter().sum::<u64>() > rooms.iter().map(|(_, b)| b).sum()
         {
-            short.push(format!("{all}: {not} fit(s) on no node{}", most_free(&rooms)));
+            short.push(Finding::fail(
+                &DISK_SHORT,
+                Subject::path(&want.path),
+                format!("{all}: {not} fit(s) on no node{}", most_free(&rooms)),
+            ));
         } else {
-            unsure.push(format!(
-                "{all}: placing the largest first left {not} without room; another placement may exist{}",
-                most_free(&rooms)
+            unsure.push(Finding::warn(
+                &PLACEMENT_UNSURE,
+                Subject::path(&want.path),
+                format!(
+                    "{all}: placing the largest first left {not} without room; another placement may exist{}",
+                    most_free(&rooms)
+                ),
             ));
         }
     }
-    let mut lines = Vec::new();
-    lines.extend(short.iter().cloned());
-    lines.extend(undecided.iter().cloned());
-    lines.extend(unsure.iter().cloned());
-    lines.extend(ok.iter().cloned());
-    let message = lines.join("\n");
-    if !short.is_empty() {
-        Outcome::fail(message)
-    } else if !undecided.is_empty() {
-        Outcome::error(message)
-    } else if !unsure.is_empty() {
-        Outcome::warn(message)
-    } else {
-        Outcome::pass(message)
-    }
+    let mut found = short;
+    found.extend(undecided);
+    found.extend(unsure);
+    Outcome::found(found, ok.join("\n"))
 }
 
 /// `a, b, c` — at most five, then how many more.
@@ -526,7 +542,7 @@ mod tests {
         ]);
         assert_eq!(o.status, Status::Pass);
         assert_eq!(
-            o.message,
+            o.text(),
             "/d: a 90.0 GiB claim fits on 1 node(s): b\n/d: a 50.0 GiB claim fits on 2 node(s): a, b"
         );
         // No node has room for 90Gi: fail, naming the most free.
@@ -535,11 +551,13 @@ mod tests {
             ("b", Some(node("/d", Some(70 * GI), &claims, false))),
         ]);
         assert_eq!(o.status, Status::Fail);
+        let found: Vec<(&str, &Subject)> = o.findings.iter().map(|f| (f.code.as_str(), &f.subject)).collect();
+        assert_eq!(found, [("disk-short", &Subject::path("/d"))]);
         assert!(
-            o.message
+            o.text()
                 .starts_with("/d: a 90.0 GiB claim fits on no node; most free: 70.0 GiB on b\n"),
             "{}",
-            o.message
+            o.text()
         );
     }
 
@@ -551,8 +569,9 @@ mod tests {
             ("b", None),
         ]);
         assert_eq!(o.status, Status::Error);
+        assert_eq!(o.findings[0].code, "disk-undecided");
         assert_eq!(
-            o.message,
+            o.text(),
             "/d: a 90.0 GiB claim fits on no node that answered (1 node(s) could not say: b)"
         );
         // But a claim that fits on one that answered is placed.
@@ -564,7 +583,7 @@ mod tests {
         let o = verdict(&[("a", None)]);
         assert_eq!(o.status, Status::Error);
         assert_eq!(
-            o.message,
+            o.text(),
             "no node reported the free space of its local-PV directories"
         );
     }
@@ -578,14 +597,14 @@ mod tests {
         ]);
         assert_eq!(o.status, Status::Pass);
         assert_eq!(
-            o.message,
+            o.text(),
             "/d: 2 claim(s) sharing the directory (100.0 GiB in all) fit: 50.0 GiB on a, 50.0 GiB on b"
         );
         // 100Gi on one node with 90Gi: each fits alone, not both.
         let o = verdict(&[("a", Some(node("/d", Some(90 * GI), &claims, true)))]);
         assert_eq!(o.status, Status::Fail);
         assert_eq!(
-            o.message,
+            o.text(),
             "/d: 2 claim(s) sharing the directory (100.0 GiB in all): 50.0 GiB fit(s) on no node; most free: 90.0 GiB on a"
         );
     }
@@ -596,7 +615,7 @@ mod tests {
         let o = verdict(&[("a", Some(facts))]);
         assert_eq!(o.status, Status::Fail);
         assert_eq!(
-            o.message,
+            o.text(),
             "/d: a 0.0 GiB claim fits on no node; no node has the directory"
         );
     }
