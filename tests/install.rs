@@ -1239,7 +1239,7 @@ fn a_kind_without_its_crd_and_an_api_version_a_later_release_removes() {
             "--kubeconfig",
             kc.as_str(),
             "--only",
-            "cluster.api,cluster.api-versions",
+            "cluster.api,cluster.api-versions,cluster.install-rbac",
         ];
         for set in sets {
             args.extend(["--set", set]);
@@ -1255,6 +1255,14 @@ fn a_kind_without_its_crd_and_an_api_version_a_later_release_removes() {
             serde_json::json!({"type": "object", "kind": "Widget", "namespace": ns, "name": format!("{rel}-w"), "release": rel, "template": "api-kinds/templates/widget.yaml"})
         )]
     );
+    assert_eq!(
+        findings(&doc, "cluster.install-rbac"),
+        vec![(
+            "kind-not-reviewed".to_string(),
+            serde_json::json!({"type": "object", "kind": "Widget", "namespace": ns, "name": format!("{rel}-w"), "release": rel, "template": "api-kinds/templates/widget.yaml"})
+        )]
+    );
+    assert_eq!(status(&doc, "cluster.install-rbac"), "warn");
     assert_eq!(
         message(&doc, "cluster.api-versions"),
         format!("release {rel}, api-kinds/templates/widget.yaml: resource mapping not found for name: \"{rel}-w\" namespace: \"\" from \"\": no matches for kind \"Widget\" in version \"missing.preflight.test/v1\"\nensure CRDs are installed first")

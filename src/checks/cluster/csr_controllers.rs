@@ -53,6 +53,15 @@ const CLUSTER_TOO_OLD: Code = Code {
     explain: "the server is older than min_version: the CSR API and signing controllers the add-ons need are missing",
 };
 
+const CONTROLLERS_UNKNOWN: Code = Code {
+    code: "controllers-unknown",
+    explain: "no kube-controller-manager pod in kube-system (a managed control plane): its --controllers cannot be read, and live_probe is off, so signing is not known to work",
+};
+const PROBE_UNDECIDED: Code = Code {
+    code: "probe-undecided",
+    explain: "the live probe's CertificateSigningRequest could not be created, approved or read back: whether the cluster signs is not known",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.csr-controllers",
@@ -60,7 +69,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "certificate signing requests get approved and signed",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[super::API_ERROR, CONTROLLERS_OFF, CSR_NOT_SIGNED, CLUSTER_TOO_OLD],
+        codes: &[super::API_ERROR, CONTROLLERS_OFF, CSR_NOT_SIGNED, CLUSTER_TOO_OLD, CONTROLLERS_UNKNOWN, PROBE_UNDECIDED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the
@@ -425,9 +434,12 @@ impl Check for CsrControllers {
             if !self.live_probe {
                 return match from_flags {
                     Some(m) => Outcome::pass(m),
-                    None => Outcome::warn(format!(
-                        "Kubernetes {}; no kube-controller-manager pod in kube-system (managed control plane?): its --controllers cannot be read; set live_probe: true to test signing",
-                        git_version
+                    None => Outcome::problem(Finding::warn(
+                        &CONTROLLERS_UNKNOWN,
+                        Subject::Cluster,
+                        format!(
+                            "Kubernetes {git_version}; no kube-controller-manager pod in kube-system (managed control plane?): its --controllers cannot be read; set live_probe: true to test signing"
+                        ),
                     )),
                 };
             }
@@ -439,7 +451,11 @@ impl Check for CsrControllers {
                 )),
                 Probe::NotSigned(m) => Outcome::problem(Finding::fail(&CSR_NOT_SIGNED, Subject::Cluster, m))
                     .with_fix(controllers_fix()),
-                Probe::Undecided(m) => Outcome::error(format!("live CSR probe: {m}")),
+                Probe::Undecided(m) => Outcome::problem(Finding::error(
+                    &PROBE_UNDECIDED,
+                    Subject::Cluster,
+                    format!("live CSR probe: {m}"),
+                )),
             }
         })
     }

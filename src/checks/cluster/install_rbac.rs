@@ -21,6 +21,11 @@ const VERB_DENIED: Code = Code {
     explain: "the kubeconfig's user may not get, create or patch a kind the install writes, where it writes it (SelfSubjectAccessReview): helm stops with \"forbidden\"",
 };
 
+const KIND_NOT_REVIEWED: Code = Code {
+    code: "kind-not-reviewed",
+    explain: "an object's kind is not served and no CRD of the install defines it, so the rights to write it were not reviewed (cluster.api-versions says why): named, never passed",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.install-rbac",
@@ -28,7 +33,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the installing user may create everything the install renders",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, VERB_DENIED],
+        codes: &[super::API_ERROR, VERB_DENIED, KIND_NOT_REVIEWED],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm installs as the kubeconfig's user; a kind it may not read or create stops
@@ -67,7 +72,7 @@ struct Lookup {
     why: String,
 }
 
-type Needs = (BTreeMap<Access, Vec<String>>, Vec<String>, Vec<Lookup>);
+type Needs = (BTreeMap<Access, Vec<String>>, Vec<Finding>, Vec<Lookup>);
 
 /// What the install needs, which objects need it, and the objects to look up.
 fn needs(install: &Install, discovery: &kube::Discovery) -> Needs {
@@ -119,7 +124,16 @@ fn needs(install: &Install, discovery: &kube::Discovery) -> Needs {
                 ))
             });
         let Some((plural, namespaced)) = resolved else {
-            unresolved.push(format!("{} {} ({})", o.kind, o.name, install.provenance(o)));
+            unresolved.push(Finding::warn(
+                &KIND_NOT_REVIEWED,
+                install.subject(o),
+                format!(
+                    "{} {} ({}): not served and no CRD of the install defines it, so the rights to write it were not reviewed (see cluster.api-versions)",
+                    o.kind,
+                    o.name,
+                    install.provenance(o)
+                ),
+            ));
             continue;
         };
         for verb in ["get", "create"] {
@@ -216,21 +230,15 @@ impl Check for InstallRbac {
                     Err(e) => return undecided(e),
                 }
             }
-            let mut notes = Vec::new();
-            if !unresolved.is_empty() {
-                notes.push(format!(
-                    "not served and no CRD of the install defines them, so their rights were not reviewed (see cluster.api-versions): {}",
-                    unresolved.join(", ")
-                ));
-            }
             if !denied.is_empty() {
-                return Outcome::found(denied, notes.join("\n")).with_fix(Fix::manual(
+                denied.extend(unresolved);
+                return Outcome::found(denied, "").with_fix(Fix::manual(
                     "install with a kubeconfig whose user has these rights, or grant them (Role per namespace, ClusterRole for cluster-scoped kinds)",
                     cmds,
                 ));
             }
-            if !notes.is_empty() {
-                return Outcome::warn(notes.join("\n"));
+            if !unresolved.is_empty() {
+                return Outcome::found(unresolved, "");
             }
             let patched = if existing > 0 {
                 format!(", and patch the {existing} that already exist")
