@@ -47,10 +47,18 @@ fn limited_user_may_not_create_namespaces_and_the_rest_skips() {
     assert_eq!(r.code(), 1);
     assert_eq!(status(&doc, "cluster.api"), "fail");
     let denied = |f: &(String, serde_json::Value)| {
-        format!("{} {} {}", f.0, f.1["verb"].as_str().unwrap_or("?"), f.1["resource"].as_str().unwrap_or("?"))
+        format!(
+            "{} {} {}",
+            f.0,
+            f.1["verb"].as_str().unwrap_or("?"),
+            f.1["resource"].as_str().unwrap_or("?")
+        )
     };
     assert_eq!(
-        findings(&doc, "cluster.api").iter().map(denied).collect::<Vec<_>>(),
+        findings(&doc, "cluster.api")
+            .iter()
+            .map(denied)
+            .collect::<Vec<_>>(),
         vec![
             "verb-denied create namespaces",
             "read-denied get endpoints",
@@ -61,9 +69,12 @@ fn limited_user_may_not_create_namespaces_and_the_rest_skips() {
         ]
     );
     assert!(
-        entry(&doc, "cluster.api")["message"].as_str().unwrap_or_default().ends_with(
-            " answers; 2 check(s) cannot decide and are skipped: cluster.storageclass, cluster.webhooks"
-        ),
+        entry(&doc, "cluster.api")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(
+                " answers; 2 check(s) cannot decide and are skipped: cluster.storageclass, cluster.webhooks"
+            ),
         "{doc}"
     );
     assert!(message(&doc, "cluster.api")
@@ -94,9 +105,18 @@ fn a_user_who_may_read_some_things_starves_only_the_checks_that_need_the_rest() 
     let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
     assert_eq!(status(&doc, "cluster.api"), "error", "{}", r.stdout());
     let denied = subjects_of(&doc, "read-denied", "resource");
-    assert!(denied.contains(&"apiservices.apiregistration.k8s.io".to_string()), "{denied:?}");
-    assert!(denied.contains(&"storageclasses.storage.k8s.io".to_string()), "{denied:?}");
-    assert!(!denied.contains(&"nodes".to_string()), "granted, so not named: {denied:?}");
+    assert!(
+        denied.contains(&"apiservices.apiregistration.k8s.io".to_string()),
+        "{denied:?}"
+    );
+    assert!(
+        denied.contains(&"storageclasses.storage.k8s.io".to_string()),
+        "{denied:?}"
+    );
+    assert!(
+        !denied.contains(&"nodes".to_string()),
+        "granted, so not named: {denied:?}"
+    );
     assert!(message(&doc, "cluster.api").contains(
         "this user may not list apiservices.apiregistration.k8s.io: needed by cluster.terminating-namespaces\n"
     ));
@@ -477,8 +497,14 @@ fn a_kind_the_api_does_not_serve_is_named_never_counted_as_free() {
     assert_eq!(
         findings(&doc, "cluster.helm-ownership"),
         vec![
-            ("kind-not-served".to_string(), serde_json::json!({"type": "object", "kind": "NoSuchPreflightKind", "name": "a", "release": "kubevela"})),
-            ("kind-not-served".to_string(), serde_json::json!({"type": "object", "kind": "ScopeDefinition", "name": "b", "release": "kubevela"})),
+            (
+                "kind-not-served".to_string(),
+                serde_json::json!({"type": "object", "kind": "NoSuchPreflightKind", "name": "a", "release": "kubevela"})
+            ),
+            (
+                "kind-not-served".to_string(),
+                serde_json::json!({"type": "object", "kind": "ScopeDefinition", "name": "b", "release": "kubevela"})
+            ),
         ]
     );
     assert_eq!(
@@ -701,7 +727,10 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
         msg.starts_with(&format!("namespace {stuck} (Terminating for ")),
         "{msg}"
     );
-    assert!(msg.contains("finalizers preflight.test/hold) is stuck Terminating\n"), "{msg}");
+    assert!(
+        msg.contains("finalizers preflight.test/hold) is stuck Terminating\n"),
+        "{msg}"
+    );
     assert!(
         msg.contains(&format!(
             "APIService v1.{group} (ServiceNotFound: service/gone in \"{live}\" is not present) is unavailable: the deletion above never finishes while it stays so"
@@ -737,7 +766,12 @@ fn seed001_namespace_stuck_terminating_behind_an_unavailable_apiservice() {
     // Nothing terminating, but the broken APIService alone is worth a warning.
     assert_eq!(r2.code(), 0);
     assert_eq!(status(&doc2, "cluster.terminating-namespaces"), "warn");
-    assert_eq!(codes(&doc2, "cluster.terminating-namespaces").iter().collect::<std::collections::BTreeSet<_>>(), [&"apiservice-unavailable".to_string()].into_iter().collect());
+    assert_eq!(
+        codes(&doc2, "cluster.terminating-namespaces")
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [&"apiservice-unavailable".to_string()].into_iter().collect()
+    );
     assert!(message(&doc2, "cluster.terminating-namespaces")
         .contains(&format!("APIService v1.{group} (ServiceNotFound")));
     assert!(message(&doc2, "cluster.terminating-namespaces")
@@ -1423,7 +1457,10 @@ fn node_clocks_from_what_the_kubelets_write() {
     assert_eq!(status(&none, "cluster.node-clocks"), "error");
     assert_eq!(
         findings(&none, "cluster.node-clocks"),
-        vec![("clock-not-judged".to_string(), serde_json::json!({"type": "node", "node": names[3]}))]
+        vec![(
+            "clock-not-judged".to_string(),
+            serde_json::json!({"type": "node", "node": names[3]})
+        )]
     );
     assert_eq!(
         message(&none, "cluster.node-clocks"),
@@ -1455,7 +1492,10 @@ fn node_clocks_from_what_the_kubelets_write() {
         "{msg}"
     );
     assert!(!msg.contains(&format!("{}: its clock", names[0])), "{msg}");
-    assert_eq!(subjects_of(&doc, "clock-not-judged", "node"), vec![names[3].clone()]);
+    assert_eq!(
+        subjects_of(&doc, "clock-not-judged", "node"),
+        vec![names[3].clone()]
+    );
     assert!(
         msg.ends_with(&format!(
             "{}: its clock cannot be judged: the node has no Lease in kube-node-lease\n(allowed skew 30s)",

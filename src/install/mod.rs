@@ -159,6 +159,9 @@ pub struct ReleaseInfo {
     pub file: Option<String>,
     /// A helmfile release's local chart directory (its `chart:` is relative to its file).
     pub chart_dir: Option<PathBuf>,
+    /// That local chart lists dependencies, so helmfile runs `helm dependency build` in it
+    /// (read once, from its Chart.yaml / requirements.yaml).
+    pub chart_has_dependencies: bool,
     /// helm validates its objects against the server's OpenAPI schema (unless
     /// --disable-openapi-validation; helmfile's disableOpenAPIValidation).
     pub openapi_validation: bool,
@@ -683,6 +686,7 @@ mod tests {
                 needs: vec![],
                 file: None,
                 chart_dir: None,
+                chart_has_dependencies: false,
                 openapi_validation: true,
                 render: RenderState::Rendered,
             }],

@@ -293,6 +293,7 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
             needs: Vec::new(),
             file: None,
             chart_dir: None,
+            chart_has_dependencies: false,
             openapi_validation: !c.disable_openapi_validation,
             render,
         }],
@@ -483,8 +484,8 @@ fn shims_for(hooks: &[HelmfileHook], releases: &mut [ReleaseInfo], top: &Path) -
     let mut charts: Vec<PathBuf> = releases
         .iter()
         .filter(|r| r.render == RenderState::Rendered)
+        .filter(|r| r.chart_has_dependencies)
         .filter_map(|r| r.chart_dir.as_deref())
-        .filter(|d| declares_dependencies(d))
         .filter_map(|d| std::fs::canonicalize(d).ok())
         .collect();
     charts.sort();
@@ -799,6 +800,10 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             l.namespace.clone()
         };
         let found = declared(&l.name, &l.namespace);
+        // A local chart, as helmfile resolves it: relative to its file's directory.
+        let chart_dir = found
+            .map(|(p, _)| p.dir.join(&l.chart))
+            .filter(|d| d.join("Chart.yaml").is_file());
         releases.push(ReleaseInfo {
             needs: found
                 .map(|(_, r)| {
@@ -818,10 +823,8 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
                 })
                 .map(|d| !d)
                 .unwrap_or(default_validation),
-            // A local chart, as helmfile resolves it: relative to its file's directory.
-            chart_dir: found
-                .map(|(p, _)| p.dir.join(&l.chart))
-                .filter(|d| d.join("Chart.yaml").is_file()),
+            chart_has_dependencies: chart_dir.as_deref().is_some_and(declares_dependencies),
+            chart_dir,
             name: l.name,
             namespace: ns,
             chart: l.chart,
@@ -881,7 +884,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             index,
             name: r.name.clone(),
             namespace: r.namespace.clone(),
-            skip_deps: r.chart_dir.as_deref().is_some_and(|d| !declares_dependencies(d)),
+            skip_deps: r.chart_dir.is_some() && !r.chart_has_dependencies,
         })
         .collect();
     let todo_count = todo.len();
@@ -1179,6 +1182,7 @@ mod tests {
             needs: needs.iter().map(|n| n.to_string()).collect(),
             file: None,
             chart_dir: None,
+            chart_has_dependencies: false,
             openapi_validation: true,
             render: RenderState::Rendered,
         }

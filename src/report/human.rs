@@ -180,13 +180,21 @@ mod tests {
     #[test]
     fn thousands_of_findings_show_the_first_ten_and_a_count() {
         use crate::vocab::{Code, Finding, Subject};
-        const C: Code = Code { code: "c", explain: "e" };
+        const C: Code = Code {
+            code: "c",
+            explain: "e",
+        };
         let mut r = failed(None);
         r.findings = (0..2000)
             .map(|i| Finding::fail(&C, Subject::node(format!("n{i}")), format!("finding {i}")))
             .collect();
         let out = Human::new(false).section("cluster", &[r.clone()]);
-        assert!(out.contains("    finding 9\n    … and 1990 more finding(s) like these (-o json lists every one)\n    m\n"), "{out}");
+        assert!(
+            out.contains(
+                "    finding 9\n    … and 1990 more finding(s) like these (-o json lists every one)\n    m\n"
+            ),
+            "{out}"
+        );
         assert!(!out.contains("finding 10\n"), "{out}");
         // Eleven are all shown: a line saying "1 more" would hide nothing.
         r.findings.truncate(11);

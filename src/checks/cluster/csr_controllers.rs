@@ -69,7 +69,14 @@ pub static DEF: CheckDef = CheckDef {
         title: "certificate signing requests get approved and signed",
         requires: &["cluster.api"],
         install: InstallUse::No,
-        codes: &[super::API_ERROR, CONTROLLERS_OFF, CSR_NOT_SIGNED, CLUSTER_TOO_OLD, CONTROLLERS_UNKNOWN, PROBE_UNDECIDED],
+        codes: &[
+            super::API_ERROR,
+            CONTROLLERS_OFF,
+            CSR_NOT_SIGNED,
+            CLUSTER_TOO_OLD,
+            CONTROLLERS_UNKNOWN,
+            PROBE_UNDECIDED,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: add-ons that issue client certificates through the CSR API hang when the

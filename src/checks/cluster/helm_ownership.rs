@@ -34,7 +34,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "objects the release will create are free or already its own",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, OWNED_BY_ANOTHER, KIND_AMBIGUOUS, KIND_NOT_SERVED],
+        codes: &[
+            super::API_ERROR,
+            OWNED_BY_ANOTHER,
+            KIND_AMBIGUOUS,
+            KIND_NOT_SERVED,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: helm refuses to adopt an existing object that lacks the release's ownership

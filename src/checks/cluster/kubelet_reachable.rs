@@ -6,7 +6,7 @@ use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, is_ready, list_nodes, undecided};
+use super::{is_ready, nodes};
 use crate::check::{
     Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
@@ -139,11 +139,7 @@ impl Check for KubeletReachable {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = crate::or_return!(client(ctx).await);
-            let nodes = match list_nodes(ctx, &client, &self.node_selector).await {
-                Ok(n) => n,
-                Err(e) => return undecided(e),
-            };
+            let (client, nodes) = crate::or_return!(nodes(ctx, &self.node_selector).await);
             let (ready, not_ready): (Vec<&Node>, Vec<&Node>) = nodes.iter().partition(|n| is_ready(n));
             let not_judged: Vec<String> = not_ready
                 .iter()

@@ -4,8 +4,8 @@ use serde::Deserialize;
 
 use super::{client, delete_exactly, release, undecided, Doomed};
 use crate::check::{
-    Access, ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
-    Phase, Subject,
+    Access, ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed,
+    Outcome, Phase, Subject,
 };
 use crate::kube::{cannot_import, ownership_problem, ApiError};
 
@@ -165,7 +165,11 @@ impl Check for LeftoverScopeDefinition {
             let findings = foreign
                 .into_iter()
                 .map(|(name, ns, sentence)| {
-                    Finding::fail(&LEFTOVER, Subject::object(&self.kind, ns.as_deref(), &name), sentence)
+                    Finding::fail(
+                        &LEFTOVER,
+                        Subject::object(&self.kind, ns.as_deref(), &name),
+                        sentence,
+                    )
                 })
                 .collect();
             Outcome::found(findings, summary).with_fix(

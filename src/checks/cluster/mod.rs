@@ -57,7 +57,7 @@ pub fn node_selector_text(selector: &std::collections::BTreeMap<String, String>)
 }
 
 /// The nodes a check looks at: those `selector` picks (as kubectl -l), in one list.
-pub async fn list_nodes(
+async fn list_nodes(
     ctx: &Ctx,
     client: &kube::Client,
     selector: &std::collections::BTreeMap<String, String>,
@@ -65,6 +65,19 @@ pub async fn list_nodes(
     let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
     let lp = kube::api::ListParams::default().labels(&node_selector_text(selector));
     ctx.kube.call("list nodes", api.list(&lp)).await.map(|l| l.items)
+}
+
+/// The client and the nodes matching `selector`, or the outcome that says why not (no
+/// client, or the list unanswered): the start of every check that looks at the nodes.
+pub async fn nodes(
+    ctx: &Ctx,
+    selector: &std::collections::BTreeMap<String, String>,
+) -> Result<(kube::Client, Vec<k8s_openapi::api::core::v1::Node>), Outcome> {
+    let client = client(ctx).await?;
+    match list_nodes(ctx, &client, selector).await {
+        Ok(n) => Ok((client, n)),
+        Err(e) => Err(undecided(e)),
+    }
 }
 
 /// Whether the node controller finds the node Ready (its Ready condition is True).

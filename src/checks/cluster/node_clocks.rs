@@ -4,7 +4,7 @@ use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, is_ready, list_nodes, undecided};
+use super::{is_ready, nodes, undecided};
 use crate::check::{
     Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
@@ -77,11 +77,7 @@ impl Check for NodeClocks {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = crate::or_return!(client(ctx).await);
-            let nodes = match list_nodes(ctx, &client, &self.node_selector).await {
-                Ok(n) => n,
-                Err(e) => return undecided(e),
-            };
+            let (client, nodes) = crate::or_return!(nodes(ctx, &self.node_selector).await);
             if nodes.is_empty() {
                 return Outcome::skip("no nodes are registered");
             }

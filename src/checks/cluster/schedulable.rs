@@ -5,7 +5,7 @@ use kube::api::ListParams;
 use kube::Api;
 use serde::Deserialize;
 
-use super::{client, list_nodes, node_selector_text, undecided};
+use super::{node_selector_text, nodes, undecided};
 use crate::check::{
     Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
@@ -300,11 +300,7 @@ impl Check for Schedulable {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            let client = crate::or_return!(client(ctx).await);
-            let nodes = match list_nodes(ctx, &client, &self.node_selector).await {
-                Ok(n) => n,
-                Err(e) => return undecided(e),
-            };
+            let (client, nodes) = crate::or_return!(nodes(ctx, &self.node_selector).await);
             if nodes.is_empty() {
                 let scope = if self.node_selector.is_empty() {
                     String::new()

@@ -32,7 +32,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "the StorageClass the charts use exists",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, STORAGECLASS_MISSING, NO_DEFAULT_STORAGECLASS, CLAIM_CLASS_MISSING],
+        codes: &[
+            super::API_ERROR,
+            STORAGECLASS_MISSING,
+            NO_DEFAULT_STORAGECLASS,
+            CLAIM_CLASS_MISSING,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a claim that names no StorageClass, in a cluster without a default one, never

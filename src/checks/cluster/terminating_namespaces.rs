@@ -22,7 +22,8 @@ const NAMESPACE_STUCK: Code = Code {
 };
 const NAMESPACE_DELETING: Code = Code {
     code: "namespace-deleting",
-    explain: "a namespace outside the install is being deleted, not yet for long: worth a look, not a failure",
+    explain:
+        "a namespace outside the install is being deleted, not yet for long: worth a look, not a failure",
 };
 const APISERVICE_UNAVAILABLE: Code = Code {
     code: "apiservice-unavailable",
@@ -36,7 +37,13 @@ pub static DEF: CheckDef = CheckDef {
         title: "no namespace is stuck Terminating",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, USED_NAMESPACE_TERMINATING, NAMESPACE_STUCK, NAMESPACE_DELETING, APISERVICE_UNAVAILABLE],
+        codes: &[
+            super::API_ERROR,
+            USED_NAMESPACE_TERMINATING,
+            NAMESPACE_STUCK,
+            NAMESPACE_DELETING,
+            APISERVICE_UNAVAILABLE,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a namespace that never finishes deleting blocks any install into it, and an

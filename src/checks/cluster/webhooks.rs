@@ -36,7 +36,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "admission webhooks that must answer have a ready backend",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, WEBHOOK_BACKEND_DOWN, URL_NOT_PROBED, OWN_WEBHOOK],
+        codes: &[
+            super::API_ERROR,
+            WEBHOOK_BACKEND_DOWN,
+            URL_NOT_PROBED,
+            OWN_WEBHOOK,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a webhook with failurePolicy: Fail whose service has no ready endpoint rejects
