@@ -223,8 +223,8 @@ fn nodes_setup(
     })
 }
 
-/// A run planned: what runs here and on the nodes, and the context the checks will share.
-pub struct Run {
+/// What a run carries from plan to report, whatever state its context is in.
+struct Stages {
     settings: Settings,
     profile_name: String,
     install_spec: Option<InstallSpec>,
@@ -233,20 +233,20 @@ pub struct Run {
     /// The node checks to run in a pod per node instead (`--all-nodes`, `preflight nodes`).
     node_plan: Vec<Planned>,
     node_setup: Option<NodeSetup>,
-    ctx: Ctx,
     progress: Progress,
+}
+
+/// A run planned: what runs here and on the nodes, and the context the checks will share
+/// (still its own: the render writes the install into it).
+pub struct Run {
+    stages: Stages,
+    ctx: Ctx,
 }
 
 /// A run whose install is rendered: its context is shared by every check from here on.
 pub struct Rendered {
-    settings: Settings,
-    profile_name: String,
-    install_spec: Option<InstallSpec>,
-    plan: Vec<Planned>,
-    node_plan: Vec<Planned>,
-    node_setup: Option<NodeSetup>,
+    stages: Stages,
     ctx: Arc<Ctx>,
-    progress: Progress,
     human: Human,
 }
 
@@ -366,34 +366,37 @@ impl Run {
         };
         let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
         Ok(Run {
-            profile_name,
-            install_spec,
-            plan,
-            node_plan,
-            node_setup,
+            stages: Stages {
+                profile_name,
+                install_spec,
+                plan,
+                node_plan,
+                node_setup,
+                progress,
+                settings,
+            },
             ctx,
-            progress,
-            settings,
         })
     }
 
     /// The install, rendered once when a planned check reads it (the render's own check
     /// joins the plan); then the context is shared and the API server's connection warmed.
     fn render(self, runtime: &tokio::runtime::Runtime) -> Result<Rendered, Stop> {
-        let Run {
-            settings,
-            profile_name,
+        let Run { mut stages, mut ctx } = self;
+        let Stages {
+            settings: opts,
             install_spec,
-            mut plan,
+            plan,
             node_plan,
-            node_setup,
-            mut ctx,
             progress,
-        } = self;
-        let opts = &settings;
+            ..
+        } = &mut stages;
         // helm runs only for a check that reads what it renders (`--chart x --only node` needs
         // no helm on a node).
-        let install_read = plan.iter().chain(&node_plan).any(|p| p.def.meta.install.reads());
+        let install_read = plan
+            .iter()
+            .chain(node_plan.iter())
+            .any(|p| p.def.meta.install.reads());
         if let Some(spec) = install_spec.as_ref().filter(|_| install_read) {
             // The render's own check reports what did not render; the others cite it.
             let render_id = crate::check::RENDER_CHECK;
@@ -413,7 +416,7 @@ impl Run {
             let with_cluster = plan
                 .iter()
                 .any(|p| p.def.meta.phase == crate::check::Phase::Cluster);
-            ctx.install = match runtime.block_on(render_install(&ctx, spec, with_cluster, &progress)) {
+            ctx.install = match runtime.block_on(render_install(&ctx, spec, with_cluster, progress)) {
                 Ok(i) => Some(Ok(Arc::new(i))),
                 Err(render::RenderError::Usage(e)) => return Err(Stop::usage(e)),
                 Err(render::RenderError::Other(e)) => Some(Err(e)),
@@ -435,14 +438,8 @@ impl Run {
         let color =
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Ok(Rendered {
-            settings,
-            profile_name,
-            install_spec,
-            plan,
-            node_plan,
-            node_setup,
+            stages,
             ctx,
-            progress,
             human: Human::new(color),
         })
     }
@@ -456,15 +453,18 @@ impl Rendered {
         runtime: &tokio::runtime::Runtime,
     ) -> Result<Vec<crate::vocab::CheckReport>, i32> {
         let Rendered {
-            settings: opts,
-            install_spec,
-            plan,
-            node_plan,
-            node_setup,
+            stages:
+                Stages {
+                    settings: opts,
+                    install_spec,
+                    plan,
+                    node_plan,
+                    node_setup,
+                    progress,
+                    ..
+                },
             ctx,
-            progress,
             human,
-            ..
         } = self;
         let (opts, ctx, progress, human) = (&*opts, &*ctx, &*progress, &*human);
         let nodes_only = opts.nodes_only;
@@ -569,7 +569,7 @@ impl Rendered {
     /// `--fix`: apply the fixes the run found, and run those checks (and their dependents)
     /// again.
     fn fix(&self, runtime: &tokio::runtime::Runtime, reports: &mut [crate::vocab::CheckReport]) {
-        let (opts, plan, ctx, human) = (&self.settings, &self.plan, &self.ctx, &self.human);
+        let (opts, plan, ctx, human) = (&self.stages.settings, &self.stages.plan, &self.ctx, &self.human);
         let output = opts.output;
         if opts.fix {
             let fix_opts = fix::FixOptions {
@@ -599,7 +599,12 @@ impl Rendered {
     /// The report in the asked form on stdout (and the termination-message file), after the
     /// cleanups a check's deadline cut off; the exit code.
     fn report(&self, runtime: &tokio::runtime::Runtime, reports: &[crate::vocab::CheckReport]) -> i32 {
-        let (opts, ctx, human, profile_name) = (&self.settings, &self.ctx, &self.human, &self.profile_name);
+        let (opts, ctx, human, profile_name) = (
+            &self.stages.settings,
+            &self.ctx,
+            &self.human,
+            &self.stages.profile_name,
+        );
         let output = opts.output;
         // Whatever a check created and could not remove before its deadline goes now.
         runtime.block_on(ctx.cleanups.finish(opts.timeout * 2));
