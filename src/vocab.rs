@@ -181,6 +181,25 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// What it is called, in a word (an object's name, an image, a node): for a list of
+    /// subjects that share one sentence.
+    pub fn name(&self) -> String {
+        match self {
+            Subject::Cluster => "the cluster".to_string(),
+            Subject::Object { name, .. } => name.clone(),
+            Subject::Image { image } => image.clone(),
+            Subject::Registry { host } | Subject::Host { host } => host.clone(),
+            Subject::Url { url } => url.clone(),
+            Subject::Node { node } => node.clone(),
+            Subject::Path { path } => path.clone(),
+            Subject::Release { release, .. } => release.clone(),
+            Subject::Tool { tool } => tool.clone(),
+            Subject::Port { port, protocol } => format!("{port}/{protocol}"),
+            Subject::Setting { setting } => setting.clone(),
+            Subject::Access { verb, resource, .. } => format!("{verb} {resource}"),
+        }
+    }
+
     pub fn object(kind: &str, namespace: Option<&str>, name: &str) -> Subject {
         Subject::Object {
             kind: kind.to_string(),

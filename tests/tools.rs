@@ -230,7 +230,7 @@ fn missing_helm_diff_plugin_fails_with_install_command() {
         );
         assert_eq!(
             message(&doc, "tools.helm-plugins"),
-            "helm plugin not installed: diff\n1 of 1 required plugin(s) missing (`helmfile apply` and `helmfile diff` need diff)"
+            "helm plugin not installed: diff (`helmfile apply` and `helmfile diff` need diff)"
         );
         assert_eq!(
             fix_commands(&doc, "tools.helm-plugins"),

@@ -2,7 +2,7 @@ use console::Style;
 
 use super::{fixable, Summary};
 use crate::check::{Phase, Safety, Status};
-use crate::vocab::{full_text, CheckReport};
+use crate::vocab::{CheckReport, Finding};
 
 /// linkerd-check style: grouped by phase, one line per check, reason and fix indented.
 pub struct Human {
@@ -109,24 +109,71 @@ impl Human {
 }
 
 /// `[*] 2 fixable with --fix (1 more with --unsafe-fixes)`, or nothing when none is.
-/// A check's findings as a person reads them: the first `SHOWN`, then how many more (a
-/// cluster with thousands of leftovers stays one screen; `-o json` lists every one).
-const SHOWN: usize = 10;
+/// A check's findings as a person reads them. Findings whose sentences differ only in
+/// their subject's name (thousands of leftovers of one release) are one sentence and a list
+/// of names; of more than `SHOWN_ALL` lines, the first `SHOWN` and how many more (`-o json`
+/// lists every one).
+const SHOWN: usize = 20;
+const SHOWN_ALL: usize = 25;
+/// Alike findings are folded from this many on (two are read as easily as one).
+const FOLD_FROM: usize = 3;
+const NAMES_SHOWN: usize = 10;
 
 fn shown_text(r: &CheckReport) -> String {
-    if r.findings.len() <= SHOWN + 1 {
-        return r.text();
+    // Alike: same code, and the same sentence once the subject's name is taken out.
+    let key = |f: &Finding| {
+        let name = f.subject.name();
+        let text = if name.is_empty() {
+            f.message.clone()
+        } else {
+            f.message.replace(&name, "\u{0}")
+        };
+        (f.code.clone(), text)
+    };
+    let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
+    for f in &r.findings {
+        let k = key(f);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(f),
+            None => groups.push((k, vec![f])),
+        }
     }
-    let mut text = full_text(&r.findings[..SHOWN], "");
-    text.push_str(&format!(
-        "\n… and {} more finding(s) like these (-o json lists every one)",
-        r.findings.len() - SHOWN
-    ));
-    if !r.message.is_empty() {
-        text.push('\n');
-        text.push_str(&r.message);
+    let mut lines: Vec<String> = Vec::new();
+    for (_, members) in &groups {
+        if members.len() < FOLD_FROM {
+            lines.extend(members.iter().map(|f| f.message.clone()));
+            continue;
+        }
+        lines.push(members[0].message.clone());
+        let rest = &members[1..];
+        let names: Vec<String> = rest.iter().take(NAMES_SHOWN).map(|f| f.subject.name()).collect();
+        let more = rest.len().saturating_sub(NAMES_SHOWN);
+        lines.push(format!(
+            "{} more like it: {}{}",
+            rest.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(", … ({more} more)")
+            } else {
+                String::new()
+            }
+        ));
     }
-    text
+    if lines.len() > SHOWN_ALL {
+        let cut = lines.len() - SHOWN;
+        lines.truncate(SHOWN);
+        lines.push(format!(
+            "… and {cut} more line(s) like these (-o json lists every finding)"
+        ));
+    }
+    full_text_lines(lines, &r.message)
+}
+
+fn full_text_lines(mut lines: Vec<String>, summary: &str) -> String {
+    if !summary.is_empty() {
+        lines.push(summary.to_string());
+    }
+    lines.join("\n")
 }
 
 fn fix_hint((safe, unsafe_): (usize, usize), how: &str) -> String {
@@ -178,27 +225,45 @@ mod tests {
     }
 
     #[test]
-    fn thousands_of_findings_show_the_first_ten_and_a_count() {
+    fn alike_findings_are_one_sentence_and_names_and_a_long_list_is_cut() {
         use crate::vocab::{Code, Finding, Subject};
         const C: Code = Code {
             code: "c",
             explain: "e",
         };
         let mut r = failed(None);
-        r.findings = (0..2000)
-            .map(|i| Finding::fail(&C, Subject::node(format!("n{i}")), format!("finding {i}")))
-            .collect();
+        let leftover = |i: usize| {
+            let name = format!("sd-{i:04}");
+            Finding::fail(
+                &C,
+                Subject::object("ScopeDefinition", None, &name),
+                format!("ScopeDefinition \"{name}\" exists and cannot be imported"),
+            )
+        };
+        r.findings = (0..2000).map(leftover).collect();
         let out = Human::new(false).section("cluster", &[r.clone()]);
-        assert!(
-            out.contains(
-                "    finding 9\n    … and 1990 more finding(s) like these (-o json lists every one)\n    m\n"
-            ),
-            "{out}"
-        );
-        assert!(!out.contains("finding 10\n"), "{out}");
-        // Eleven are all shown: a line saying "1 more" would hide nothing.
-        r.findings.truncate(11);
+        assert!(out.contains("    ScopeDefinition \"sd-0000\" exists and cannot be imported\n    1999 more like it: sd-0001, sd-0002, sd-0003, sd-0004, sd-0005, sd-0006, sd-0007, sd-0008, sd-0009, sd-0010, … (1989 more)\n    m\n"), "{out}");
+        // Two alike are both said; what differs beyond the name is never folded.
+        r.findings.truncate(2);
+        r.findings
+            .push(Finding::fail(&C, Subject::node("n1"), "n1: clock ahead by 40s"));
+        r.findings
+            .push(Finding::fail(&C, Subject::node("n2"), "n2: clock behind by 50s"));
+        r.findings
+            .push(Finding::fail(&C, Subject::node("n3"), "n3: clock ahead by 60s"));
+        let out = Human::new(false).section("cluster", &[r.clone()]);
+        assert!(out.contains("sd-0001\" exists and cannot be imported\n    n1: clock ahead by 40s\n    n2: clock behind by 50s\n    n3: clock ahead by 60s\n    m\n"), "{out}");
+        // Thirty different ones: the first twenty, then how many more.
+        r.findings = (0..30)
+            .map(|i| {
+                Finding::fail(
+                    &C,
+                    Subject::node(format!("n{i}")),
+                    format!("node n{i}: {i} seconds off"),
+                )
+            })
+            .collect();
         let out = Human::new(false).section("cluster", &[r]);
-        assert!(out.contains("    finding 10\n    m\n"), "{out}");
+        assert!(out.contains("    node n19: 19 seconds off\n    … and 10 more line(s) like these (-o json lists every finding)\n    m\n"), "{out}");
     }
 }

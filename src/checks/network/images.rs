@@ -142,7 +142,6 @@ impl Check for Images {
             let total = wanted.len();
             let (mut present, mut missing, mut unknown) = (0, 0, 0);
             let mut findings = Vec::new();
-            let mut problem_fixes: Vec<String> = Vec::new();
             for (shown, image, v) in verdicts {
                 match v {
                     Manifest::Present => present += 1,
@@ -162,16 +161,18 @@ impl Check for Images {
                     }
                     Manifest::Problem { line, fix } => {
                         unknown += 1;
-                        for c in &fix {
-                            if !problem_fixes.contains(c) {
-                                problem_fixes.push(c.clone());
-                            }
-                        }
-                        findings.push(Finding::error(
-                            &IMAGE_LOOKUP_FAILED,
-                            Subject::image(image.to_string()),
-                            format!("{shown}: {line}"),
-                        ));
+                        // Shown once however many images share it (same words: one fix).
+                        findings.push(
+                            Finding::error(
+                                &IMAGE_LOOKUP_FAILED,
+                                Subject::image(image.to_string()),
+                                format!("{shown}: {line}"),
+                            )
+                            .with_fix(Fix::manual(
+                                "make the registries answer for these images (reachability, TLS trust, credentials) as the lines above say",
+                                fix,
+                            )),
+                        );
                     }
                 }
             }
@@ -193,14 +194,7 @@ impl Check for Images {
             if unknown > 0 {
                 said.push(format!("{unknown} could not be looked up"));
             }
-            let outcome = Outcome::found(findings, format!("{}{counted}", said.join(", ")));
-            if problem_fixes.is_empty() {
-                return outcome;
-            }
-            outcome.with_fix(Fix::manual(
-                "make the registries answer for these images (reachability, TLS trust, credentials) as the lines above say",
-                problem_fixes,
-            ))
+            Outcome::found(findings, format!("{}{counted}", said.join(", ")))
         })
     }
 }

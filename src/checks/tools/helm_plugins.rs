@@ -205,23 +205,32 @@ impl HelmPlugins {
                 .collect();
             return Outcome::pass(format!("installed: {}", found.join(", ")));
         }
-        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        let why = if names.contains(&"diff") {
-            " (`helmfile apply` and `helmfile diff` need diff)"
-        } else {
-            ""
-        };
-        let found = names
+        let found: Vec<Finding> = missing
             .iter()
             .map(|n| {
+                let why = if n.as_str() == "diff" {
+                    " (`helmfile apply` and `helmfile diff` need diff)"
+                } else {
+                    ""
+                };
                 Finding::fail(
                     &PLUGIN_MISSING,
                     Subject::tool(format!("helm-{n}")),
-                    format!("helm plugin not installed: {n}"),
+                    format!("helm plugin not installed: {n}{why}"),
                 )
             })
             .collect();
-        Outcome::found(found, format!("{} of {} required plugin(s) missing{why}", names.len(), self.required.len())).with_fix(Fix::manual(
+        // One missing plugin says it all; of several, how many of the required.
+        let summary = if found.len() > 1 {
+            format!(
+                "{} of {} required plugin(s) missing",
+                found.len(),
+                self.required.len()
+            )
+        } else {
+            String::new()
+        };
+        Outcome::found(found, summary).with_fix(Fix::manual(
                 "install the plugins (offline: unpack the plugin tarball shipped with the installer into $(helm env HELM_PLUGINS))",
                 missing.iter().map(|p| install_command(p)).collect(),
             ))
