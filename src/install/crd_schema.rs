@@ -11,8 +11,8 @@
 //!   body must be of type string: "null"`.
 //!
 //! The structural schema becomes a JSON Schema (draft 4, which shares OpenAPI 3.0's
-//! boolean `exclusiveMinimum`) for the `jsonschema` crate; error texts follow the
-//! server's (`Required value`, `Unsupported value`, `must be of type`).
+//! boolean `exclusiveMinimum`) for the `boon` crate; error texts follow the server's
+//! (`Required value`, `Unsupported value`, `must be of type`).
 
 use serde_json::{Map, Value};
 
@@ -72,15 +72,20 @@ pub fn validate(crd: &Object, cr: &Object) -> Result<Verdict, String> {
             r.retain(|k| !matches!(k.as_str(), Some("apiVersion" | "kind" | "metadata")));
         }
     }
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .should_validate_formats(false)
-        .build(&json_schema)
-        .map_err(|e| format!("its CRD's openAPIV3Schema is not a schema this check can read: {e}"))?;
-    let mut errors: Vec<String> = validator
-        .iter_errors(&body)
-        .map(|e| describe(&e, &body))
-        .collect();
+    let mut compiler = boon::Compiler::new();
+    compiler.set_default_draft(boon::Draft::V4);
+    let mut schemas = boon::Schemas::new();
+    let unreadable = |e: &dyn std::fmt::Display| format!("its CRD's openAPIV3Schema is not a schema this check can read: {e}");
+    compiler
+        .add_resource(SCHEMA_URL, json_schema)
+        .map_err(|e| unreadable(&e))?;
+    let index = compiler
+        .compile(SCHEMA_URL, &mut schemas)
+        .map_err(|e| unreadable(&e))?;
+    let mut errors: Vec<String> = Vec::new();
+    if let Err(e) = schemas.validate(&body, index) {
+        describe(&e, &body, &mut errors);
+    }
     errors.dedup();
     if errors.is_empty() {
         return Ok(Verdict::Valid);
@@ -100,6 +105,10 @@ pub fn validate(crd: &Object, cr: &Object) -> Result<Verdict, String> {
         cr.kind, cr.name
     )))
 }
+
+/// Where the schema is registered for the validator (never fetched: it holds no `$ref`
+/// outside itself).
+const SCHEMA_URL: &str = "urn:preflight:crd-schema";
 
 fn nullable(schema: &Value) -> bool {
     schema.get("nullable").and_then(Value::as_bool) == Some(true)
@@ -200,21 +209,26 @@ fn to_json_schema(schema: &Value) -> Value {
     Value::Object(out)
 }
 
-/// `spec.items[0].name`, the server's way of naming a field.
-fn field_path(location: &jsonschema::paths::Location) -> String {
-    let mut out = String::new();
-    for seg in location {
-        match seg {
-            jsonschema::paths::LocationSegment::Property(p) => {
-                if !out.is_empty() {
-                    out.push('.');
+/// `spec.items[0].name`, the server's way of naming a field, and the JSON pointer to it.
+fn field_path(location: &boon::InstanceLocation<'_>) -> (String, String) {
+    let (mut path, mut pointer) = (String::new(), String::new());
+    for token in &location.tokens {
+        match token {
+            boon::InstanceToken::Prop(p) => {
+                if !path.is_empty() {
+                    path.push('.');
                 }
-                out.push_str(&p);
+                path.push_str(p);
+                pointer.push('/');
+                pointer.push_str(&p.replace('~', "~0").replace('/', "~1"));
             }
-            jsonschema::paths::LocationSegment::Index(i) => out.push_str(&format!("[{i}]")),
+            boon::InstanceToken::Item(i) => {
+                path.push_str(&format!("[{i}]"));
+                pointer.push_str(&format!("/{i}"));
+            }
         }
     }
-    out
+    (path, pointer)
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -229,64 +243,83 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// One error in the server's words.
-fn describe(e: &jsonschema::ValidationError<'_>, body: &Value) -> String {
-    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
-    let path = field_path(e.instance_path());
-    let value = body
-        .pointer(e.instance_path().as_str())
-        .cloned()
-        .unwrap_or(Value::Null);
+/// `spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean"`
+fn wrong_type(path: &str, want: &[String], value: &Value) -> String {
+    let want: Vec<&str> = want.iter().map(String::as_str).filter(|t| *t != "null").collect();
+    let got = type_name(value);
+    format!(
+        "{path}: Invalid value: \"{got}\": {path} in body must be of type {}: \"{got}\"",
+        want.join(",")
+    )
+}
+
+/// The types a failed subschema wanted, when a wrong type is all it found.
+fn type_wants(e: &boon::ValidationError<'_, '_>) -> Vec<String> {
+    match &e.kind {
+        boon::ErrorKind::Type { want, .. } => want.iter().map(|t| t.to_string()).collect(),
+        boon::ErrorKind::Group | boon::ErrorKind::Schema { .. } if e.causes.len() == 1 => type_wants(&e.causes[0]),
+        _ => Vec::new(),
+    }
+}
+
+/// Each failed keyword in the server's words. The validator answers with a tree: its
+/// inner nodes (the schema, a group of keywords) only hold the failures; `anyOf`, `oneOf`,
+/// `allOf` and `not` are one failure each, as the server counts them.
+fn describe(e: &boon::ValidationError<'_, '_>, body: &Value, out: &mut Vec<String>) {
+    use boon::ErrorKind as K;
+    let (path, pointer) = field_path(&e.instance_location);
+    let value = body.pointer(&pointer).cloned().unwrap_or(Value::Null);
     let shown = serde_json::to_string(&value).unwrap_or_default();
-    match e.kind() {
-        K::Required { property } => {
-            let p = property
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| property.to_string());
-            if path.is_empty() {
-                format!("{p}: Required value")
-            } else {
-                format!("{path}.{p}: Required value")
+    match &e.kind {
+        K::Group | K::Schema { .. } | K::Reference { .. } => {
+            for c in &e.causes {
+                describe(c, body, out);
             }
         }
-        K::Type { kind } => {
-            let want = match kind {
-                TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(ts) => ts
-                    .iter()
-                    .map(|t| t.to_string())
-                    .filter(|t| t != "null")
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
-            let got = type_name(&value);
-            format!("{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\"")
+        K::Required { want } => {
+            for p in want {
+                out.push(if path.is_empty() {
+                    format!("{p}: Required value")
+                } else {
+                    format!("{path}.{p}: Required value")
+                });
+            }
         }
-        K::Enum { options } => {
-            let supported: Vec<String> = options
-                .as_array()
-                .into_iter()
-                .flatten()
+        K::Type { want, .. } => {
+            let want: Vec<String> = want.iter().map(|t| t.to_string()).collect();
+            out.push(wrong_type(&path, &want, &value));
+        }
+        // x-kubernetes-int-or-string (anyOf integer, string): the server names both types.
+        K::AnyOf if e.causes.iter().all(|c| !type_wants(c).is_empty()) => {
+            let want: Vec<String> = e.causes.iter().flat_map(type_wants).collect();
+            out.push(wrong_type(&path, &want, &value));
+        }
+        K::Enum { want } => {
+            let supported: Vec<String> = want
+                .iter()
                 .map(|o| serde_json::to_string(o).unwrap_or_default())
                 .collect();
-            format!(
+            out.push(format!(
                 "{path}: Unsupported value: {shown}: supported values: {}",
                 supported.join(", ")
-            )
+            ));
         }
-        K::Minimum { limit } => {
-            format!(
-                "{path}: Invalid value: {shown}: {path} in body should be greater than or equal to {limit}"
-            )
-        }
-        K::Maximum { limit } => {
-            format!("{path}: Invalid value: {shown}: {path} in body should be less than or equal to {limit}")
-        }
-        K::Pattern { pattern } => {
-            format!("{path}: Invalid value: {shown}: {path} in body should match '{pattern}'")
-        }
-        _ => format!("{path}: Invalid value: {shown}: {e}"),
+        K::Minimum { want, .. } => out.push(format!(
+            "{path}: Invalid value: {shown}: {path} in body should be greater than or equal to {want}"
+        )),
+        K::Maximum { want, .. } => out.push(format!(
+            "{path}: Invalid value: {shown}: {path} in body should be less than or equal to {want}"
+        )),
+        K::MinLength { want, .. } => out.push(format!(
+            "{path}: Invalid value: {shown}: {path} in body should be at least {want} chars long"
+        )),
+        K::MaxLength { want, .. } => out.push(format!(
+            "{path}: Invalid value: {shown}: {path} in body should be at most {want} chars long"
+        )),
+        K::Pattern { want, .. } => out.push(format!(
+            "{path}: Invalid value: {shown}: {path} in body should match '{want}'"
+        )),
+        other => out.push(format!("{path}: Invalid value: {shown}: {other}")),
     }
 }
 
@@ -321,6 +354,7 @@ mod tests {
                     "replicas": {"type": "integer", "minimum": 1},
                     "port": {"x-kubernetes-int-or-string": true},
                     "mode": {"type": "string", "enum": ["Shared", "Exclusive"]},
+                    "tag": {"type": "string", "minLength": 3},
                     "definitionRef": {"type": "object", "required": ["name"],
                         "properties": {"name": {"type": "string"}, "version": {"type": "string", "nullable": true}}},
                     "items": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "string"}}}}
@@ -375,7 +409,7 @@ mod tests {
         let v1 = crd("apiextensions.k8s.io/v1", json!({}));
         let got = verdict(
             &v1,
-            &cr(json!({"mode": "Weird", "replicas": 0, "port": true, "items": [{"n": 3}], "definitionRef": {}})),
+            &cr(json!({"mode": "Weird", "replicas": 0, "port": true, "tag": "x", "items": [{"n": 3}], "definitionRef": {}})),
         )
         .unwrap();
         for want in [
@@ -384,7 +418,9 @@ mod tests {
             "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1",
             "spec.items[0].n: Invalid value: \"integer\": spec.items[0].n in body must be of type string: \"integer\"",
             "spec.definitionRef.name: Required value",
-            "spec.port: Invalid value: true:",
+            "spec.tag: Invalid value: \"x\": spec.tag in body should be at least 3 chars long",
+            // The real v1.20 server's words (kubectl create --dry-run=server).
+            "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\"",
         ] {
             assert!(got.contains(want), "{want}\nnot in\n{got}");
         }
