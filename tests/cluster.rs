@@ -97,9 +97,10 @@ fn a_user_who_may_read_some_things_starves_only_the_checks_that_need_the_rest() 
     let Some(c) = cluster() else { return };
     let s = Scenario::new();
     let user = unique("reader");
-    c.apply(&format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {user}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [namespaces, nodes]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {user}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
-    ));
+    c.grant(
+        &user,
+        "- apiGroups: [\"\"]\n  resources: [namespaces, nodes]\n  verbs: [get, list]",
+    );
     let kc = c.kubeconfig_as(s.dir.path(), &user);
     let p = s.profile("checks:\n  cluster.api: {}\n  cluster.terminating-namespaces: {}\n  cluster.storageclass: {}\n  cluster.schedulable: {}\n");
     let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
@@ -1581,9 +1582,10 @@ fn without_nodes_proxy_each_kubelet_is_reached_through_a_pod_log_as_kubectl_logs
         ),
         (&neither, ""),
     ] {
-        c.apply(&format!(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {user}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [nodes, pods]\n  verbs: [get, list]{log_rule}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {user}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
-        ));
+        c.grant(
+            user,
+            &format!("- apiGroups: [\"\"]\n  resources: [nodes, pods]\n  verbs: [get, list]{log_rule}"),
+        );
     }
     let p = s.profile(&format!(
         "checks:\n  cluster.kubelet-reachable: {{node_selector: {{preflight-test: {pool}}}}}\n"

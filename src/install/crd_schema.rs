@@ -75,7 +75,9 @@ pub fn validate(crd: &Object, cr: &Object) -> Result<Verdict, String> {
     let mut compiler = boon::Compiler::new();
     compiler.set_default_draft(boon::Draft::V4);
     let mut schemas = boon::Schemas::new();
-    let unreadable = |e: &dyn std::fmt::Display| format!("its CRD's openAPIV3Schema is not a schema this check can read: {e}");
+    let unreadable = |e: &dyn std::fmt::Display| {
+        format!("its CRD's openAPIV3Schema is not a schema this check can read: {e}")
+    };
     compiler
         .add_resource(SCHEMA_URL, json_schema)
         .map_err(|e| unreadable(&e))?;
@@ -257,7 +259,9 @@ fn wrong_type(path: &str, want: &[String], value: &Value) -> String {
 fn type_wants(e: &boon::ValidationError<'_, '_>) -> Vec<String> {
     match &e.kind {
         boon::ErrorKind::Type { want, .. } => want.iter().map(|t| t.to_string()).collect(),
-        boon::ErrorKind::Group | boon::ErrorKind::Schema { .. } if e.causes.len() == 1 => type_wants(&e.causes[0]),
+        boon::ErrorKind::Group | boon::ErrorKind::Schema { .. } if e.causes.len() == 1 => {
+            type_wants(&e.causes[0])
+        }
         _ => Vec::new(),
     }
 }

@@ -161,6 +161,14 @@ impl Cluster {
         let _ = self.kubectl(&a, None);
     }
 
+    /// Grant `user` the cluster-wide `rules` (the YAML list items of a ClusterRole's rules):
+    /// a ClusterRole and a ClusterRoleBinding, both named after the user.
+    pub fn grant(&self, user: &str, rules: &str) {
+        self.apply(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {user}}}\nrules:\n{rules}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {user}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {user}}}\nsubjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}\n"
+        ));
+    }
+
     /// A kubeconfig of the admin that impersonates `user` (kubectl's `--as`), written into
     /// `dir`: a user with exactly the RBAC a test grants.
     pub fn kubeconfig_as(&self, dir: &Path, user: &str) -> String {
