@@ -541,8 +541,15 @@ fn a_kind_two_groups_serve_needs_an_api_version() {
         if status(&doc, "cluster.helm-ownership") == "error" {
             assert_eq!(r.code(), 3);
             assert_eq!(
+                findings(&doc, "cluster.helm-ownership"),
+                vec![(
+                    "kind-ambiguous".to_string(),
+                    serde_json::json!({"type": "object", "kind": "Gadget", "name": "g1"})
+                )]
+            );
+            assert_eq!(
                 last,
-                "kind Gadget (object g1) is served by 2 API groups: a.preflight.test/v1, b.preflight.test/v1; give apiVersion in the profile entry"
+                "kind Gadget (object g1) is served by 2 API groups: a.preflight.test/v1, b.preflight.test/v1; give apiVersion in the profile entry\n0 of 1 object(s) looked up: none belongs to another release"
             );
             let profile = format!("{RELEASE}checks:\n  cluster.helm-ownership: {{objects: [{{kind: Gadget, apiVersion: b.preflight.test/v1, name: g1}}]}}\n");
             let (r, doc) = run(&s, &c, &profile, &[]);

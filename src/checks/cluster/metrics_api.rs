@@ -13,6 +13,10 @@ const METRICS_API_MISSING: Code = Code {
     code: "metrics-api-missing",
     explain: "no APIService v1beta1.metrics.k8s.io: HorizontalPodAutoscalers on resource metrics never scale (seed 000)",
 };
+const METRICS_API_UNJUDGED: Code = Code {
+    code: "metrics-api-unjudged",
+    explain: "APIService v1beta1.metrics.k8s.io has no Available condition yet (the aggregator has not judged it): whether autoscalers get metrics is not known",
+};
 const METRICS_API_UNAVAILABLE: Code = Code {
     code: "metrics-api-unavailable",
     explain: "APIService v1beta1.metrics.k8s.io is not Available (its condition quoted): autoscalers get no metrics",
@@ -25,7 +29,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "the metrics API answers where the install autoscales",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, METRICS_API_MISSING, METRICS_API_UNAVAILABLE],
+        codes: &[
+            super::API_ERROR,
+            METRICS_API_MISSING,
+            METRICS_API_UNAVAILABLE,
+            METRICS_API_UNJUDGED,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: a HorizontalPodAutoscaler on CPU or memory reads the metrics API
@@ -162,8 +171,10 @@ impl Check for MetricsApi {
                     "",
                 )
                 .with_fix(fix()),
-                None => Outcome::error(format!(
-                    "APIService {APISERVICE} has no Available condition yet: the aggregator has not judged it"
+                None => Outcome::problem(Finding::error(
+                    &METRICS_API_UNJUDGED,
+                    Subject::object("APIService", None, APISERVICE),
+                    format!("APIService {APISERVICE} has no Available condition yet: the aggregator has not judged it"),
                 )),
             }
         })
