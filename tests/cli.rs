@@ -557,3 +557,21 @@ fn completion_for_bash_zsh_and_fish_completes_check_ids() {
         run.stderr()
     );
 }
+
+/// The contract every test run's report is held to (tests/common `findings_contract`) can fail.
+#[test]
+#[should_panic(expected = "says fail without a finding")]
+fn the_findings_contract_catches_a_failure_without_a_finding() {
+    findings_contract(
+        &serde_json::json!({"schema": 2, "checks": [{"id": "node.x", "status": "fail", "findings": []}]}),
+    );
+}
+
+#[test]
+#[should_panic(expected = "status is not its worst finding's")]
+fn the_findings_contract_catches_a_status_that_is_not_the_worst_finding() {
+    findings_contract(
+        &serde_json::json!({"schema": 2, "checks": [{"id": "node.x", "status": "warn", "findings": [
+        {"code": "a", "severity": "fail", "subject": {"type": "cluster"}, "message": "m"}]}]}),
+    );
+}

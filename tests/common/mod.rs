@@ -165,6 +165,7 @@ impl Scenario {
                 run.stderr()
             )
         });
+        findings_contract(&v);
         (run, v)
     }
 }
@@ -191,6 +192,64 @@ impl Run {
 }
 
 /// The report entry of one check.
+/// What every schema-2 report of every test run keeps (README "JSON"): a check that fails
+/// or warns says so through findings, and its status is the worst of them; each finding's
+/// code is one `preflight explain` knows. A roll-up over the nodes (an entry without `node`
+/// beside entries with one) may say it only in its message: the nodes' entries carry them.
+pub fn findings_contract(doc: &Value) {
+    if doc["schema"] != 2 {
+        return;
+    }
+    let checks = doc["checks"].as_array().cloned().unwrap_or_default();
+    let weight = |s: &str| match s {
+        "fail" => 4,
+        "error" => 3,
+        "warn" => 2,
+        "skip" => 1,
+        _ => 0,
+    };
+    for c in &checks {
+        let id = c["id"].as_str().unwrap_or_default();
+        let rolled_up = c.get("node").is_none()
+            && checks
+                .iter()
+                .any(|o| o["id"] == c["id"] && o.get("node").is_some());
+        let findings = c["findings"].as_array().cloned().unwrap_or_default();
+        let status = c["status"].as_str().unwrap_or_default();
+        if rolled_up && findings.is_empty() {
+            continue;
+        }
+        if matches!(status, "fail" | "warn") {
+            assert!(!findings.is_empty(), "{id} says {status} without a finding: {c}");
+        }
+        if !findings.is_empty() {
+            let worst = findings
+                .iter()
+                .map(|f| f["severity"].as_str().unwrap_or_default())
+                .max_by_key(|s| weight(s))
+                .unwrap_or_default();
+            // --fix may have fixed it since: the status is the re-check's.
+            if c["fixed"] != true {
+                assert_eq!(status, worst, "{id}: status is not its worst finding's: {c}");
+            }
+        }
+        for f in &findings {
+            let code = f["code"].as_str().unwrap_or_default();
+            assert!(
+                !code.is_empty()
+                    && code
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'),
+                "{id}: finding code {code:?} is not kebab-case: {f}"
+            );
+            assert!(
+                f["subject"]["type"].is_string(),
+                "{id}: finding without a typed subject: {f}"
+            );
+        }
+    }
+}
+
 pub fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["checks"]
         .as_array()
