@@ -297,6 +297,7 @@ fn skip_removes_a_check_and_only_narrows() {
         message(&doc, "node.localpv-disk"),
         "/mnt/blueking: does not exist (90.0 GiB needed)"
     );
+    assert_eq!(codes(&doc, "node.localpv-disk"), ["disk-short"]);
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn a_user_who_may_read_some_things_starves_only_the_checks_that_need_the_rest() 
     let p = s.profile("checks:\n  cluster.api: {}\n  cluster.terminating-namespaces: {}\n  cluster.storageclass: {}\n  cluster.schedulable: {}\n");
     let (r, doc) = s.json(&["--profile", &p, "--kubeconfig", &kc]);
     assert_eq!(status(&doc, "cluster.api"), "error", "{}", r.stdout());
+    assert_eq!(codes(&doc, "cluster.api"), ["read-denied", "read-denied"]);
     let denied = subjects_of(&doc, "read-denied", "resource");
     assert!(
         denied.contains(&"apiservices.apiregistration.k8s.io".to_string()),
@@ -230,6 +231,7 @@ fn bad_credentials_are_unauthorized() {
     ]);
     assert_eq!(r.code(), 1);
     assert!(message(&doc, "cluster.api").ends_with("rejected the credentials: Unauthorized (401)"));
+    assert_eq!(codes(&doc, "cluster.api"), ["credentials-rejected"]);
 }
 
 #[test]
@@ -242,6 +244,7 @@ fn missing_and_malformed_kubeconfig_are_named() {
         message(&doc, "cluster.api"),
         "no kubeconfig: --kubeconfig not given, $KUBECONFIG unset, ~/.kube/config missing, and not running in a pod"
     );
+    assert_eq!(codes(&doc, "cluster.api"), ["kubeconfig-unusable"]);
     let kc = s.dir.path().join("broken.kubeconfig");
     std::fs::write(&kc, "apiVersion: v1\nclusters: [\n").unwrap();
     let (_, doc) = s.json(&["--profile", &p, "--kubeconfig", kc.to_str().unwrap()]);
@@ -313,6 +316,10 @@ fn cert_manager_namespace_of_another_release_names_it_in_the_fix() {
     let (_, doc) = run(&s, &c, &cert_manager_profile(&ns), &[]);
     c.delete(&["namespace", &ns]);
     let msg = message(&doc, "cluster.leftover-cert-manager");
+    assert_eq!(
+        codes(&doc, "cluster.leftover-cert-manager"),
+        ["namespace-of-another-release"]
+    );
     assert!(msg.ends_with("invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"kubevela\": current value is \"cert-manager\"; annotation validation error: key \"meta.helm.sh/release-namespace\" must equal \"vela-system\": current value is \"cert-manager\""), "{msg}");
     assert_eq!(
         fix_summary(&doc, "cluster.leftover-cert-manager"),
@@ -367,6 +374,10 @@ fn seed000_cert_manager_namespace_being_terminated() {
     assert_eq!(
         message(&doc, "cluster.leftover-cert-manager"),
         format!("namespace {ns} is being terminated: helm would fail with \"unable to create new content in namespace {ns} because it is being terminated\"")
+    );
+    assert_eq!(
+        codes(&doc, "cluster.leftover-cert-manager"),
+        ["namespace-terminating"]
     );
 }
 
@@ -485,6 +496,10 @@ fn seed000_kind_without_api_version_is_looked_up_in_every_group() {
         message(&doc, "cluster.helm-ownership"),
         format!("MutatingWebhookConfiguration \"{name}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"kubevela\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"vela-system\"")
     );
+    assert_eq!(
+        codes(&doc, "cluster.helm-ownership"),
+        ["owned-by-another-release"]
+    );
 }
 
 #[test]
@@ -577,6 +592,10 @@ fn namespaced_objects_are_looked_up_in_their_namespace_or_the_release_one() {
     c.delete(&["namespace", &ns]);
     assert_eq!(r.code(), 1, "{}", r.stdout());
     let msg = message(&doc, "cluster.helm-ownership");
+    assert_eq!(
+        codes(&doc, "cluster.helm-ownership"),
+        ["owned-by-another-release", "owned-by-another-release"]
+    );
     let lines: Vec<&str> = msg.lines().collect();
     assert_eq!(lines.len(), 2, "{msg}");
     assert!(lines[0].starts_with(&format!("ConfigMap \"settings\" in namespace \"{ns}\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key")), "{msg}");
@@ -627,6 +646,10 @@ fn render_scenario(via_helmfile: bool) {
     assert_eq!(
         message(&doc, "cluster.helm-ownership"),
         format!("ConfigMap \"{name}-settings\" in namespace \"{ns}\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-name\" must equal \"{name}\": current value is \"someone-else\" (owned by release {ns}/someone-else) [release {name}, mini-release/templates/configmap.yaml]")
+    );
+    assert_eq!(
+        codes(&doc, "cluster.helm-ownership"),
+        ["owned-by-another-release"]
     );
     assert_eq!(
         fix_commands(&doc, "cluster.helm-ownership"),
@@ -1014,6 +1037,7 @@ fn live_probe_fails_when_the_controller_manager_does_not_sign() {
     );
     assert_eq!(r.code(), 1, "{}", r.stdout());
     let msg = message(&doc, "cluster.csr-controllers");
+    assert_eq!(codes(&doc, "cluster.csr-controllers"), ["csr-not-signed"]);
     assert!(msg.starts_with("the probe CSR preflight-probe-"), "{msg}");
     assert!(msg.ends_with("was approved but not signed within 3s: the csrsigning controller is not running (or has no signing key)"), "{msg}");
     // Its own CSR (other tests probe this cluster at the same time).
@@ -1039,6 +1063,7 @@ fn live_probe_with_the_default_settings_reports_and_cleans_up_inside_its_deadlin
     );
     assert_eq!(r.code(), 1, "{}", r.stdout());
     let msg = message(&doc, "cluster.csr-controllers");
+    assert_eq!(codes(&doc, "cluster.csr-controllers"), ["csr-not-signed"]);
     assert!(!msg.contains("did not finish within"), "{msg}");
     assert!(
         msg.contains(
@@ -1187,6 +1212,7 @@ fn no_nodes_matching_is_a_failure() {
         message(&doc, "cluster.schedulable"),
         format!("no nodes matching preflight-test={pool} are registered: nothing can be scheduled")
     );
+    assert_eq!(codes(&doc, "cluster.schedulable"), ["no-nodes"]);
 }
 
 #[test]
@@ -1484,6 +1510,10 @@ fn node_clocks_from_what_the_kubelets_write() {
     want.sort();
     assert_eq!(skewed, want);
     let msg = message(&doc, "cluster.node-clocks");
+    assert_eq!(
+        codes(&doc, "cluster.node-clocks"),
+        ["clock-skew", "clock-skew", "clock-not-judged"]
+    );
     let lines: Vec<&str> = msg.lines().collect();
     assert!(
         lines
@@ -1614,6 +1644,10 @@ fn without_nodes_proxy_each_kubelet_is_reached_through_a_pod_log_as_kubectl_logs
     drop(kubelet);
     assert_eq!(r_logs.code(), 1, "{}", r_logs.stdout());
     assert_eq!(status(&by_logs, "cluster.kubelet-reachable"), "fail");
+    assert_eq!(
+        codes(&by_logs, "cluster.kubelet-reachable"),
+        ["kubelet-unreachable"]
+    );
     let msg = message(&by_logs, "cluster.kubelet-reachable");
     assert!(
         msg.lines().next().unwrap().starts_with(&format!(
@@ -1637,6 +1671,10 @@ fn without_nodes_proxy_each_kubelet_is_reached_through_a_pod_log_as_kubectl_logs
     // With neither permission: error, naming both ways it tried.
     assert_eq!(r_neither.code(), 3, "{}", r_neither.stdout());
     assert_eq!(status(&by_neither, "cluster.kubelet-reachable"), "error");
+    assert_eq!(
+        codes(&by_neither, "cluster.kubelet-reachable"),
+        ["api-error", "api-error"]
+    );
     let mut denied = subjects_of(&by_neither, "api-error", "node");
     denied.sort();
     let mut all = names.clone();

@@ -238,6 +238,7 @@ fn seed001_conntrack_fix_under_a_host_root_persists_but_only_prints_modprobe() {
     )));
     // Still not loaded: the report says so, and the exit code follows.
     assert_eq!(status(&doc, "node.conntrack"), "fail");
+    assert_eq!(codes(&doc, "node.conntrack"), ["conntrack-not-loaded"]);
     assert_eq!(run.code(), 1);
 }
 
@@ -748,6 +749,10 @@ fn the_cert_manager_fix_never_uninstalls_the_profiles_own_release() {
     let (run, doc) = cluster_run(&s, &c, &profile, &["--fix", "--unsafe-fixes", "--yes"]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
     let msg = message(&doc, "cluster.leftover-cert-manager");
+    assert_eq!(
+        codes(&doc, "cluster.leftover-cert-manager"),
+        ["namespace-label-missing"]
+    );
     assert!(msg.ends_with(&format!("its annotations name this very release ({ns}/kubevela): add the missing label rather than uninstall anything")), "{msg}");
     assert_eq!(
         entry(&doc, "cluster.leftover-cert-manager")["fix"]["automatic"],

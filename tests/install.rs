@@ -76,6 +76,10 @@ fn seed000_a_chart_bundling_a_cert_manager_namespace_is_predicted_then_installs(
     assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
     let msg = message(&doc, "cluster.helm-ownership");
     assert_eq!(
+        codes(&doc, "cluster.helm-ownership"),
+        ["owned-by-another-release"]
+    );
+    assert_eq!(
         msg,
         format!("Namespace \"{cm}\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"{rel}\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"{ns}\" [release {rel}, oam-like/templates/namespace.yaml]")
     );
@@ -418,11 +422,13 @@ fn seed004_helmfile_release_at_a_version_the_repository_lacks() {
     // Release B does not render, in helm's words, under the render's own check; release A
     // still renders and is checked. chart-repos names the repository and the version it lacks.
     assert_eq!(status(&doc, "tools.install-render"), "fail");
+    assert_eq!(codes(&doc, "tools.install-render"), ["release-does-not-render"]);
     assert_eq!(
         message(&doc, "tools.install-render"),
         format!("release {b} (helmfile-repo.yaml): {helm_says}\n1 of 2 release(s) rendered, 2 object(s)")
     );
     assert_eq!(status(&doc, "network.chart-repos"), "fail");
+    assert_eq!(codes(&doc, "network.chart-repos"), ["chart-version-missing"]);
     assert!(
         message(&doc, "network.chart-repos").starts_with(&format!("local: chart mini-release version 1.1.25 is not in {url}/index.yaml (versions there: 0.1.0); helm would say: failed to download \"mini-release\" at version \"1.1.25\"\n(and so the render fails: release {b}: {helm_says})")),
         "{}",
@@ -579,6 +585,7 @@ fn helm_runs_only_when_a_check_that_runs_reads_the_install() {
         message(&doc, "tools.install-render"),
         "release r: no chart for you\n0 of 1 release(s) rendered, 0 object(s)"
     );
+    assert_eq!(codes(&doc, "tools.install-render"), ["release-does-not-render"]);
     assert_eq!(status(&doc, "network.images"), "skip");
 }
 
@@ -614,6 +621,7 @@ fn a_chart_that_does_not_render_is_an_error_in_helms_words() {
     // one sentence, helm's; the check that needed the release says skip, citing it.
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "tools.install-render"), "fail");
+    assert_eq!(codes(&doc, "tools.install-render"), ["release-does-not-render"]);
     let msg = message(&doc, "tools.install-render");
     assert!(
         msg.starts_with("release r: execution error at (bad/templates/cm.yaml:5:"),
@@ -758,6 +766,10 @@ fn the_helm_plugin_form_checks_what_helm_install_would_do() {
             )
         });
         let msg = message(&doc, "cluster.helm-ownership");
+        assert_eq!(
+            codes(&doc, "cluster.helm-ownership"),
+            ["owned-by-another-release"]
+        );
         assert!(
             msg.starts_with(&format!(
                 "Namespace \"{cm}\" in namespace \"\" exists and cannot be imported into the current release"
@@ -809,6 +821,7 @@ fn a_chart_whose_kube_version_the_cluster_does_not_meet() {
         message(&doc, "cluster.kube-version"),
         format!("{sentence}; helm install still creates the chart's 1 CRD(s) from crds/ first, and leaves them behind: {NEW_KUBE_CRD_NAME} (cluster.dry-run sends them to the server)")
     );
+    assert_eq!(codes(&doc, "cluster.kube-version"), ["kube-version-refused"]);
     assert_eq!(
         status(&doc, "cluster.dry-run"),
         "pass",
@@ -991,6 +1004,10 @@ fn kruise_like_chart_creating_its_own_release_namespace(s: &Scenario, c: &Cluste
     let (run, doc) = check(&ns);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let msg = message(&doc, "cluster.release-namespace");
+    assert_eq!(
+        codes(&doc, "cluster.release-namespace"),
+        ["chart-renders-release-namespace"]
+    );
     assert!(
         msg.starts_with(&format!("release {rel} (namespace {ns}): does not exist; the chart renders it (oam-like/templates/namespace.yaml), but helm writes the release record (a Secret in {ns}) before it creates any object, so it fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"")),
         "{msg}"
@@ -1205,6 +1222,7 @@ fn a_failed_first_install_blocks_helm_install_of_the_name() {
     ]);
     assert_eq!(run.code(), 0, "a warning: {}", run.stdout());
     assert_eq!(status(&doc, "cluster.release-state"), "warn");
+    assert_eq!(codes(&doc, "cluster.release-state"), ["first-install-failed"]);
     assert!(message(&doc, "cluster.release-state")
         .contains("helm install says \"cannot re-use a name that is still in use\""));
     let (ok, out) = helm(
@@ -1542,6 +1560,7 @@ fn airgap_images_that_slip_past_the_private_registry() {
     ]);
     assert_eq!(run.code(), 0, "a warning: {}", run.stdout());
     assert_eq!(status(&doc, "network.registry"), "warn");
+    assert_eq!(codes(&doc, "network.registry"), ["image-outside-registries"]);
     assert_eq!(
         subjects_of(&doc, "image-outside-registries", "image"),
         vec![format!("{}/library/busybox:1.36", public.host())]
@@ -1654,6 +1673,7 @@ fn seed003_the_api_servers_own_verdict_webhook_and_quota() {
     );
     assert_eq!(r2.code(), 1, "{}", r2.stdout());
     let msg = message(&over_quota, "cluster.dry-run");
+    assert_eq!(codes(&over_quota, "cluster.dry-run"), ["object-rejected"]);
     assert!(
         msg.contains(&format!(
             "configmaps \"{rel_q}-settings\" is forbidden: exceeded quota: no-configmaps"
@@ -1688,6 +1708,7 @@ fn seed004_local_pv_directory_sized_by_the_installs_claims() {
         "blueking",
     ]);
     let msg = message(&doc, "node.localpv-disk");
+    assert_eq!(codes(&doc, "node.localpv-disk"), ["disk-short"]);
     // The PVC of that class counts; the StatefulSet's claim names no class, so it does not.
     assert!(
         msg.ends_with("90.0 GiB needed (1 claim(s) of StorageClass local-storage from the install: PersistentVolumeClaim bk-data 90Gi)"),
@@ -1794,6 +1815,7 @@ fn a_custom_resource_its_own_crds_schema_rejects() {
     let server = format!("Scope.schema.preflight.test \"{rel}-scope\" is invalid: spec.workloadRefPath: Invalid value: \"null\": spec.workloadRefPath in body must be of type string: \"null\"");
     assert_eq!(unset.code(), 1, "{}", unset.stdout());
     assert_eq!(status(&unset_doc, "cluster.dry-run"), "fail");
+    assert_eq!(codes(&unset_doc, "cluster.dry-run"), ["object-rejected"]);
     assert_eq!(
         message(&unset_doc, "cluster.dry-run").lines().next().unwrap(),
         format!("Scope {rel}-scope (release {rel}, cr-schema/templates/scope.yaml): {server} (checked against the schema of its CRD {crd}, which the install brings)")
@@ -1957,6 +1979,7 @@ fn an_upgrade_by_a_user_who_may_not_patch_what_already_exists() {
         message(&doc, "cluster.install-rbac"),
         format!("may not patch configmaps in namespace {ns}: needed by release {rel}, mini-release/templates/configmap.yaml")
     );
+    assert_eq!(codes(&doc, "cluster.install-rbac"), ["verb-denied"]);
     assert_eq!(
         fix_commands(&doc, "cluster.install-rbac"),
         vec![format!("kubectl auth can-i patch configmaps -n {ns}")]
@@ -2042,6 +2065,10 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
     // Each release that does not render is named with its one sentence; the others render.
     assert_eq!(status(&doc, "tools.install-render"), "fail");
     assert_eq!(
+        codes(&doc, "tools.install-render"),
+        ["release-does-not-render", "release-does-not-render"]
+    );
+    assert_eq!(
         subjects_of(&doc, "release-does-not-render", "release"),
         vec![kv.clone(), es.clone()]
     );
@@ -2111,6 +2138,7 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
         format!("chmod +x {}", fixture("bk-like/scripts/add_bkrepo_bucket.sh"))
     );
     assert_eq!(status(&doc, "cluster.kube-version"), "fail");
+    assert_eq!(codes(&doc, "cluster.kube-version"), ["kube-version-refused"]);
     assert_eq!(
         subjects_of(&doc, "kube-version-refused", "release"),
         vec![kv.clone()]
@@ -2251,6 +2279,7 @@ fn a_prepare_hook_with_an_absolute_command_leaves_its_release_unrendered_and_the
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert!(!mark.exists(), "the hook ran during the preflight");
     assert_eq!(status(&doc, "tools.install-render"), "error");
+    assert_eq!(codes(&doc, "tools.install-render"), ["release-not-rendered"]);
     assert_eq!(subjects_of(&doc, "release-not-rendered", "release"), ["abs-a"]);
     let rendered: Vec<(String, bool)> = doc["install"]["releases_rendered"]
         .as_array()
@@ -2354,6 +2383,7 @@ fn the_helm_a_helmfile_names_in_helm_binary_is_the_one_judged() {
     assert_eq!(run.code(), 1, "{}", run.stdout());
     // helm 3.17.2 is on PATH, but helmfile sync will run the helmfile's helm 3.11.1.
     assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    assert_eq!(codes(&doc, "tools.helm-version"), ["helm-too-old"]);
     let msg = message(&doc, "tools.helm-version");
     assert!(msg.starts_with("helm v3.11.1"), "{msg}");
     assert!(
@@ -2644,6 +2674,10 @@ fn helms_client_side_openapi_validation_is_predicted_in_its_words() {
 
     assert_eq!(run.code(), 1, "{}", run.stdout());
     assert_eq!(status(&doc, "cluster.openapi-validation"), "fail");
+    assert_eq!(
+        codes(&doc, "cluster.openapi-validation"),
+        ["schema-invalid", "schema-invalid"]
+    );
     let mut invalid = subjects_of(&doc, "schema-invalid", "kind");
     invalid.sort();
     assert_eq!(invalid, ["BkGatewayResource", "Deployment"]);
@@ -2704,6 +2738,7 @@ fn seed004_a_node_port_another_service_holds() {
     c.delete(&["namespace", &squat_ns]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let msg = message(&doc, "cluster.dry-run");
+    assert_eq!(codes(&doc, "cluster.dry-run"), ["object-rejected"]);
     assert!(msg.contains("provided port is already allocated"), "{msg}");
     assert!(
         msg.contains(&format!("(nodePort 32080 is held by Service {squat_ns}/old-web)")),
@@ -2738,6 +2773,7 @@ fn seed004_a_host_port_a_pod_on_the_only_node_already_holds() {
     c.delete(&["node", &worker]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let msg = message(&doc, "cluster.schedulable");
+    assert_eq!(codes(&doc, "cluster.schedulable"), ["pod-unschedulable"]);
     assert_eq!(
         msg.lines().next().unwrap(),
         "DaemonSet ing-node-exporter (release ing, hostnet/templates/all.yaml): 0/1 nodes are available for cpu 0, memory 0.0 GiB: 1 node(s) didn't have free ports for the requested pod ports.",

@@ -51,6 +51,7 @@ fn seed001_plain_http_registry_not_marked_insecure() {
             r.host()
         )
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
     assert!(fix_commands(&doc, "network.registry")[0]
         .contains(&format!("\"insecure-registries\": [\"{}\"]", r.host())));
 }
@@ -155,6 +156,7 @@ fn seed000_docker_hub_pull_rate_limit() {
             f.host()
         )
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
     assert_eq!(
         fix_commands(&doc, "network.registry")[0],
         format!(
@@ -184,6 +186,10 @@ fn seed004_mirror_that_refuses_and_one_that_is_not_a_registry() {
             not_registry.host()
         )
     );
+    assert_eq!(
+        codes(&doc, "network.registry"),
+        ["registry-unreachable", "registry-unreachable"]
+    );
 }
 
 #[test]
@@ -200,6 +206,7 @@ fn seed004_mirror_that_never_answers_is_cut_off_by_the_timeout() {
         message(&doc, "network.registry"),
         format!("https://{}/v2/: connected, but no answer within 1s", hang.host())
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
 }
 
 #[test]
@@ -212,6 +219,7 @@ fn nothing_listening_is_connection_refused() {
         message(&doc, "network.registry"),
         format!("https://{host}/v2/: connection refused (nothing listens there)")
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
 }
 
 #[test]
@@ -242,6 +250,7 @@ fn seed004_registry_name_resolving_to_the_wrong_node() {
     );
     assert_eq!(run.code(), 1);
     let msg = message(&doc, "network.registry");
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
     assert!(
         msg.starts_with(&format!("{host}: resolves to 127.0.0.1 via "))
             && msg.ends_with(", expected 49.234.165.79"),
@@ -260,6 +269,7 @@ fn seed002_registry_name_that_does_not_exist() {
         message(&doc, "network.registry"),
         "defult.registry.tke.com: no such host (DNS 127.53.0.9)"
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
     assert!(fix_commands(&doc, "network.registry")[0].starts_with("# pin it: node.hosts:"));
 }
 
@@ -400,6 +410,7 @@ fn seed003_offline_install_finds_every_missing_image_at_once() {
         message(&doc, "network.images").lines().last(),
         Some("2 of 3 images are missing")
     );
+    assert_eq!(codes(&doc, "network.images"), ["image-missing", "image-missing"]);
     assert_eq!(fix_commands(&doc, "network.images").len(), 2);
 }
 
@@ -508,7 +519,15 @@ fn seed004_docker_mirrors_that_refuse_or_time_out_and_seed001_insecure_registry_
         message(&doc, "node.container-runtime-registries"),
         "/etc/docker/daemon.json: \"insecure-registries\" lacks 172.30.120.243:5000 (docker will insist on verified HTTPS)"
     );
+    assert_eq!(
+        codes(&doc, "node.container-runtime-registries"),
+        ["runtime-distrusts-registry"]
+    );
     let msg = message(&doc, "network.runtime-mirrors");
+    assert_eq!(
+        codes(&doc, "network.runtime-mirrors"),
+        ["mirror-broken", "mirror-broken"]
+    );
     let lines: Vec<&str> = msg.lines().collect();
     assert_eq!(
         lines[0],
@@ -628,6 +647,10 @@ fn seed001_containerd_insecure_registry_in_config_toml() {
         message(&doc2, "node.container-runtime-registries"),
         format!("/etc/containerd/config.toml: {reg} is not configured insecure (no insecure_skip_verify, no http:// endpoint, no skip_verify in certs.d)")
     );
+    assert_eq!(
+        codes(&doc2, "node.container-runtime-registries"),
+        ["runtime-distrusts-registry"]
+    );
     assert!(
         fix_commands(&doc2, "node.container-runtime-registries")[0].contains(&format!(
             "registry.configs.\"{reg}\".tls] insecure_skip_verify = true"
@@ -740,6 +763,7 @@ fn oci_chart_pushed_by_real_helm_is_found_and_a_missing_version_named() {
         message(&doc, "network.chart-repos"),
         format!("oci-charts: oci://{h}/charts/mini-release:0.2.0 is not there (MANIFEST_UNKNOWN); helm would say: failed to download \"mini-release\" at version \"0.2.0\"")
     );
+    assert_eq!(codes(&doc, "network.chart-repos"), ["chart-version-missing"]);
 }
 
 #[test]
@@ -760,6 +784,7 @@ fn proxy_variables_are_honoured_like_container_runtimes_do() {
         "{}",
         message(&doc, "network.registry")
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
     s.env.insert("NO_PROXY".into(), "127.0.0.1".into());
     let (run, doc) = registries(&s, &entries, &[]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
@@ -780,6 +805,7 @@ fn registry_name_behind_a_silent_nameserver_times_out_within_the_timeout() {
         message(&doc, "network.registry"),
         "hub.bktencent.com: DNS lookup timed out after 1s (nameservers 127.53.0.10 did not answer)"
     );
+    assert_eq!(codes(&doc, "network.registry"), ["registry-unreachable"]);
 }
 
 /// A registry reached by a name that is not loopback (so nothing is insecure by default):

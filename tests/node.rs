@@ -51,6 +51,7 @@ fn seed001_lsmod_grep_conntrack_is_empty() {
     let (run, doc) = s.json(&["--only", "node.conntrack"]);
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "node.conntrack"), "fail");
+    assert_eq!(codes(&doc, "node.conntrack"), ["conntrack-not-loaded"]);
     assert!(message(&doc, "node.conntrack").starts_with("conntrack is not loaded"));
     assert_eq!(
         fix_commands(&doc, "node.conntrack"),
@@ -97,6 +98,7 @@ fn seed001_modules_upgraded_under_the_running_kernel_warns() {
     let (run, doc) = s.json(&["--only", "node.conntrack"]);
     assert_eq!(run.code(), 0, "warnings do not fail the run");
     assert_eq!(status(&doc, "node.conntrack"), "warn");
+    assert_eq!(codes(&doc, "node.conntrack"), ["kernel-modules-missing"]);
     assert!(message(&doc, "node.conntrack").contains(&format!("/lib/modules/{RELEASE} is missing")));
     assert!(fix_commands(&doc, "node.conntrack").contains(&"reboot".to_string()));
 }
@@ -108,6 +110,7 @@ fn not_loaded_and_modules_missing_fails_with_reboot() {
     s.host_file("proc/modules", PROC_MODULES_WITHOUT);
     let (_, doc) = s.json(&["--only", "node.conntrack"]);
     assert_eq!(status(&doc, "node.conntrack"), "fail");
+    assert_eq!(codes(&doc, "node.conntrack"), ["conntrack-unloadable"]);
     assert!(message(&doc, "node.conntrack").contains("cannot be"));
     assert!(fix_commands(&doc, "node.conntrack").contains(&"reboot".to_string()));
 }
@@ -149,6 +152,7 @@ fn seed004_localpv_dir_too_small_for_bkrepo() {
     let (run, doc) = s.json(&["--profile", &profile]);
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "node.localpv-disk"), "fail");
+    assert_eq!(codes(&doc, "node.localpv-disk"), ["disk-short"]);
     let msg = message(&doc, "node.localpv-disk");
     assert!(
         msg.starts_with("/mnt/blueking: ") && msg.ends_with("GiB free, 921600.0 GiB needed"),
@@ -163,6 +167,7 @@ fn missing_localpv_dir_fails_with_mkdir() {
     let profile = disk_profile(&s, "      - {path: /mnt/blueking, need: 90Gi}\n");
     let (_, doc) = s.json(&["--profile", &profile]);
     assert_eq!(status(&doc, "node.localpv-disk"), "fail");
+    assert_eq!(codes(&doc, "node.localpv-disk"), ["disk-short"]);
     assert_eq!(
         message(&doc, "node.localpv-disk"),
         "/mnt/blueking: does not exist (90.0 GiB needed)"
@@ -180,6 +185,7 @@ fn claims_sharing_one_disk_are_summed() {
     let largest = disk_profile(&s, "      - {path: /data, claims: [50Gi, 90Gi]}\n");
     let (_, doc) = s.json(&["--profile", &largest]);
     assert!(message(&doc, "node.localpv-disk").contains(", 90.0 GiB needed"));
+    assert_eq!(codes(&doc, "node.localpv-disk"), ["disk-short"]);
     let shared = disk_profile(&s, "      - {path: /data, claims: [50Gi, 90Gi], shared: true}\n");
     let (_, doc) = s.json(&["--profile", &shared]);
     assert!(message(&doc, "node.localpv-disk").contains(", 140.0 GiB needed"));
@@ -258,6 +264,7 @@ fn seed004_dns_answers_the_singapore_node() {
         message(&doc, "node.hosts"),
         "hub.bktencent.com resolves to 43.135.100.7 via DNS server 127.53.0.2, expected 49.234.165.79"
     );
+    assert_eq!(codes(&doc, "node.hosts"), ["name-misresolves"]);
     assert_eq!(
         fix_commands(&doc, "node.hosts").len(),
         2,
@@ -293,6 +300,7 @@ fn seed002_no_such_host() {
         message(&doc, "node.hosts"),
         "defult.registry.tke.com does not resolve: no such host (DNS 127.53.0.4); expected 10.0.0.5"
     );
+    assert_eq!(codes(&doc, "node.hosts"), ["name-misresolves"]);
     assert_eq!(
         fix_commands(&doc, "node.hosts"),
         // No hosts file at all: nothing to back up, and sed cannot insert into nothing.
@@ -314,6 +322,7 @@ fn silent_nameserver_is_cut_off_by_timeout() {
         message(&doc, "node.hosts"),
         "hub.bktencent.com does not resolve: DNS lookup timed out after 1s (nameservers 127.53.0.5 did not answer); expected 49.234.165.79"
     );
+    assert_eq!(codes(&doc, "node.hosts"), ["name-misresolves"]);
 }
 
 #[test]
@@ -414,6 +423,7 @@ fn kernel_settings_kubernetes_needs() {
     let (run, doc) = s.json(&["--only", "node.kernel-settings"]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
     assert_eq!(status(&doc, "node.kernel-settings"), "warn");
+    assert_eq!(codes(&doc, "node.kernel-settings"), ["limit-low"]);
 
     // Not a host's /proc: cannot decide.
     let s = Scenario::new();

@@ -84,6 +84,7 @@ fn a_helmfile_whose_build_info_cannot_be_read_is_started() {
     let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let msg = message(&doc, "tools.helmfile-on-path");
+    assert_eq!(codes(&doc, "tools.helmfile-on-path"), ["helmfile-broken"]);
     assert!(
         msg.starts_with(&format!(
             "helmfile at {} does not run: ",
@@ -99,6 +100,7 @@ fn helmfile_nowhere_says_install_it() {
     let (run, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
     assert_eq!(run.code(), 1);
     assert!(message(&doc, "tools.helmfile-on-path").starts_with("helmfile is not on PATH"));
+    assert_eq!(codes(&doc, "tools.helmfile-on-path"), ["helmfile-missing"]);
     assert_eq!(
         fix_commands(&doc, "tools.helmfile-on-path"),
         vec!["install -m 0755 ./helmfile /usr/local/bin/helmfile".to_string()]
@@ -111,6 +113,7 @@ fn helmfile_not_executable_says_chmod() {
     s.host_file("usr/local/bin/helmfile", "not executable");
     let (_, doc) = s.json(&["--only", "tools.helmfile-on-path"]);
     assert_eq!(status(&doc, "tools.helmfile-on-path"), "fail");
+    assert_eq!(codes(&doc, "tools.helmfile-on-path"), ["helmfile-not-on-path"]);
     assert_eq!(
         message(&doc, "tools.helmfile-on-path"),
         "helmfile is in /usr/local/bin but is not executable (/usr/local/bin/helmfile)"
@@ -128,6 +131,7 @@ fn seed004_helm_3_11_is_too_old_for_the_charts() {
     let (run, doc) = tools_only(&s);
     assert_eq!(run.code(), 1);
     assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    assert_eq!(codes(&doc, "tools.helm-version"), ["helm-too-old"]);
     let msg = message(&doc, "tools.helm-version");
     assert!(msg.starts_with("helm v3.11.1+g293b50c at "), "{msg}");
     assert!(
@@ -182,6 +186,7 @@ fn profile_min_version_is_honoured() {
     let (run, doc) = s.json(&["--profile", &profile]);
     assert_eq!(run.code(), 1);
     assert!(message(&doc, "tools.helm-version").contains("is older than 3.18.0"));
+    assert_eq!(codes(&doc, "tools.helm-version"), ["helm-too-old"]);
 }
 
 #[test]
@@ -189,6 +194,7 @@ fn no_helm_fails_and_plugins_skip_naming_the_prerequisite() {
     let s = Scenario::new();
     let (_, doc) = tools_only(&s);
     assert_eq!(status(&doc, "tools.helm-version"), "fail");
+    assert_eq!(codes(&doc, "tools.helm-version"), ["helm-missing"]);
     assert!(message(&doc, "tools.helm-version").starts_with("helm is not on PATH"));
     assert_eq!(status(&doc, "tools.helm-plugins"), "skip");
     assert_eq!(
