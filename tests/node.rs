@@ -122,7 +122,46 @@ fn unreadable_proc_modules_is_an_error_not_a_pass() {
     let (run, doc) = s.json(&["--only", "node.conntrack"]);
     assert_eq!(run.code(), 3);
     assert_eq!(status(&doc, "node.conntrack"), "error");
-    assert!(message(&doc, "node.conntrack").contains("proc/modules"));
+    assert_eq!(
+        findings(&doc, "node.conntrack"),
+        vec![(
+            "host-file-unreadable".to_string(),
+            serde_json::json!({"type": "path", "path": "/proc/modules"})
+        )]
+    );
+}
+
+#[test]
+fn a_host_file_that_cannot_be_read_is_an_error_naming_it() {
+    // A directory where the kernel has a file: reading it fails (EISDIR) as an unreadable
+    // file does, even for root.
+    let s = Scenario::new();
+    sysctls(&s, "1", Some("1"), "8192", "524288");
+    std::fs::remove_file(s.host().join("proc/sys/net/ipv4/ip_forward")).unwrap();
+    s.host_dir("proc/sys/net/ipv4/ip_forward");
+    s.host_dir("proc/net/tcp");
+    let p = s.profile("checks:\n  node.kernel-settings: {}\n  node.host-ports: {ports: [{port: 80, what: ingress-nginx}]}\n");
+    let (run, doc) = s.json(&["--profile", &p]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    for (id, path) in [
+        ("node.kernel-settings", "/proc/sys/net/ipv4/ip_forward"),
+        ("node.host-ports", "/proc/net/tcp"),
+    ] {
+        assert_eq!(status(&doc, id), "error");
+        assert_eq!(
+            findings(&doc, id),
+            vec![(
+                "host-file-unreadable".to_string(),
+                serde_json::json!({"type": "path", "path": path})
+            )],
+            "{id}"
+        );
+        assert!(
+            message(&doc, id).starts_with("cannot read "),
+            "{}",
+            message(&doc, id)
+        );
+    }
 }
 
 fn disk_profile(s: &Scenario, entries: &str) -> String {

@@ -2,6 +2,7 @@ use std::io::ErrorKind;
 
 use serde::Deserialize;
 
+use super::{Unreadable, HOST_FILE_UNREADABLE};
 use crate::check::{
     ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
     Phase, Subject,
@@ -29,7 +30,12 @@ pub static DEF: CheckDef = CheckDef {
         title: "the conntrack kernel module is available",
         requires: &[],
         install: InstallUse::No,
-        codes: &[CONNTRACK_NOT_LOADED, CONNTRACK_UNLOADABLE, MODULES_MISSING],
+        codes: &[
+            CONNTRACK_NOT_LOADED,
+            CONNTRACK_UNLOADABLE,
+            MODULES_MISSING,
+            HOST_FILE_UNREADABLE,
+        ],
         host_network: true,
         roll_up: None,
         explain: r#"Why: kube-proxy and CNI plugins need connection tracking. DaoCloud (kpanda) users
@@ -68,7 +74,7 @@ const PERSIST: &str = "/etc/modules-load.d/preflight-conntrack.conf";
 const MODULES: [&str; 2] = ["nf_conntrack", "ip_conntrack"];
 
 /// How the kernel provides conntrack, if it does.
-fn provided_by(ctx: &Ctx, release: Option<&str>) -> Result<Option<String>, String> {
+fn provided_by(ctx: &Ctx, release: Option<&str>) -> Result<Option<String>, Unreadable> {
     let proc_modules = ctx.host_path("/proc/modules");
     let mut read_error = None;
     match std::fs::read_to_string(&proc_modules) {
@@ -81,7 +87,7 @@ fn provided_by(ctx: &Ctx, release: Option<&str>) -> Result<Option<String>, Strin
                 return Ok(Some(format!("module {m} is loaded (/proc/modules)")));
             }
         }
-        Err(e) => read_error = Some(format!("cannot read {}: {e}", proc_modules.display())),
+        Err(e) => read_error = Some(Unreadable::new(ctx, "/proc/modules", &e)),
     }
     if let Some(release) = release {
         let builtin = ctx.host_path(format!("/lib/modules/{release}/modules.builtin"));
@@ -183,7 +189,7 @@ impl Check for Conntrack {
             };
             let provided = match provided_by(ctx, release.as_deref()) {
                 Ok(p) => p,
-                Err(e) => return Outcome::error(e),
+                Err(e) => return e.outcome(),
             };
             match (provided, release) {
                 (Some(how), Some(r)) if modules_dir_missing => Outcome::problem(Finding::warn(

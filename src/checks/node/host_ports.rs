@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Unreadable, HOST_FILE_UNREADABLE};
 use crate::check::{
     Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
@@ -18,7 +19,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the ports the install binds on the nodes are free",
         requires: &[],
         install: InstallUse::Fed,
-        codes: &[PORT_TAKEN],
+        codes: &[PORT_TAKEN, HOST_FILE_UNREADABLE],
         // /proc/net/* shows the reader's network namespace: the host's, in a node pod.
         host_network: true,
         roll_up: None,
@@ -76,7 +77,8 @@ struct Held {
 
 /// `/proc/net/{tcp,tcp6,udp,udp6}`: the listening TCP sockets (state 0A) and bound UDP
 /// sockets (state 07).
-fn held(ctx: &Ctx) -> Result<Vec<Held>, String> {
+/// What listens on the host, or the outcome that says why it is not known.
+fn held(ctx: &Ctx) -> Result<Vec<Held>, Outcome> {
     let mut out = Vec::new();
     let mut read_any = false;
     for (file, protocol, state) in [
@@ -85,11 +87,11 @@ fn held(ctx: &Ctx) -> Result<Vec<Held>, String> {
         ("udp", "UDP", "07"),
         ("udp6", "UDP", "07"),
     ] {
-        let path = ctx.host_path(format!("/proc/net/{file}"));
-        let text = match std::fs::read_to_string(&path) {
+        let node_path = format!("/proc/net/{file}");
+        let text = match std::fs::read_to_string(ctx.host_path(&node_path)) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(Unreadable::new(ctx, &node_path, &e).outcome()),
         };
         read_any = true;
         for line in text.lines().skip(1) {
@@ -112,10 +114,10 @@ fn held(ctx: &Ctx) -> Result<Vec<Held>, String> {
         }
     }
     if !read_any {
-        return Err(format!(
+        return Err(Outcome::error(format!(
             "{} does not exist: this is not a Linux /proc of a host",
             ctx.host_path("/proc/net/tcp").display()
-        ));
+        )));
     }
     Ok(out)
 }
@@ -205,7 +207,7 @@ impl Check for HostPorts {
             }
             let held = match held(ctx) {
                 Ok(h) => h,
-                Err(e) => return Outcome::error(e),
+                Err(o) => return o,
             };
             let clashes: Vec<(&PortReq, &Held)> = wanted
                 .iter()

@@ -1,5 +1,6 @@
 use serde::Deserialize;
 
+use super::{Unreadable, HOST_FILE_UNREADABLE};
 use crate::check::{
     ApplyFuture, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Observed, Outcome,
     Phase, Subject,
@@ -27,7 +28,7 @@ pub static DEF: CheckDef = CheckDef {
         title: "the kernel forwards and bridges packets as Kubernetes needs",
         requires: &[],
         install: InstallUse::No,
-        codes: &[SETTING_WRONG, MODULE_NOT_LOADED, LIMIT_LOW],
+        codes: &[SETTING_WRONG, MODULE_NOT_LOADED, LIMIT_LOW, HOST_FILE_UNREADABLE],
         // ip_forward and the bridge sysctls are per network namespace: the host's.
         host_network: true,
         roll_up: None,
@@ -123,17 +124,16 @@ fn is_live_root(ctx: &Ctx) -> bool {
         .unwrap_or(false)
 }
 
-fn read(ctx: &Ctx, path: &str) -> Result<Option<String>, String> {
-    let p = ctx.host_path(path);
-    match std::fs::read_to_string(&p) {
+fn read(ctx: &Ctx, path: &str) -> Result<Option<String>, Unreadable> {
+    match std::fs::read_to_string(ctx.host_path(path)) {
         Ok(s) => Ok(Some(s.trim().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+        Err(e) => Err(Unreadable::new(ctx, path, &e)),
     }
 }
 
 impl KernelSettings {
-    fn br_netfilter(&self, ctx: &Ctx) -> Result<bool, String> {
+    fn br_netfilter(&self, ctx: &Ctx) -> Result<bool, Unreadable> {
         if ctx.host_path("/proc/sys/net/bridge").is_dir() {
             return Ok(true);
         }
@@ -218,7 +218,7 @@ impl Check for KernelSettings {
             let mut plan = Plan::default();
             let (mut bad, mut low, mut good) = (Vec::new(), Vec::new(), Vec::new());
             match read(ctx, "/proc/sys/net/ipv4/ip_forward") {
-                Err(e) => return Outcome::error(e),
+                Err(e) => return e.outcome(),
                 Ok(None) => {
                     return Outcome::error(format!(
                         "{} does not exist: this is not a Linux /proc of a host",
@@ -233,7 +233,7 @@ impl Check for KernelSettings {
             }
             let bridged = match self.br_netfilter(ctx) {
                 Ok(b) => b,
-                Err(e) => return Outcome::error(e),
+                Err(e) => return e.outcome(),
             };
             if !bridged {
                 bad.push(Finding::fail(&MODULE_NOT_LOADED, Subject::setting("br_netfilter"), "br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables does not exist): bridged pod traffic bypasses kube-proxy's rules"));
@@ -244,7 +244,7 @@ impl Check for KernelSettings {
                 "net.bridge.bridge-nf-call-ip6tables",
             ] {
                 match read(ctx, &proc_path(key)) {
-                    Err(e) => return Outcome::error(e),
+                    Err(e) => return e.outcome(),
                     Ok(None) => {
                         if bridged {
                             bad.push(Finding::fail(
@@ -272,7 +272,7 @@ impl Check for KernelSettings {
                 ("fs.inotify.max_user_watches", self.min_inotify_watches),
             ] {
                 match read(ctx, &proc_path(key)) {
-                    Err(e) => return Outcome::error(e),
+                    Err(e) => return e.outcome(),
                     Ok(None) => low.push(Finding::warn(
                         &LIMIT_LOW,
                         Subject::setting(key),
