@@ -496,9 +496,15 @@ impl CheckReport {
 
 /// The findings' sentences, one per line, then the summary (when there is one).
 pub fn full_text(findings: &[Finding], summary: &str) -> String {
-    let mut lines: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+    lines_then(findings.iter().map(|f| f.message.as_str()), summary)
+}
+
+/// Lines said about a check (its findings' sentences, or a reader's folding of them), then
+/// its summary when it has one.
+pub fn lines_then<'a>(lines: impl IntoIterator<Item = &'a str>, summary: &'a str) -> String {
+    let mut all: Vec<&str> = lines.into_iter().collect();
     if !summary.is_empty() {
-        lines.push(summary);
+        all.push(summary);
     }
-    lines.join("\n")
+    all.join("\n")
 }

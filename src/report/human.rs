@@ -1,8 +1,10 @@
+use std::collections::HashMap;
+
 use console::Style;
 
 use super::{fixable, Summary};
 use crate::check::{Phase, Safety, Status};
-use crate::vocab::{CheckReport, Finding};
+use crate::vocab::{lines_then, CheckReport, Finding};
 
 /// linkerd-check style: grouped by phase, one line per check, reason and fix indented.
 pub struct Human {
@@ -108,7 +110,6 @@ impl Human {
     }
 }
 
-/// `[*] 2 fixable with --fix (1 more with --unsafe-fixes)`, or nothing when none is.
 /// A check's findings as a person reads them. Findings whose sentences differ only in
 /// their subject's name (thousands of leftovers of one release) are one sentence and a list
 /// of names; of more than `SHOWN_ALL` lines, the first `SHOWN` and how many more (`-o json`
@@ -130,16 +131,19 @@ fn shown_text(r: &CheckReport) -> String {
         };
         (f.code.clone(), text)
     };
-    let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
+    // In the order first seen; the index keeps thousands of findings linear.
+    let mut groups: Vec<Vec<&Finding>> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
     for f in &r.findings {
-        let k = key(f);
-        match groups.iter_mut().find(|(g, _)| *g == k) {
-            Some((_, members)) => members.push(f),
-            None => groups.push((k, vec![f])),
+        let next = groups.len();
+        let i = *index.entry(key(f)).or_insert(next);
+        if i == next {
+            groups.push(Vec::new());
         }
+        groups[i].push(f);
     }
     let mut lines: Vec<String> = Vec::new();
-    for (_, members) in &groups {
+    for members in &groups {
         if members.len() < FOLD_FROM {
             lines.extend(members.iter().map(|f| f.message.clone()));
             continue;
@@ -166,16 +170,10 @@ fn shown_text(r: &CheckReport) -> String {
             "… and {cut} more line(s) like these (-o json lists every finding)"
         ));
     }
-    full_text_lines(lines, &r.message)
+    lines_then(lines.iter().map(String::as_str), &r.message)
 }
 
-fn full_text_lines(mut lines: Vec<String>, summary: &str) -> String {
-    if !summary.is_empty() {
-        lines.push(summary.to_string());
-    }
-    lines.join("\n")
-}
-
+/// `[*] 2 fixable with --fix (1 more with --unsafe-fixes)`, or nothing when none is.
 fn fix_hint((safe, unsafe_): (usize, usize), how: &str) -> String {
     if safe == 0 && unsafe_ == 0 {
         return String::new();
