@@ -211,9 +211,9 @@ fn to_json_schema(schema: &Value) -> Value {
     Value::Object(out)
 }
 
-/// `spec.items[0].name`, the server's way of naming a field, and the JSON pointer to it.
-fn field_path(location: &boon::InstanceLocation<'_>) -> (String, String) {
-    let (mut path, mut pointer) = (String::new(), String::new());
+/// `spec.items[0].name`, the server's way of naming a field.
+fn field_path(location: &boon::InstanceLocation<'_>) -> String {
+    let mut path = String::new();
     for token in &location.tokens {
         match token {
             boon::InstanceToken::Prop(p) => {
@@ -221,16 +221,11 @@ fn field_path(location: &boon::InstanceLocation<'_>) -> (String, String) {
                     path.push('.');
                 }
                 path.push_str(p);
-                pointer.push('/');
-                pointer.push_str(&p.replace('~', "~0").replace('/', "~1"));
             }
-            boon::InstanceToken::Item(i) => {
-                path.push_str(&format!("[{i}]"));
-                pointer.push_str(&format!("/{i}"));
-            }
+            boon::InstanceToken::Item(i) => path.push_str(&format!("[{i}]")),
         }
     }
-    (path, pointer)
+    path
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -271,8 +266,12 @@ fn type_wants(e: &boon::ValidationError<'_, '_>) -> Vec<String> {
 /// `allOf` and `not` are one failure each, as the server counts them.
 fn describe(e: &boon::ValidationError<'_, '_>, body: &Value, out: &mut Vec<String>) {
     use boon::ErrorKind as K;
-    let (path, pointer) = field_path(&e.instance_location);
-    let value = body.pointer(&pointer).cloned().unwrap_or(Value::Null);
+    let path = field_path(&e.instance_location);
+    // boon writes the location as a JSON pointer (RFC 6901 escapes included).
+    let value = body
+        .pointer(&e.instance_location.to_string())
+        .cloned()
+        .unwrap_or(Value::Null);
     let shown = serde_json::to_string(&value).unwrap_or_default();
     match &e.kind {
         K::Group | K::Schema { .. } | K::Reference { .. } => {
