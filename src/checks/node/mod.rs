@@ -33,11 +33,11 @@ impl Unreadable {
         }
     }
 
-    pub fn finding(&self) -> Finding {
-        Finding::error(&HOST_FILE_UNREADABLE, Subject::path(&self.path), &self.sentence)
-    }
-
     pub fn outcome(&self) -> Outcome {
-        Outcome::problem(self.finding())
+        Outcome::problem(Finding::error(
+            &HOST_FILE_UNREADABLE,
+            Subject::path(&self.path),
+            &self.sentence,
+        ))
     }
 }
