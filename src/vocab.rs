@@ -209,6 +209,13 @@ impl Subject {
             template: None,
         }
     }
+    /// An object subject, as the object a release wants (other subjects stay as they are).
+    pub fn of_release(mut self, release_name: &str) -> Subject {
+        if let Subject::Object { release, .. } = &mut self {
+            *release = Some(release_name.to_string());
+        }
+        self
+    }
     pub fn image(image: impl Into<String>) -> Subject {
         Subject::Image { image: image.into() }
     }

@@ -291,10 +291,7 @@ impl Check for HelmOwnership {
                         Some(av) => format!("{} {} ({av})", o.kind, o.name),
                         None => format!("{} {}", o.kind, o.name),
                     };
-                    let mut subject = Subject::object(&o.kind, None, &o.name);
-                    if let Subject::Object { release: r, .. } = &mut subject {
-                        *r = Some(release.name.clone());
-                    }
+                    let subject = Subject::object(&o.kind, None, &o.name).of_release(&release.name);
                     unserved.push(Finding::warn(
                         &KIND_NOT_SERVED,
                         subject,
@@ -326,10 +323,7 @@ impl Check for HelmOwnership {
                         .map(|(r, n)| format!(" (owned by release {n}/{r})"))
                         .unwrap_or_default();
                     let from = from.as_ref().map(|f| format!(" [{f}]")).unwrap_or_default();
-                    let mut subject = Subject::object(&o.kind, ns.as_deref(), &o.name);
-                    if let Subject::Object { release: r, .. } = &mut subject {
-                        *r = Some(release.name.clone());
-                    }
+                    let subject = Subject::object(&o.kind, ns.as_deref(), &o.name).of_release(&release.name);
                     foreign.push((
                         Finding::fail(
                             &OWNED_BY_ANOTHER,
