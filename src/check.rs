@@ -90,6 +90,17 @@ pub struct Ctx {
     /// The install (`--chart` / `--helmfile` / `install:`), rendered once before any check
     /// runs: `None` when none was given, `Err` with helm's own message when it did not render.
     pub install: Option<Result<std::sync::Arc<crate::install::Install>, String>>,
+    /// The install as the installer's command gives it (known before any render): which
+    /// tool runs it, with which command, decides what the tools phase asks for.
+    pub install_spec: Option<crate::install::InstallSpec>,
+}
+
+/// The tool and command that run the install.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Installer {
+    /// helm install / upgrade: needs neither helmfile nor a plugin.
+    Helm,
+    Helmfile(crate::install::HelmfileCommand),
 }
 
 /// Tasks that undo what a check created (a probe object), awaited before the process exits
@@ -172,15 +183,36 @@ impl Ctx {
     /// that called us (`$HELM_BIN`), since that is the one that will install.
     pub fn render_tools(&self, timeout: Duration) -> crate::install::render::Tools {
         crate::install::render::Tools {
-            helm: std::env::var_os("HELM_BIN")
-                .map(PathBuf::from)
-                .filter(|p| p.is_file())
-                .or_else(|| self.which("helm")),
+            helm: self.installer_helm(),
             helmfile: self.which("helmfile"),
             path_env: self.path_env.clone(),
             timeout,
             progress: None,
         }
+    }
+
+    /// The helm that will install a chart: the one the installer's command names by path
+    /// (`/opt/bk/helm install …`), else — run as a helm plugin — the helm that called us
+    /// (`$HELM_BIN`), else helm on PATH.
+    pub fn installer_helm(&self) -> Option<PathBuf> {
+        if let Some(crate::install::InstallSpec::Chart(c)) = &self.install_spec {
+            if let Some(b) = &c.helm_binary {
+                return Some(b.clone());
+            }
+        }
+        std::env::var_os("HELM_BIN")
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .or_else(|| self.which("helm"))
+    }
+
+    /// What runs the install: `None` without one.
+    pub fn installer(&self) -> Option<Installer> {
+        use crate::install::InstallSpec;
+        Some(match self.install_spec.as_ref()? {
+            InstallSpec::Chart(_) => Installer::Helm,
+            InstallSpec::Helmfile(h) => Installer::Helmfile(h.command),
+        })
     }
 
     /// How the registry probes go: this run's resolver and `--timeout`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::install::{ChartSpec, HelmfileSpec, InstallSpec};
+use crate::install::{argv, ChartSpec, HelmfileSpec, InstallSpec};
 use crate::profile;
 use crate::resolve::Resolver;
 use crate::run;
@@ -26,6 +26,10 @@ pub struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     opts: RunOpts,
+    /// The installer's exact command, after `--`: `helm install|upgrade [--install] NAME
+    /// CHART [helm's flags]` or `helmfile [global flags] sync|apply|diff|template [flags]`.
+    #[arg(last = true, value_name = "HELM_OR_HELMFILE_COMMAND")]
+    command_line: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -209,56 +213,12 @@ fn completion(shell: CompletionShell) -> i32 {
     0
 }
 
-/// helm install's arguments as the helm plugin passes them (NAME CHART and helm's flags),
-/// with preflight's own options anywhere among them: the install, and preflight's options
-/// as argv for clap.
-struct HelmInstall {
-    spec: ChartSpec,
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-    own: Vec<String>,
-}
-
-fn helm_install_args(args: &[String]) -> Result<HelmInstall, String> {
+/// The helm plugin's `install NAME CHART [flags]` with preflight's own options anywhere among
+/// them: helm's part (read by the same parser as `-- helm install …`), and preflight's
+/// options as argv for clap. A flag helm and preflight both have is helm's, except
+/// `-o`/`--output`, which picks preflight's report.
+fn split_plugin_args(args: &[String]) -> (Vec<String>, Vec<String>) {
     use clap::CommandFactory;
-    let mut spec = ChartSpec {
-        namespace: std::env::var("HELM_NAMESPACE").unwrap_or_else(|_| "default".to_string()),
-        ..Default::default()
-    };
-    let mut kubeconfig = None;
-    let mut context = std::env::var("HELM_KUBECONTEXT").ok().filter(|c| !c.is_empty());
-    let mut positional = Vec::new();
-    let mut own = Vec::new();
-    // helm install's own flags that take a value: skipped with it.
-    const HELM_VALUED: &[&str] = &[
-        "--timeout",
-        "--description",
-        "--repo",
-        "--username",
-        "--password",
-        "--ca-file",
-        "--cert-file",
-        "--key-file",
-        "--keyring",
-        "--post-renderer",
-        "--post-renderer-args",
-        "--labels",
-        "--name-template",
-        "--set-file",
-        "--set-json",
-        "--set-literal",
-        "--registry-config",
-        "--repository-cache",
-        "--repository-config",
-        "--kube-apiserver",
-        "--kube-as-group",
-        "--kube-as-user",
-        "--kube-ca-file",
-        "--kube-token",
-        "--burst-limit",
-        "--qps",
-        "--history-max",
-    ];
     let cli = Cli::command();
     // A preflight option, and whether it takes a value.
     let preflight_option = |flag: &str| -> Option<bool> {
@@ -269,61 +229,27 @@ fn helm_install_args(args: &[String]) -> Result<HelmInstall, String> {
             })
             .map(|a| a.get_action().takes_values())
     };
+    let mut helm = vec!["install".to_string()];
+    let mut own = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if a.starts_with('-') => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
+            Some((f, _)) if a.starts_with('-') => (f, true),
+            _ => (a.as_str(), false),
         };
-        let mut value = || -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it.next().cloned().ok_or_else(|| format!("{flag} needs a value")),
-            }
+        let ours = match (flag, crate::install::argv::helm_flag(flag)) {
+            ("-o" | "--output", _) | (_, None) if a.starts_with('-') => preflight_option(flag),
+            _ => None,
         };
-        match flag {
-            "-n" | "--namespace" => spec.namespace = value()?,
-            "-f" | "--values" => spec.values.push(PathBuf::from(value()?)),
-            "--set" => spec.set.push(value()?),
-            "--set-string" => spec.set_string.push(value()?),
-            "--version" => spec.version = Some(value()?),
-            "--kube-context" => context = Some(value()?),
-            "--kubeconfig" => kubeconfig = Some(PathBuf::from(value()?)),
-            "--create-namespace" => spec.create_namespace = true,
-            "--skip-crds" => spec.skip_crds = true,
-            "--no-hooks" => spec.no_hooks = true,
-            "--disable-openapi-validation" => spec.disable_openapi_validation = true,
-            f if HELM_VALUED.contains(&f) => {
-                value()?;
+        let to = if ours.is_some() { &mut own } else { &mut helm };
+        to.push(a.clone());
+        if ours == Some(true) && !inline {
+            if let Some(v) = it.next() {
+                own.push(v.clone());
             }
-            // helm install's own switches (--wait, --atomic, --debug, …) are helm's business.
-            f if f.starts_with('-') => {
-                if let Some(takes_value) = preflight_option(f) {
-                    own.push(a.clone());
-                    if takes_value && inline.is_none() {
-                        own.push(value()?);
-                    }
-                }
-            }
-            _ => positional.push(a.clone()),
         }
     }
-    match positional.as_slice() {
-        [name, chart] => {
-            spec.release = name.clone();
-            spec.chart = chart.clone();
-            Ok(HelmInstall {
-                spec,
-                kubeconfig,
-                context,
-                own,
-            })
-        }
-        _ => Err(format!(
-            "install takes NAME CHART (as helm install does), got: {}",
-            positional.join(" ")
-        )),
-    }
+    (helm, own)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -474,12 +400,28 @@ struct InstallOpts {
 }
 
 impl InstallOpts {
-    /// The install given on the command line, if any.
-    fn spec(&self) -> Result<Option<InstallSpec>, String> {
+    /// The install given on the command line, if any: the installer's own command after
+    /// `--`, or the short forms.
+    fn spec(&self, command_line: &[String]) -> Result<Option<argv::Parsed>, String> {
+        if !command_line.is_empty() {
+            if self.chart.is_some() || self.helmfile.is_some() {
+                return Err(
+                    "give the install once: --chart / --helmfile, or the installer's command after --".into(),
+                );
+            }
+            return argv::parse(command_line).map(Some);
+        }
+        let parsed = |spec| {
+            Some(argv::Parsed {
+                spec,
+                kubeconfig: None,
+                context: None,
+            })
+        };
         if let Some(chart) = &self.chart {
             let release = self.release.clone().ok_or("--chart needs --release NAME")?;
             let namespace = self.namespace.clone().ok_or("--chart needs --namespace NS")?;
-            return Ok(Some(InstallSpec::Chart(ChartSpec {
+            return Ok(parsed(InstallSpec::Chart(ChartSpec {
                 chart: chart.clone(),
                 release,
                 namespace,
@@ -491,13 +433,15 @@ impl InstallOpts {
                 skip_crds: self.skip_crds,
                 no_hooks: self.no_hooks,
                 disable_openapi_validation: self.disable_openapi_validation,
+                ..Default::default()
             })));
         }
         if let Some(file) = &self.helmfile {
-            return Ok(Some(InstallSpec::Helmfile(HelmfileSpec {
+            return Ok(parsed(InstallSpec::Helmfile(HelmfileSpec {
                 file: file.clone(),
                 environment: self.environment.clone(),
                 selectors: self.selector.clone(),
+                ..Default::default()
             })));
         }
         Ok(None)
@@ -540,41 +484,29 @@ pub fn main() -> i32 {
         Some(Command::List) => list(&cli.opts),
         Some(Command::Explain { ref id }) => explain(id),
         Some(Command::Completion { shell }) => completion(shell),
-        Some(Command::Nodes) => check(&cli.opts, true),
+        Some(Command::Nodes) => with_install(&cli, true),
         Some(Command::Image {
             action: ImageCommand::Push { ref reference },
         }) => image_push(&cli.opts, reference.as_deref()),
-        Some(Command::Check) | None => check(&cli.opts, false),
-        Some(Command::Install { ref args }) => match helm_install_args(args) {
-            Ok(h) => {
-                // preflight's own options: those before `install` and those among helm's.
-                let mut argv: Vec<String> = std::env::args().take_while(|a| a != "install").collect();
-                argv.extend(h.own);
-                argv.push("check".to_string());
-                let mut opts = match Cli::try_parse_from(&argv) {
-                    Ok(c) => c.opts,
-                    Err(e) => {
-                        let _ = e.print();
-                        return EXIT_USAGE;
-                    }
-                };
-                let spec = h.spec;
-                opts.install.chart = Some(spec.chart);
-                opts.install.release = Some(spec.release);
-                opts.install.namespace = Some(spec.namespace);
-                opts.install.values = spec.values;
-                opts.install.set = spec.set;
-                opts.install.set_string = spec.set_string;
-                opts.install.version = spec.version.map(Some);
-                opts.install.create_namespace = spec.create_namespace;
-                opts.install.skip_crds = spec.skip_crds;
-                opts.install.no_hooks = spec.no_hooks;
-                opts.kubeconfig = opts.kubeconfig.or(h.kubeconfig);
-                opts.context = opts.context.or(h.context);
-                check(&opts, false)
+        Some(Command::Check) | None => with_install(&cli, false),
+        Some(Command::Install { ref args }) => {
+            let (helm, own) = split_plugin_args(args);
+            // preflight's own options: those before `install` and those among helm's.
+            let mut argv: Vec<String> = std::env::args().take_while(|a| a != "install").collect();
+            argv.extend(own);
+            argv.push("check".to_string());
+            let opts = match Cli::try_parse_from(&argv) {
+                Ok(c) => c.opts,
+                Err(e) => {
+                    let _ = e.print();
+                    return EXIT_USAGE;
+                }
+            };
+            match argv::helm(&helm) {
+                Ok(parsed) => check(&opts, false, Some(parsed)),
+                Err(e) => usage_error(e),
             }
-            Err(e) => usage_error(e),
-        },
+        }
     }
 }
 
@@ -655,11 +587,20 @@ fn explain(id: &str) -> i32 {
     0
 }
 
-/// Run the profile's checks (`nodes_only`: `preflight nodes`, its node checks on every node).
-fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
-    let install = match opts.install.spec() {
-        Ok(spec) => spec,
-        Err(e) => return usage_error(e),
+/// The checks, with the install the command line gives (short forms or after `--`).
+fn with_install(cli: &Cli, nodes_only: bool) -> i32 {
+    match cli.opts.install.spec(&cli.command_line) {
+        Ok(parsed) => check(&cli.opts, nodes_only, parsed),
+        Err(e) => usage_error(e),
+    }
+}
+
+/// Run the profile's checks (`nodes_only`: `preflight nodes`, its node checks on every node)
+/// on `install`; the cluster its command names is used unless preflight's options name one.
+fn check(opts: &RunOpts, nodes_only: bool, install: Option<argv::Parsed>) -> i32 {
+    let (install, kubeconfig, context) = match install {
+        Some(p) => (Some(p.spec), p.kubeconfig, p.context),
+        None => (None, None, None),
     };
     let settings = run::Settings {
         profile: opts.profile.clone(),
@@ -677,8 +618,8 @@ fn check(opts: &RunOpts, nodes_only: bool) -> i32 {
         dry_run: opts.dry_run,
         yes: opts.yes,
         host_root: opts.host_root.clone(),
-        kubeconfig: opts.kubeconfig.clone(),
-        context: opts.context.clone(),
+        kubeconfig: opts.kubeconfig.clone().or(kubeconfig),
+        context: opts.context.clone().or(context),
         timeout: opts.timeout,
         no_progress: opts.no_progress,
         termination_log: opts.termination_log.clone(),

@@ -405,9 +405,36 @@ impl KubeAccess {
             .call("GET /apis", conn.client.list_api_groups())
             .await
             .map_err(|e| e.to_string())?;
-        let mut api_versions: Vec<String> = core.versions;
+        let mut group_versions: Vec<String> = core.versions;
         for g in groups.groups {
-            api_versions.extend(g.versions.into_iter().map(|v| v.group_version));
+            group_versions.extend(g.versions.into_iter().map(|v| v.group_version));
+        }
+        // helm's GetVersionSet: every served group/version, and group/version/Kind of every
+        // resource in it (subresources too), so `.Capabilities.APIVersions.Has
+        // "policy/v1beta1/PodDisruptionBudget"` answers as it will at install.
+        let lists = futures::future::join_all(group_versions.iter().map(|gv| {
+            let client = conn.client.clone();
+            async move {
+                let what = format!("GET {gv} resources");
+                if gv.contains('/') {
+                    self.call(&what, client.list_api_group_resources(gv)).await
+                } else {
+                    self.call(&what, client.list_core_api_resources(gv)).await
+                }
+            }
+        }))
+        .await;
+        let mut api_versions = group_versions.clone();
+        for (gv, list) in group_versions.iter().zip(lists) {
+            // A group whose discovery fails (an aggregated API down) gives helm its
+            // group/version without kinds, as ServerGroupsAndResources does.
+            let Ok(list) = list else { continue };
+            for r in list.resources {
+                let id = format!("{gv}/{}", r.kind);
+                if !api_versions.contains(&id) {
+                    api_versions.push(id);
+                }
+            }
         }
         Ok(crate::install::render::Capabilities {
             kube_version: version,

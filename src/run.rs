@@ -363,6 +363,7 @@ impl Run {
             planned_access,
             cleanups: Default::default(),
             install: None,
+            install_spec: install_spec.clone(),
         };
         let progress = Progress::new(!opts.no_progress && std::io::stderr().is_terminal());
         Ok(Run {
@@ -612,7 +613,9 @@ impl Rendered {
         let rendered = match output {
             Output::Human => human.summary(reports),
             Output::Json => {
-                let install = ctx.install().map(crate::report::InstallSummary::of);
+                let install = ctx
+                    .install()
+                    .map(|i| crate::report::InstallSummary::of(i).with_command(ctx.install_spec.as_ref()));
                 report::json(profile_name, install, reports, opts.json_schema) + "\n"
             }
             Output::Termination => report::termination(reports),

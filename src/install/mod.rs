@@ -3,7 +3,10 @@
 //! check through `Ctx::install()`: releases, objects with their source template, images,
 //! namespaces, claims, chart repositories.
 
+pub mod argv;
 pub mod crd_schema;
+pub mod helmfile_errors;
+pub mod hook_scan;
 pub mod image;
 pub mod manifest;
 pub mod render;
@@ -40,6 +43,55 @@ pub struct ChartSpec {
     pub no_hooks: bool,
     /// helm --disable-openapi-validation: helm skips its client-side validation.
     pub disable_openapi_validation: bool,
+    /// helm --take-ownership: helm adopts existing objects whatever their ownership.
+    pub take_ownership: bool,
+    /// install, or upgrade [--install]: what the installer runs.
+    pub command: HelmCommand,
+    /// Flags that change the render, handed to `helm template` as written (`--set-file`,
+    /// `--repo`, `--post-renderer`, …).
+    pub template_args: Vec<String>,
+    /// The installer's helm, when its command names one by path (`/opt/bk/helm install …`).
+    pub helm_binary: Option<PathBuf>,
+    /// Flags accepted that change nothing preflight models (`--atomic`, `--timeout=10m`).
+    pub not_modeled: Vec<String>,
+}
+
+/// The helm command the installer runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HelmCommand {
+    #[default]
+    Install,
+    Upgrade {
+        /// `--install`: installs when the release does not exist yet.
+        install: bool,
+    },
+}
+
+/// The helmfile command the installer runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HelmfileCommand {
+    #[default]
+    Sync,
+    Apply,
+    Diff,
+    Template,
+}
+
+impl HelmfileCommand {
+    pub fn name(self) -> &'static str {
+        match self {
+            HelmfileCommand::Sync => "sync",
+            HelmfileCommand::Apply => "apply",
+            HelmfileCommand::Diff => "diff",
+            HelmfileCommand::Template => "template",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Sync, Self::Apply, Self::Diff, Self::Template]
+            .into_iter()
+            .find(|c| c.name() == s)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,6 +99,31 @@ pub struct HelmfileSpec {
     pub file: PathBuf,
     pub environment: Option<String>,
     pub selectors: Vec<String>,
+    /// sync (the default), apply, diff or template.
+    pub command: HelmfileCommand,
+    /// `--helm-binary`: the helm helmfile runs (wins over the state's `helmBinary:`).
+    pub helm_binary: Option<PathBuf>,
+    /// Global flags that change the state (`--state-values-set`, `--namespace`,
+    /// `--skip-deps`…), handed to every helmfile call as written.
+    pub state_args: Vec<String>,
+    /// The command's flags that change the render (`--set`, `--values`, `--args`…), handed
+    /// to `helmfile template` as written.
+    pub template_args: Vec<String>,
+    /// The command's `--skip-crds` / `--no-hooks`.
+    pub skip_crds: bool,
+    pub no_hooks: bool,
+    /// Flags accepted that change nothing preflight models.
+    pub not_modeled: Vec<String>,
+}
+
+impl InstallSpec {
+    /// Flags of the installer's command that preflight accepted and does not model.
+    pub fn not_modeled(&self) -> &[String] {
+        match self {
+            InstallSpec::Chart(c) => &c.not_modeled,
+            InstallSpec::Helmfile(h) => &h.not_modeled,
+        }
+    }
 }
 
 /// `install:` in a profile (paths relative to the profile file).
@@ -81,6 +158,9 @@ pub struct RawInstall {
     pub environment: Option<String>,
     #[serde(default)]
     pub selectors: Vec<String>,
+    /// helmfile's command: sync (default), apply, diff, template.
+    #[serde(default)]
+    pub command: Option<String>,
 }
 
 impl RawInstall {
@@ -120,6 +200,7 @@ impl RawInstall {
                     skip_crds: self.skip_crds,
                     no_hooks: self.no_hooks,
                     disable_openapi_validation: self.disable_openapi_validation,
+                    ..Default::default()
                 }))
             }
             (None, Some(file)) => {
@@ -129,10 +210,18 @@ impl RawInstall {
                             .to_string(),
                     );
                 }
+                let command = match self.command.as_deref() {
+                    None => HelmfileCommand::Sync,
+                    Some(c) => HelmfileCommand::parse(c).ok_or_else(|| {
+                        format!("install: command `{c}` is none of sync, apply, diff, template")
+                    })?,
+                };
                 Ok(InstallSpec::Helmfile(HelmfileSpec {
                     file: local(&file),
                     environment: self.environment,
                     selectors: self.selectors,
+                    command,
+                    ..Default::default()
                 }))
             }
             (Some(_), Some(_)) => Err("install: give either `chart` or `helmfile`, not both".to_string()),
@@ -167,6 +256,10 @@ pub struct ReleaseInfo {
     pub openapi_validation: bool,
     /// Whether its templates rendered; its objects are in `Install::objects` only if so.
     pub render: RenderState,
+    /// Releases of the same helmfile file whose values did not render: helmfile prepares a
+    /// file's releases together and stops before syncing any of them (measured with the
+    /// real `helmfile sync`: a sibling file's releases still install).
+    pub blocked_by: Vec<String>,
 }
 
 /// How one release's render ended.
@@ -310,8 +403,61 @@ pub struct Install {
     pub rendered_for: Result<String, String>,
     /// The helmfile's hooks (none for a chart): recorded, never run by preflight.
     pub hooks: Vec<HelmfileHook>,
+    /// Namespaces the hooks that run before the sync create (their scripts read, not run).
+    pub hook_namespaces: Vec<HookNamespace>,
     /// The helmfile's `helmBinary:` when it names one: the helm `helmfile sync` runs.
     pub helm_binary: Option<HelmBinary>,
+}
+
+/// A namespace a helmfile hook creates before the releases sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookNamespace {
+    /// `None`: the hook creates a namespace whose name its scan cannot tell.
+    pub namespace: Option<String>,
+    /// `the prepare hook ./scripts/create_bcs_namespace.sh of release bcs-api (03-bcs.yaml)`
+    pub hook: String,
+}
+
+impl HookNamespace {
+    /// What each hook that runs before the sync creates.
+    pub fn of(hooks: &[HelmfileHook]) -> Vec<HookNamespace> {
+        let mut out = Vec::new();
+        for h in hooks {
+            let c = hook_scan::namespaces(h);
+            if c.namespaces.is_empty() && !c.unsure {
+                continue;
+            }
+            let what = c
+                .script
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| {
+                    let mut words = vec![h.command.as_str()];
+                    words.extend(h.args.iter().map(String::as_str));
+                    format!("`{}`", words.join(" "))
+                });
+            let hook = format!(
+                "the {} hook {what}{} ({})",
+                h.events.join("/"),
+                h.release
+                    .as_ref()
+                    .map(|r| format!(" of release {r}"))
+                    .unwrap_or_default(),
+                h.file
+            );
+            out.extend(c.namespaces.into_iter().map(|n| HookNamespace {
+                namespace: Some(n),
+                hook: hook.clone(),
+            }));
+            if c.unsure {
+                out.push(HookNamespace {
+                    namespace: None,
+                    hook,
+                });
+            }
+        }
+        out
+    }
 }
 
 /// The helm a helmfile's `helmBinary:` names.
@@ -446,13 +592,22 @@ impl Install {
     /// Whether the install itself creates this namespace (`--create-namespace` for a
     /// release in it, or a rendered Namespace).
     pub fn creates_namespace(&self, ns: &str) -> bool {
-        self.releases
-            .iter()
-            .any(|r| r.create_namespace && r.namespace == ns)
+        self.hook_creates(ns).is_some()
+            || self
+                .releases
+                .iter()
+                .any(|r| r.create_namespace && r.namespace == ns)
             || self
                 .objects
                 .iter()
                 .any(|o| o.kind == "Namespace" && o.api_version == "v1" && o.name == ns)
+    }
+
+    /// The hook that creates namespace `ns` before the sync, when one certainly does.
+    pub fn hook_creates(&self, ns: &str) -> Option<&HookNamespace> {
+        self.hook_namespaces
+            .iter()
+            .find(|h| h.namespace.as_deref() == Some(ns))
     }
 
     /// Every namespace the install touches: the releases', the objects', and the
@@ -689,12 +844,14 @@ mod tests {
                 chart_has_dependencies: false,
                 openapi_validation: true,
                 render: RenderState::Rendered,
+                blocked_by: Vec::new(),
             }],
             objects: manifest::parse(text, 0).unwrap(),
             repositories: vec![],
             rendered_for: Err("test".into()),
             hooks: vec![],
             helm_binary: None,
+            hook_namespaces: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use futures::StreamExt;
 
+use super::helmfile_errors;
 use super::{
     manifest, ChartRepo, ChartSpec, HelmBinary, HelmfileHook, HelmfileSpec, Install, InstallSpec, Object,
     ReleaseInfo, RenderState,
@@ -253,6 +254,7 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
     if c.no_hooks {
         args.push("--no-hooks".into());
     }
+    args.extend(c.template_args.iter().cloned());
     if let Some(caps) = caps {
         args.extend(["--kube-version".into(), caps.kube_version.clone()]);
         for av in &caps.api_versions {
@@ -296,12 +298,14 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
             chart_has_dependencies: false,
             openapi_validation: !c.disable_openapi_validation,
             render,
+            blocked_by: Vec::new(),
         }],
         objects,
         repositories: Vec::new(),
         rendered_for: Err(String::new()),
         hooks: Vec::new(),
         helm_binary: None,
+        hook_namespaces: Vec::new(),
     })
 }
 
@@ -705,6 +709,11 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     if let Some(e) = &h.environment {
         base.extend(["--environment".into(), e.clone()]);
     }
+    // The installer's global flags that change the state (--state-values-set, --namespace…).
+    base.extend(h.state_args.iter().cloned());
+    if let Some(b) = &h.helm_binary {
+        base.extend(["--helm-binary".into(), b.display().to_string()]);
+    }
     // The state as helmfile reads it, without firing a hook: `list --skip-charts` prepares
     // no chart, and only preparing charts fires `prepare`/`cleanup` (build, template,
     // write-values all do). `--debug` logs each rendered part, hooks and repositories included.
@@ -830,23 +839,47 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             chart: l.chart,
             version: Some(l.version).filter(|v| !v.is_empty()),
             render: RenderState::Rendered,
+            blocked_by: Vec::new(),
         });
     }
     let releases = in_needs_order(releases);
+    // Hooks of releases this run does not sync (left out by the selectors, `installed:
+    // false`, a false `condition:`) are not this run's: helmfile runs only the selected
+    // releases' hooks.
+    hooks.retain(|h| match &h.release {
+        None => true,
+        Some(name) => releases.iter().any(|r| &r.name == name),
+    });
     // helmBinary: what helmfile itself runs (the last part that says wins, as helmfile
     // layers them); a bare name resolves on PATH, a path against its file's directory.
-    let helm_binary = parts.iter().rev().find_map(|p| {
-        let written = ystr(&p.value, "helmBinary").filter(|b| !b.is_empty() && b != "helm")?;
+    let from_flag = h.helm_binary.as_ref().map(|b| {
+        let written = b.display().to_string();
         let path = if written.contains('/') {
-            Some(p.dir.join(written.trim_start_matches("./"))).filter(|f| f.is_file())
+            Some(b.clone()).filter(|f| f.is_file())
         } else {
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
             which::which_in(&written, tools.path_env.as_ref(), cwd).ok()
         };
-        Some(HelmBinary {
+        HelmBinary {
             written,
-            file: p.file.clone(),
+            file: "--helm-binary".to_string(),
             path,
+        }
+    });
+    let helm_binary = from_flag.or_else(|| {
+        parts.iter().rev().find_map(|p| {
+            let written = ystr(&p.value, "helmBinary").filter(|b| !b.is_empty() && b != "helm")?;
+            let path = if written.contains('/') {
+                Some(p.dir.join(written.trim_start_matches("./"))).filter(|f| f.is_file())
+            } else {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+                which::which_in(&written, tools.path_env.as_ref(), cwd).ok()
+            };
+            Some(HelmBinary {
+                written,
+                file: p.file.clone(),
+                path,
+            })
         })
     });
     let mut install = Install {
@@ -855,6 +888,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         objects: Vec::new(),
         repositories,
         rendered_for: Err(String::new()),
+        hook_namespaces: crate::install::HookNamespace::of(&hooks),
         hooks,
         helm_binary,
     };
@@ -917,6 +951,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             &dir.0.join(slot.to_string()),
             caps,
             helm.as_deref(),
+            &h.template_args,
         );
         let out_dir = dir.0.join(slot.to_string());
         let shims = &shims;
@@ -975,6 +1010,28 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             Ok(objects) => install.objects.extend(objects),
             Err(state) => install.releases[index].render = state,
         }
+    }
+    // helmfile prepares a file's releases together: one whose values fail stops the others
+    // of its file from syncing (those of other files still sync).
+    let culprits: Vec<(String, String)> = install
+        .releases
+        .iter()
+        .filter_map(|r| match (&r.render, &r.file) {
+            (RenderState::Failed(e), Some(f)) if e.starts_with("failed to render values file") => {
+                Some((f.clone(), r.name.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for r in &mut install.releases {
+        if r.render != RenderState::Rendered {
+            continue;
+        }
+        r.blocked_by = culprits
+            .iter()
+            .filter(|(f, _)| r.file.as_ref() == Some(f))
+            .map(|(_, n)| n.clone())
+            .collect();
     }
     // A release refused for the cluster's version still gets its crds/ created first.
     let show_with = match &install.helm_binary {
@@ -1041,6 +1098,7 @@ fn template_args(
     out_dir: &Path,
     caps: Option<&Capabilities>,
     helm: Option<&Path>,
+    installer: &[String],
 ) -> Vec<String> {
     let mut args = base.to_vec();
     if let Some(helm) = helm {
@@ -1067,21 +1125,70 @@ fn template_args(
         "--output-dir-template".into(),
         "{{ .OutputDir }}/{{ .Release.Name }}@{{ .Release.Namespace }}".into(),
     ]);
+    // The installer's own --args is one string helmfile splits: ours join it, not replace it.
+    let mut helm_args: Vec<String> = Vec::new();
+    let mut it = installer.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--args" => helm_args.extend(it.next().cloned()),
+            _ if a.starts_with("--args=") => helm_args.push(a["--args=".len()..].to_string()),
+            _ => args.push(a.clone()),
+        }
+    }
     if let Some(caps) = caps {
         args.extend([
             "--kube-version".into(),
             caps.kube_version.trim_start_matches('v').to_string(),
         ]);
-        if !caps.api_versions.is_empty() {
-            let av: Vec<String> = caps
-                .api_versions
-                .iter()
-                .map(|a| format!("--api-versions {a}"))
-                .collect();
-            args.extend(["--args".into(), av.join(" ")]);
-        }
+        helm_args.extend(caps.api_versions.iter().map(|a| format!("--api-versions {a}")));
+    }
+    if !helm_args.is_empty() {
+        args.extend(["--args".into(), helm_args.join(" ")]);
     }
     args
+}
+
+/// Why a share did not render, in helmfile's words: each of its errors (a list's `err K:`
+/// lines, not its `N errors:` header) that names a member of the share or no release at
+/// all, with the values file and line, and the missing values file helmfile skipped that
+/// would have defined a missing key.
+fn share_failure(stderr: &str, share: &[Member]) -> String {
+    let errors = helmfile_errors::parse(stderr);
+    let own: Vec<&helmfile_errors::HelmfileError> = errors
+        .iter()
+        .filter(|e| {
+            e.release
+                .as_ref()
+                .is_none_or(|r| share.iter().any(|m| &m.name == r))
+        })
+        .collect();
+    if own.is_empty() {
+        // helm's `Error:` line (helmfile repeats it after its dump of helm's arguments).
+        let sentence = one_sentence(stderr);
+        return match sentence.strip_prefix("in ").and_then(|r| r.split_once(": ")) {
+            Some((file, rest)) if !file.contains(' ') => helmfile_errors::parse(&sentence)
+                .first()
+                .map(helmfile_errors::said)
+                .unwrap_or_else(|| rest.to_string()),
+            _ => sentence,
+        };
+    }
+    let skipped = helmfile_errors::skipped_files(stderr);
+    let mut said: Vec<String> = Vec::new();
+    for e in own {
+        let mut line = helmfile_errors::said(e);
+        let source = helmfile_errors::likely_source(e, &skipped);
+        if !source.is_empty() {
+            line.push_str(&format!(
+                " (helmfile skipped the missing values file {}, as its missingFileHandler lets it: what it defines is not there)",
+                source.join(", ")
+            ));
+        }
+        if !said.contains(&line) {
+            said.push(line);
+        }
+    }
+    said.join("; ")
 }
 
 /// Template one share of the releases; each member's objects, or why the share did not
@@ -1110,17 +1217,11 @@ async fn render_share(
         .await
         .map_err(RenderState::NotRendered)?;
     if !out.success {
-        // helmfile's `in ./file: …`: the release's file is named beside it already.
-        let sentence = one_sentence(&out.stderr);
-        let sentence = match &shims.mirror {
-            Some(m) => m.unmirror(&sentence),
-            None => sentence,
+        let stderr = match &shims.mirror {
+            Some(m) => m.unmirror(&out.stderr),
+            None => out.stderr.clone(),
         };
-        let sentence = match sentence.strip_prefix("in ").and_then(|r| r.split_once(": ")) {
-            Some((file, rest)) if !file.contains(' ') => rest.to_string(),
-            _ => sentence,
-        };
-        return Err(RenderState::Failed(sentence));
+        return Err(RenderState::Failed(share_failure(&stderr, share)));
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(out_dir)
         .into_iter()
@@ -1185,6 +1286,7 @@ mod tests {
             chart_has_dependencies: false,
             openapi_validation: true,
             render: RenderState::Rendered,
+            blocked_by: Vec::new(),
         }
     }
 

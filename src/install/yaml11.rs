@@ -5,32 +5,58 @@
 //! Go's encoding/json writes them). Quoted and block scalars stay strings; `!!str` makes a
 //! plain scalar a string; anchors, aliases and `<<` merges are followed.
 
+use libyaml_safer::{EventData, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// The first YAML document of `text` as JSON; `None` when it holds no document (only
-/// comments).
+/// comments). Read by libyaml's own parser (go-yaml v2 is its port), so every layout helm
+/// accepts is read: flow collections closed at their key's indentation, tabs after
+/// indentation, document markers.
 pub fn to_json(text: &str) -> Result<Option<Value>, String> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, false)
-        .map_err(|e| format!("error converting YAML to JSON: {e}"))?;
-    if let Some(e) = builder.error {
-        return Err(format!("error converting YAML to JSON: {e}"));
+    let mut input = text.as_bytes();
+    let mut parser = Parser::new();
+    parser.set_input_string(&mut input);
+    loop {
+        let event = parser
+            .parse()
+            .map_err(|e| format!("error converting YAML to JSON: {}", go_yaml_error(&e)))?;
+        match event.data {
+            EventData::StreamEnd | EventData::DocumentEnd { .. } => break,
+            data => builder.on_event(data)?,
+        }
     }
     Ok(builder.done)
+}
+
+/// go-yaml v2's words for a libyaml error: `yaml: line N: problem`, where a scanner error
+/// names the problem's line and a parser error the line before it (go-yaml's own quirk).
+fn go_yaml_error(e: &libyaml_safer::Error) -> String {
+    let line = match e.problem_mark() {
+        Some(m) if m.line != 0 => {
+            if e.kind() == libyaml_safer::ErrorKind::Scanner {
+                m.line + 1
+            } else {
+                m.line
+            }
+        }
+        _ => e.context_mark().map_or(0, |m| m.line),
+    };
+    if line != 0 {
+        format!("yaml: line {line}: {}", e.problem())
+    } else {
+        format!("yaml: {}", e.problem())
+    }
 }
 
 /// A node being built.
 enum Frame {
     Seq {
-        anchor: usize,
+        anchor: Option<String>,
         items: Vec<Value>,
     },
     Map {
-        anchor: usize,
+        anchor: Option<String>,
         entries: Map<String, Value>,
         /// The key read, waiting for its value; `Merge` for `<<`.
         key: Option<Key>,
@@ -45,85 +71,75 @@ enum Key {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, Value>,
+    anchors: std::collections::HashMap<String, Value>,
     done: Option<Value>,
-    error: Option<String>,
 }
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, _mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let result = match ev {
-            Event::Scalar(text, style, anchor, tag) => {
-                let key_wanted = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+impl Builder {
+    fn on_event(&mut self, ev: EventData) -> Result<(), String> {
+        let key_wanted = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+        match ev {
+            EventData::Scalar {
+                anchor,
+                tag,
+                value: text,
+                style,
+                ..
+            } => {
                 if key_wanted {
-                    self.key(&text, style, tag.as_ref())
+                    self.key(&text, style, tag.as_deref())
                 } else {
-                    scalar(&text, style, tag.as_ref()).and_then(|v| {
-                        if anchor > 0 {
-                            self.anchors.insert(anchor, v.clone());
-                        }
-                        self.value(v)
-                    })
+                    let v = scalar(&text, style, tag.as_deref())?;
+                    if let Some(a) = anchor {
+                        self.anchors.insert(a, v.clone());
+                    }
+                    self.value(v)
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(v) => {
-                    if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
-                        match v {
-                            Value::String(s) => self.set_key(Key::Name(s)),
-                            other => Err(format!("unsupported map key: {other}")),
-                        }
-                    } else {
-                        self.value(v)
-                    }
-                }
-                None => Err(format!("unknown anchor {id}")),
+            EventData::Alias { anchor } => match self.anchors.get(&anchor).cloned() {
+                Some(v) if key_wanted => match v {
+                    Value::String(s) => self.set_key(Key::Name(s)),
+                    other => Err(format!("unsupported map key: {other}")),
+                },
+                Some(v) => self.value(v),
+                None => Err(format!("unknown anchor '{anchor}' referenced")),
             },
-            Event::SequenceStart(anchor, _) => {
+            EventData::SequenceStart { anchor, .. } if !key_wanted => {
                 self.stack.push(Frame::Seq {
                     anchor,
                     items: Vec::new(),
                 });
                 Ok(())
             }
-            Event::MappingStart(anchor, _) => {
-                if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
-                    Err("a mapping or sequence as a map key is not supported".to_string())
-                } else {
-                    self.stack.push(Frame::Map {
-                        anchor,
-                        entries: Map::new(),
-                        key: None,
-                    });
-                    Ok(())
-                }
+            EventData::MappingStart { anchor, .. } if !key_wanted => {
+                self.stack.push(Frame::Map {
+                    anchor,
+                    entries: Map::new(),
+                    key: None,
+                });
+                Ok(())
             }
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+            EventData::SequenceStart { .. } | EventData::MappingStart { .. } => {
+                Err("a mapping or sequence as a map key is not supported".to_string())
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq { anchor, items }) => self.finish(anchor, Value::Array(items)),
                 Some(Frame::Map { anchor, entries, .. }) => self.finish(anchor, Value::Object(entries)),
                 None => Ok(()),
             },
             _ => Ok(()),
-        };
-        if let Err(e) = result {
-            self.error = Some(e);
         }
     }
-}
 
-impl Builder {
-    fn finish(&mut self, anchor: usize, v: Value) -> Result<(), String> {
-        if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+    fn finish(&mut self, anchor: Option<String>, v: Value) -> Result<(), String> {
+        if let Some(a) = anchor {
+            self.anchors.insert(a, v.clone());
         }
         self.value(v)
     }
 
-    fn key(&mut self, text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<(), String> {
-        if style == TScalarStyle::Plain && tag.is_none() && text == "<<" {
+    fn key(&mut self, text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<(), String> {
+        if style == ScalarStyle::Plain && tag.is_none() && text == "<<" {
             return self.set_key(Key::Merge);
         }
         let name = match scalar(text, style, tag)? {
@@ -193,20 +209,20 @@ impl Builder {
     }
 }
 
-/// The tag's short form: `!!str` for `tag:yaml.org,2002:str`.
-fn short_tag(tag: &Tag) -> String {
-    match tag.handle.as_str() {
-        "tag:yaml.org,2002:" | "!!" => format!("!!{}", tag.suffix),
-        h => format!("{h}{}", tag.suffix),
+/// The tag's short form: `!!str` for `tag:yaml.org,2002:str` (libyaml resolves handles).
+fn short_tag(tag: &str) -> String {
+    match tag.strip_prefix("tag:yaml.org,2002:") {
+        Some(suffix) => format!("!!{suffix}"),
+        None => tag.to_string(),
     }
 }
 
 /// One scalar, as go-yaml v2 resolves it into an `interface{}`.
-fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
     let tag = tag.map(short_tag);
     match tag.as_deref() {
         // Quoted and block scalars without a tag are strings, whatever they look like.
-        None if style != TScalarStyle::Plain => Ok(Value::String(text.to_string())),
+        None if style != ScalarStyle::Plain => Ok(Value::String(text.to_string())),
         None => resolve(text),
         Some("!!str") | Some("!!binary") => Ok(Value::String(text.to_string())),
         Some("!!float") => match resolve(text)? {

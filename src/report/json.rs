@@ -29,6 +29,12 @@ pub struct InstallSummary {
     pub error: Option<String>,
     /// Each release and how its render ended (`releases` stays the count in schema 1).
     pub releases_rendered: Vec<ReleaseRender>,
+    /// The installer's command as checked: `helm install`, `helm upgrade --install`,
+    /// `helmfile sync`, `helmfile apply`…
+    pub command: Option<String>,
+    /// Flags of the installer's command that were accepted and change nothing preflight
+    /// models (`--atomic`, `--timeout=10m`), as written.
+    pub not_modeled: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +78,8 @@ impl InstallSummary {
                         }
                     })
                     .collect(),
+                command: None,
+                not_modeled: Vec::new(),
             },
             Err(e) => InstallSummary {
                 what: None,
@@ -81,8 +89,35 @@ impl InstallSummary {
                 rendered_without_cluster: None,
                 error: Some(e.to_string()),
                 releases_rendered: Vec::new(),
+                command: None,
+                not_modeled: Vec::new(),
             },
         }
+    }
+
+    /// The installer's command as it was given.
+    pub fn with_command(mut self, spec: Option<&crate::install::InstallSpec>) -> Self {
+        use crate::install::{HelmCommand, InstallSpec};
+        if let Some(spec) = spec {
+            self.command = Some(
+                match spec {
+                    InstallSpec::Chart(c) => match c.command {
+                        HelmCommand::Install => "helm install",
+                        HelmCommand::Upgrade { install: true } => "helm upgrade --install",
+                        HelmCommand::Upgrade { install: false } => "helm upgrade",
+                    },
+                    InstallSpec::Helmfile(h) => match h.command {
+                        crate::install::HelmfileCommand::Sync => "helmfile sync",
+                        crate::install::HelmfileCommand::Apply => "helmfile apply",
+                        crate::install::HelmfileCommand::Diff => "helmfile diff",
+                        crate::install::HelmfileCommand::Template => "helmfile template",
+                    },
+                }
+                .to_string(),
+            );
+            self.not_modeled = spec.not_modeled().to_vec();
+        }
+        self
     }
 }
 

@@ -109,7 +109,8 @@ impl Check for ApiVersions {
             let server_minor = parse_version(server)
                 .map(|v| (v.major, v.minor))
                 .unwrap_or((0, 0));
-            let (mut missing, mut doomed, mut by_crd) = (Vec::new(), Vec::new(), 0);
+            let (mut missing, mut doomed, mut by_crd): (Vec<Finding>, Vec<Finding>, usize) =
+                (Vec::new(), Vec::new(), 0);
             for o in &install.objects {
                 if o.api_version.is_empty() {
                     continue;
@@ -153,18 +154,31 @@ impl Check for ApiVersions {
                     }
                 }
             }
-            let fix = || {
-                Fix::manual(
-                    "install the CRDs (or the operator that owns them) first, or use the chart version made for this Kubernetes version",
-                    vec!["kubectl api-resources".to_string(), "kubectl api-versions".to_string()],
-                )
-            };
+            // Each finding carries its own fix: a kind nothing serves wants its CRDs first, an
+            // API version a later release removes wants the newer version rendered.
+            let crds_first = Fix::manual(
+                "install the CRDs (or the operator that owns them) first, or use the chart version made for this Kubernetes version",
+                vec!["kubectl api-resources".to_string(), "kubectl api-versions".to_string()],
+            );
+            let newer_version = Fix::manual(
+                "before upgrading the cluster, upgrade the release with a chart version that renders the newer API version (helm then replaces the objects' API version)",
+                vec!["kubectl api-versions".to_string()],
+            );
+            let missing: Vec<Finding> = missing
+                .into_iter()
+                .map(|f| f.with_fix(crds_first.clone()))
+                .collect();
+            let doomed: Vec<Finding> = doomed
+                .into_iter()
+                .map(|f| f.with_fix(newer_version.clone()))
+                .collect();
             if !missing.is_empty() {
-                missing.extend(doomed);
-                return Outcome::found(missing, "ensure CRDs are installed first").with_fix(fix());
+                let mut all = missing;
+                all.extend(doomed);
+                return Outcome::found(all, "ensure CRDs are installed first");
             }
             if !doomed.is_empty() {
-                return Outcome::found(doomed, "").with_fix(fix());
+                return Outcome::found(doomed, "");
             }
             let mut msg = format!(
                 "every kind of the {} is served by Kubernetes {server}",

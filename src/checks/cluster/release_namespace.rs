@@ -7,6 +7,10 @@ use crate::check::{
     Access, Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
 
+const NAMESPACE_MAYBE_BY_HOOK: Code = Code {
+    code: "namespace-maybe-by-hook",
+    explain: "the release's namespace does not exist, and a prepare/presync hook creates a namespace whose name a reading of its script cannot tell: not known to be there, so a warning",
+};
 const NAMESPACE_MISSING: Code = Code {
     code: "namespace-missing",
     explain: "the release's namespace does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces … not found\"",
@@ -34,6 +38,7 @@ pub static DEF: CheckDef = CheckDef {
         codes: &[
             super::API_ERROR,
             NAMESPACE_MISSING,
+            NAMESPACE_MAYBE_BY_HOOK,
             NAMESPACE_TERMINATING,
             NAMESPACE_CREATED_TWICE,
             CHART_RENDERS_NAMESPACE,
@@ -56,7 +61,12 @@ is a release namespace other than that one. Measured on a v1.20 cluster with the
 
 What it looks at: with an install (--chart / --helmfile), for each release: GET its namespace;
 whether the release creates it (--create-namespace; helmfile's createNamespace, true unless
-set false) and whether the chart renders a Namespace of the same name.
+set false) and whether the chart renders a Namespace of the same name. A helmfile hook that
+runs before the sync (`prepare`, `presync`) and creates the namespace counts as creating it:
+its script is read, never run, with the hook's args put in for `$1`… (bkce7's 03-bcs:
+`bash ./scripts/create_bcs_namespace.sh bcs-system` pipes a `kind: Namespace` into `kubectl
+apply -f -`); a script whose namespace name the reading cannot tell is a warning, never a
+pass.
 
 Fix: create the namespace or add --create-namespace; drop --create-namespace (helmfile:
 createNamespace: false) when the chart brings the Namespace itself; wait for (or repair) a
@@ -149,6 +159,22 @@ impl Check for ReleaseNamespace {
                                 o.source
                             )));
                             cmds.push(format!("# install {} with --namespace default (or another namespace that exists): the chart creates {ns} itself", r.name));
+                        }
+                        (false, None) if install.hook_creates(ns).is_some() => {
+                            let hook = install
+                                .hook_creates(ns)
+                                .map(|h| h.hook.as_str())
+                                .unwrap_or_default();
+                            ok.push(format!("{who}: will be created by {hook} (read, not run)"));
+                        }
+                        (false, None) if install.hook_namespaces.iter().any(|h| h.namespace.is_none()) => {
+                            let hooks: Vec<&str> = install
+                                .hook_namespaces
+                                .iter()
+                                .filter(|h| h.namespace.is_none())
+                                .map(|h| h.hook.as_str())
+                                .collect();
+                            bad.push(Finding::warn(&NAMESPACE_MAYBE_BY_HOOK, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: does not exist; {} creates a namespace whose name a reading of it cannot tell (read, not run): unless that is {ns}, helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"", hooks.join(", "))));
                         }
                         (false, None) => {
                             bad.push(Finding::fail(&NAMESPACE_MISSING, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: does not exist and nothing creates it: helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"")));

@@ -3,14 +3,16 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::check::Installer;
 use crate::check::{
     Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
 use crate::exec;
+use crate::install::HelmfileCommand;
 
 const PLUGIN_MISSING: Code = Code {
     code: "plugin-missing",
-    explain: "a helm plugin the installer needs is not installed (`helmfile apply`/`diff` need diff)",
+    explain: "a helm plugin the installer's command needs (`helmfile apply`/`diff`: diff) or the profile requires is not installed",
 };
 
 pub static DEF: CheckDef = CheckDef {
@@ -35,22 +37,42 @@ read does it run `helm plugin list`, reading the NAME column by its header (helm
 NAME/VERSION/DESCRIPTION, helm 4 NAME/VERSION/TYPE/APIVERSION/PROVENANCE/SOURCE). Skipped
 when helm itself failed tools.helm-version.
 
+Which plugins: what the installer's command needs — `helmfile apply` and `helmfile diff`
+need diff (`-- helmfile … apply`, or `install: {helmfile: …, command: apply}`); `helm
+install`/`upgrade` and `helmfile sync`/`template` need none — plus the profile's
+`required`. With nothing needed the check is skipped, saying so.
+
 Fix: `helm plugin install https://github.com/databus23/helm-diff` (offline: unpack the
 plugin tarball shipped with the installer into `$(helm env HELM_PLUGINS)`).
 
-Parameters: required: [diff]"#,
+Parameters: required: [plugin, ...] (default none)"#,
     },
 };
-
-fn default_required() -> Vec<String> {
-    vec!["diff".to_string()]
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelmPlugins {
-    #[serde(default = "default_required")]
+    /// Plugins the installer needs besides those its command needs.
+    #[serde(default)]
     required: Vec<String>,
+}
+
+/// Why the installer's command needs a plugin: `helmfile apply` and `helmfile diff` run
+/// `helm diff`; `helm install` and `helmfile sync` / `template` call no plugin.
+fn needed_by(installer: Option<Installer>) -> Vec<(&'static str, &'static str)> {
+    match installer {
+        Some(Installer::Helmfile(c @ (HelmfileCommand::Apply | HelmfileCommand::Diff))) => {
+            vec![(
+                "diff",
+                if c == HelmfileCommand::Apply {
+                    "`helmfile apply` runs `helm diff` first"
+                } else {
+                    "`helmfile diff` runs `helm diff`"
+                },
+            )]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// `helm plugin list` → name → version, reading columns by their header names.
@@ -144,8 +166,16 @@ fn install_command(plugin: &str) -> String {
 impl Check for HelmPlugins {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
-            if self.required.is_empty() {
-                return Outcome::skip("the profile requires no helm plugins");
+            let wanted = self.wanted(ctx.installer());
+            if wanted.is_empty() {
+                return Outcome::skip(match ctx.installer() {
+                    Some(Installer::Helm) => "helm install/upgrade needs no helm plugin, and the profile requires none",
+                    Some(Installer::Helmfile(HelmfileCommand::Sync)) => {
+                        "helmfile sync needs no helm plugin (apply and diff need diff), and the profile requires none"
+                    }
+                    Some(Installer::Helmfile(_)) => "this helmfile command needs no helm plugin, and the profile requires none",
+                    None => "no install given and the profile requires no helm plugin",
+                });
             }
             let Some(helm) = ctx.which("helm") else {
                 return Outcome::skip("helm is not on PATH (see tools.helm-version)");
@@ -160,7 +190,7 @@ impl Check for HelmPlugins {
                     Err(o) => return o,
                 },
             };
-            self.judge(&installed)
+            judge(&wanted, &installed)
         })
     }
 }
@@ -187,54 +217,57 @@ impl HelmPlugins {
         parse_plugin_list(&out.stdout).map_err(Outcome::error)
     }
 
-    fn judge(&self, installed: &BTreeMap<String, String>) -> Outcome {
-        let missing: Vec<&String> = self
-            .required
-            .iter()
-            .filter(|p| !installed.contains_key(*p))
+    /// Each plugin wanted, with why: the command's, then the profile's.
+    fn wanted(&self, installer: Option<Installer>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = needed_by(installer)
+            .into_iter()
+            .map(|(p, why)| (p.to_string(), why.to_string()))
             .collect();
-        if missing.is_empty() {
-            let found: Vec<String> = self
-                .required
-                .iter()
-                .map(|p| {
-                    format!("{p} {}", installed.get(p).map(String::as_str).unwrap_or(""))
-                        .trim()
-                        .to_string()
-                })
-                .collect();
-            return Outcome::pass(format!("installed: {}", found.join(", ")));
+        for p in &self.required {
+            if !out.iter().any(|(n, _)| n == p) {
+                out.push((p.clone(), "the profile requires it".to_string()));
+            }
         }
-        let found: Vec<Finding> = missing
+        out
+    }
+}
+
+fn judge(wanted: &[(String, String)], installed: &BTreeMap<String, String>) -> Outcome {
+    let missing: Vec<&(String, String)> = wanted
+        .iter()
+        .filter(|(p, _)| !installed.contains_key(p))
+        .collect();
+    if missing.is_empty() {
+        let found: Vec<String> = wanted
             .iter()
-            .map(|n| {
-                let why = if n.as_str() == "diff" {
-                    " (`helmfile apply` and `helmfile diff` need diff)"
-                } else {
-                    ""
-                };
-                Finding::fail(
-                    &PLUGIN_MISSING,
-                    Subject::tool(format!("helm-{n}")),
-                    format!("helm plugin not installed: {n}{why}"),
-                )
+            .map(|(p, _)| {
+                format!("{p} {}", installed.get(p).map(String::as_str).unwrap_or(""))
+                    .trim()
+                    .to_string()
             })
             .collect();
-        // One missing plugin says it all; of several, how many of the required.
-        let summary = if found.len() > 1 {
-            format!(
-                "{} of {} required plugin(s) missing",
-                found.len(),
-                self.required.len()
-            )
-        } else {
-            String::new()
-        };
-        Outcome::found(found, summary).with_fix(Fix::manual(
-                "install the plugins (offline: unpack the plugin tarball shipped with the installer into $(helm env HELM_PLUGINS))",
-                missing.iter().map(|p| install_command(p)).collect(),
-            ))
+        return Outcome::pass(format!("installed: {}", found.join(", ")));
     }
+    let found: Vec<Finding> = missing
+        .iter()
+        .map(|(n, why)| {
+            Finding::fail(
+                &PLUGIN_MISSING,
+                Subject::tool(format!("helm-{n}")),
+                format!("helm plugin not installed: {n} ({why})"),
+            )
+        })
+        .collect();
+    // One missing plugin says it all; of several, how many of the required.
+    let summary = if found.len() > 1 {
+        format!("{} of {} required plugin(s) missing", found.len(), wanted.len())
+    } else {
+        String::new()
+    };
+    Outcome::found(found, summary).with_fix(Fix::manual(
+                "install the plugins (offline: unpack the plugin tarball shipped with the installer into $(helm env HELM_PLUGINS))",
+                missing.iter().map(|(p, _)| install_command(p)).collect(),
+            ))
 }
 
 #[cfg(test)]

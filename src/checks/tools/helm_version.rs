@@ -137,6 +137,36 @@ impl Check for HelmVersion {
 impl HelmVersion {
     /// The outcome, and whether a newer binary in /usr/local/bin would fix it.
     async fn check(&self, ctx: &Ctx) -> (Outcome, bool) {
+        // The installer's command names its helm (`/opt/bk/helm install`, `helmfile
+        // --helm-binary X`): that is the helm that installs, whatever the state says.
+        let named = match &ctx.install_spec {
+            Some(crate::install::InstallSpec::Chart(c)) => c.helm_binary.clone(),
+            Some(crate::install::InstallSpec::Helmfile(h)) => h.helm_binary.clone(),
+            None => None,
+        };
+        if let Some(named) = named {
+            let found = if named.components().count() > 1 {
+                Some(named.clone()).filter(|p| p.is_file())
+            } else {
+                ctx.which(&named.display().to_string())
+            };
+            return match found {
+                Some(p) => (self.judge(ctx, &p).await, false),
+                None => (
+                    Outcome::problem(Finding::fail(
+                        &HELM_MISSING,
+                        Subject::tool(named.display().to_string()),
+                        format!(
+                            "the installer's helm `{}` (its command names it) is not found ({})",
+                            named.display(),
+                            path_display(ctx)
+                        ),
+                    ))
+                    .with_fix(self.install_fix()),
+                    false,
+                ),
+            };
+        }
         // A helmfile that names its own helm (`helmBinary:`): that is the helm that installs.
         if let Some(Ok(crate::install::Install {
             helm_binary: Some(hb),

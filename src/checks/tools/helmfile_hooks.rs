@@ -176,6 +176,9 @@ fn hook(code: &Code, h: &HelmfileHook, message: String) -> Finding {
 impl Check for HelmfileHooks {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            if ctx.installer() == Some(crate::check::Installer::Helm) {
+                return Outcome::skip("the install is a chart for helm: there are no helmfile hooks");
+            }
             let install = match ctx.install() {
                 None => return Outcome::skip("no install given (--chart / --helmfile / install:)"),
                 Some(Err(e)) => return Outcome::error(format!("the install could not be read: {e}")),

@@ -52,7 +52,10 @@ PATH lacks.
 Fix: add that directory to PATH (`export PATH="$PATH:/usr/local/bin"`, and the same line
 in ~/.bashrc), or install helmfile into a directory on PATH.
 
-Parameters: search_dirs: [dir, ...]"#,
+Skipped when the install is a chart for `helm install` / `helm upgrade` (`--chart`, `--
+helm …`): helm needs no helmfile (`always: true` checks it anyway).
+
+Parameters: search_dirs: [dir, ...], always: false"#,
     },
 };
 
@@ -64,6 +67,9 @@ pub struct HelmfileOnPath {
     /// The installer's own bin directory (seed 004's installer ships helm and helmfile).
     #[serde(default)]
     bundled_bin_dir: Option<String>,
+    /// Check helmfile even when the install is a chart for helm (which needs none).
+    #[serde(default)]
+    always: bool,
     /// The bundled binary the last run offered to install.
     #[serde(skip)]
     offered: Observed<super::BundledInstall>,
@@ -76,6 +82,9 @@ impl Check for HelmfileOnPath {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
+            if !self.always && ctx.installer() == Some(crate::check::Installer::Helm) {
+                return Outcome::skip("the install runs with helm install/upgrade, which needs no helmfile");
+            }
             let checked = self.check(ctx).await;
             offer_bundled(ctx, &self.bundled_bin_dir, &self.offered, "helmfile", checked)
         })
