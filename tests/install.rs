@@ -11,36 +11,6 @@ use common::cluster::{cluster, unique, Cluster};
 use common::registry::*;
 use common::*;
 
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-/// A scenario with the real helm 3.17.2 and helmfile 0.166.0 on PATH.
-fn with_tools() -> Scenario {
-    let s = Scenario::new();
-    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
-    s.on_path("helmfile", &real_tool("helmfile-0.166.0/helmfile"));
-    s
-}
-
-/// The real helm against the test cluster, in the scenario's environment.
-fn helm(s: &Scenario, c: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = Command::new(real_tool("helm-3.17.2/helm"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&c.kubeconfig)
-        .env_clear()
-        .envs(&s.env)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn seed000_a_chart_bundling_a_cert_manager_namespace_is_predicted_then_installs() {
     let Some(c) = cluster() else { return };
@@ -2654,6 +2624,23 @@ fn helms_client_side_openapi_validation_is_predicted_in_its_words() {
         ],
     );
     let (run_off, doc_off) = check(&["--disable-openapi-validation"]);
+    // The helm plugin form (what `helm preflight install …` runs) honours the flag too.
+    let (run_plugin_off, doc_plugin_off) = s.json(&[
+        "install",
+        rel.as_str(),
+        chart.as_str(),
+        "-n",
+        ns.as_str(),
+        "--set",
+        set_group.as_str(),
+        "--set",
+        "badDeployment=true",
+        "--disable-openapi-validation",
+        "--kubeconfig",
+        kc.as_str(),
+        "--only",
+        "cluster.api,cluster.openapi-validation",
+    ]);
     let (off_ok, off_out) = helm(
         &s,
         &c,
@@ -2705,6 +2692,8 @@ fn helms_client_side_openapi_validation_is_predicted_in_its_words() {
     // With --disable-openapi-validation helm does not judge, and the install goes through.
     assert_eq!(run_off.code(), 0, "{}", run_off.stdout());
     assert_eq!(status(&doc_off, "cluster.openapi-validation"), "skip");
+    assert_eq!(run_plugin_off.code(), 0, "{}", run_plugin_off.stdout());
+    assert_eq!(status(&doc_plugin_off, "cluster.openapi-validation"), "skip");
     assert!(off_ok, "{off_out}");
 }
 

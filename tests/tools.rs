@@ -4,11 +4,16 @@ mod common;
 
 use common::*;
 
+/// The tools phase of an installer that runs `helmfile apply` (which needs helm-diff).
+const APPLY: [&str; 5] = ["--", "helmfile", "-f", "/nonexistent/helmfile.yaml", "apply"];
+
 fn tools_only(s: &Scenario) -> (Run, serde_json::Value) {
-    s.json(&[
+    let mut args = vec![
         "--only",
         "tools.helmfile-on-path,tools.helm-version,tools.helm-plugins",
-    ])
+    ];
+    args.extend(APPLY);
+    s.json(&args)
 }
 
 #[test]
@@ -236,7 +241,7 @@ fn missing_helm_diff_plugin_fails_with_install_command() {
         );
         assert_eq!(
             message(&doc, "tools.helm-plugins"),
-            "helm plugin not installed: diff (`helmfile apply` and `helmfile diff` need diff)"
+            "helm plugin not installed: diff (`helmfile apply` runs `helm diff` first)"
         );
         assert_eq!(
             fix_commands(&doc, "tools.helm-plugins"),
@@ -260,7 +265,9 @@ fn hung_helm_is_an_error_bounded_by_the_timeout() {
 }
 
 fn only_helm(s: &Scenario) -> (Run, serde_json::Value) {
-    s.json(&["--only", "tools.helm-version,tools.helm-plugins"])
+    let mut args = vec!["--only", "tools.helm-version,tools.helm-plugins"];
+    args.extend(APPLY);
+    s.json(&args)
 }
 
 /// A `helm` on PATH that counts its starts, then runs the real one.

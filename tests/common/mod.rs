@@ -424,3 +424,33 @@ fn serve(socket: UdpSocket, behaviour: Dns, stop: Arc<AtomicBool>) {
 pub mod cluster;
 pub mod https;
 pub mod registry;
+
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A scenario with the real helm 3.17.2 and helmfile 0.166.0 on PATH.
+pub fn with_tools() -> Scenario {
+    let s = Scenario::new();
+    s.on_path("helm", &real_tool("helm-3.17.2/helm"));
+    s.on_path("helmfile", &real_tool("helmfile-0.166.0/helmfile"));
+    s
+}
+
+/// The real helm against the test cluster, in the scenario's environment.
+pub fn helm(s: &Scenario, c: &cluster::Cluster, args: &[&str]) -> (bool, String) {
+    let out = Command::new(real_tool("helm-3.17.2/helm"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env_clear()
+        .envs(&s.env)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
