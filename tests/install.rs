@@ -1968,23 +1968,20 @@ fn an_upgrade_by_a_user_who_may_not_patch_what_already_exists() {
 
 /// `helmfile sync` of one release of the bkce7-like helmfile, as the installer runs it.
 fn helmfile_sync(s: &Scenario, c: &Cluster, file: &str, release: &str) -> (bool, String) {
-    let out = Command::new(real_tool("helmfile-0.166.0/helmfile"))
-        .args([
+    let selector = format!("name={release}");
+    helmfile(
+        s,
+        c,
+        &[
             "--file",
             file,
             "--selector",
-            &format!("name={release}"),
+            &selector,
             "sync",
             "--kube-context",
             "test",
-        ])
-        .env_clear()
-        .envs(&s.env)
-        .env("KUBECONFIG", &c.kubeconfig)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+        ],
+    )
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::cluster::{cluster, unique, Cluster};
+use common::cluster::{cluster, unique};
 use common::*;
 
 fn tools_phase(s: &Scenario, install: &[&str]) -> (Run, serde_json::Value) {
@@ -97,18 +97,6 @@ fn mini_helmfile(s: &mut Scenario, rel: &str, ns: &str) -> String {
     s.env.insert("MINI_RELEASE".into(), rel.into());
     s.env.insert("MINI_NAMESPACE".into(), ns.into());
     fixture("helmfile.yaml")
-}
-
-fn helmfile(s: &Scenario, c: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = Command::new(real_tool("helmfile-0.166.0/helmfile"))
-        .args(args)
-        .env_clear()
-        .envs(&s.env)
-        .env("KUBECONFIG", &c.kubeconfig)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
 }
 
 #[test]
@@ -624,4 +612,125 @@ fn a_nested_helmfiles_value_errors_are_each_under_its_release() {
         !messages.iter().any(|m| m.contains(&format!("{prefix}-db"))),
         "{messages:?}"
     );
+}
+
+#[test]
+fn the_helm_command_decides_what_an_existing_release_means() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns) = (unique("again"), unique("again"));
+    let fresh = unique("fresh");
+    let chart = fixture("mini-release");
+    let kc = c.kubeconfig();
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let (ok, out) = helm(&s, &c, &["install", &rel, &chart, "-n", &ns]);
+    assert!(ok, "{out}");
+    let judge = |argv: &[&str]| {
+        let mut args = vec![
+            "--only",
+            "cluster.api,cluster.release-state",
+            "--kubeconfig",
+            kc.as_str(),
+            "--",
+            "helm",
+        ];
+        args.extend_from_slice(argv);
+        s.json(&args)
+    };
+    let (install_run, install_doc) = judge(&["install", &rel, &chart, "-n", &ns]);
+    let (upgrade_run, upgrade_doc) = judge(&["upgrade", "--install", &rel, &chart, "-n", &ns]);
+    let (missing_run, missing_doc) = judge(&["upgrade", &fresh, &chart, "-n", &ns]);
+    let (again_ok, again_out) = helm(&s, &c, &["install", &rel, &chart, "-n", &ns]);
+    let (up_ok, up_out) = helm(&s, &c, &["upgrade", "--install", &rel, &chart, "-n", &ns]);
+    let (fresh_ok, fresh_out) = helm(&s, &c, &["upgrade", &fresh, &chart, "-n", &ns]);
+    let _ = helm(&s, &c, &["uninstall", &rel, "-n", &ns]);
+    c.delete(&["namespace", &ns]);
+
+    assert!(
+        !again_ok && again_out.contains("cannot re-use a name that is still in use"),
+        "{again_out}"
+    );
+    assert_eq!(install_run.code(), 1, "{}", install_run.stdout());
+    assert_eq!(codes(&install_doc, "cluster.release-state"), ["name-in-use"]);
+    assert!(
+        message(&install_doc, "cluster.release-state").contains("cannot re-use a name that is still in use")
+    );
+
+    assert!(up_ok, "{up_out}");
+    assert_eq!(upgrade_run.code(), 0, "{}", upgrade_run.stdout());
+    assert_eq!(status(&upgrade_doc, "cluster.release-state"), "pass");
+
+    assert!(
+        !fresh_ok && fresh_out.contains(&format!("UPGRADE FAILED: \"{fresh}\" has no deployed releases")),
+        "{fresh_out}"
+    );
+    assert_eq!(missing_run.code(), 1, "{}", missing_run.stdout());
+    assert_eq!(
+        codes(&missing_doc, "cluster.release-state"),
+        ["no-deployed-release"]
+    );
+    assert!(message(&missing_doc, "cluster.release-state").contains("has no deployed releases"));
+}
+
+/// The long flags a real binary's `--help` lists (`      --name …` / `  -n, --name …`).
+fn help_flags(tool: &str, args: &[&str], section: &str) -> Vec<String> {
+    let out = Command::new(real_tool(tool)).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut on = false;
+    let mut flags = Vec::new();
+    for line in text.lines() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            on = line == section;
+            continue;
+        }
+        let t = line.trim_start();
+        let t = match t.split_once(", ") {
+            Some((short, rest)) if short.len() == 2 && short.starts_with('-') => rest,
+            _ => t,
+        };
+        if on {
+            if let Some(name) = t.strip_prefix("--").and_then(|r| r.split([' ', '=']).next()) {
+                if name != "help" {
+                    flags.push(name.to_string());
+                }
+            }
+        }
+    }
+    assert!(!flags.is_empty(), "{tool} {args:?}: no flags read from:\n{text}");
+    flags
+}
+
+#[test]
+fn every_flag_of_the_real_helm_and_helmfile_is_known() {
+    let ours = preflight::install::argv::helm_flags();
+    for helm in ["helm-3.11.1/helm", "helm-3.17.2/helm", "helm-4.1.4/helm"] {
+        for verb in ["install", "upgrade"] {
+            for section in ["Flags:", "Global Flags:"] {
+                for flag in help_flags(helm, &[verb, "--help"], section) {
+                    assert!(
+                        ours.contains(&flag.as_str()),
+                        "{helm} {verb}: --{flag} is not read"
+                    );
+                }
+            }
+        }
+    }
+    let global = preflight::install::argv::helmfile_flags(None);
+    for flag in help_flags("helmfile-0.166.0/helmfile", &["--help"], "Flags:") {
+        if flag != "version" {
+            assert!(global.contains(&flag.as_str()), "helmfile: --{flag} is not read");
+        }
+    }
+    for verb in ["sync", "apply", "diff", "template"] {
+        let mut theirs = help_flags("helmfile-0.166.0/helmfile", &[verb, "--help"], "Flags:");
+        let mut ours: Vec<String> = preflight::install::argv::helmfile_flags(Some(verb))
+            .into_iter()
+            .map(String::from)
+            .collect();
+        theirs.sort();
+        ours.sort();
+        assert_eq!(ours, theirs, "helmfile {verb}");
+    }
 }

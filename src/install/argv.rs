@@ -155,9 +155,11 @@ const HELMFILE_GLOBAL: &[Flag] = &[
     f("strip-args-values-on-exit-error", None, Switch, Ignored),
 ];
 
-/// The flags of helmfile's sync / apply / diff / template (v0.166.0), by verb.
-fn helmfile_verb_flags(verb: HelmfileCommand) -> &'static [Flag] {
-    const SYNC: &[Flag] = &[
+/// The flags of helmfile's sync / apply / diff / template (v0.166.0), by verb, as groups
+/// (`helmfile VERB --help`: what they share, then what is theirs).
+fn helmfile_verb_flags(verb: HelmfileCommand) -> Vec<&'static [Flag]> {
+    // Every one of the four.
+    const ALL: &[Flag] = &[
         f("set", None, Value, Render),
         f("values", None, Value, Render),
         f("args", None, Value, Render),
@@ -166,99 +168,73 @@ fn helmfile_verb_flags(verb: HelmfileCommand) -> &'static [Flag] {
         f("include-needs", None, Switch, Render),
         f("include-transitive-needs", None, Switch, Render),
         f("skip-needs", None, Switch, Render),
-        f("skip-crds", None, Switch, Model),
-        f("cascade", None, Value, Ignored),
         f("concurrency", None, Value, Ignored),
+        f("validate", None, Switch, Ignored),
+    ];
+    // sync, apply and diff: what they pass on to helm upgrade.
+    const CHANGING: &[Flag] = &[
         f("reset-values", None, Switch, Ignored),
         f("reuse-values", None, Switch, Ignored),
+    ];
+    // sync and apply.
+    const SYNCING: &[Flag] = &[
+        f("skip-crds", None, Switch, Model),
+        f("cascade", None, Value, Ignored),
         f("sync-args", None, Value, Ignored),
-        f("validate", None, Switch, Ignored),
         f("wait", None, Switch, Ignored),
         f("wait-for-jobs", None, Switch, Ignored),
+    ];
+    // apply and diff: helm diff's.
+    const DIFFING: &[Flag] = &[
+        f("no-hooks", None, Switch, Model),
+        f("context", None, Value, Ignored),
+        f("detailed-exitcode", None, Switch, Ignored),
+        f("diff-args", None, Value, Ignored),
+        f("include-tests", None, Switch, Ignored),
+        f("output", None, Value, Ignored),
+        f("show-secrets", None, Switch, Ignored),
+        f("skip-diff-on-install", None, Switch, Ignored),
+        f("strip-trailing-cr", None, Switch, Ignored),
+        f("suppress", None, Value, Ignored),
+        f("suppress-output-line-regex", None, Value, Ignored),
+        f("suppress-secrets", None, Switch, Ignored),
     ];
     const APPLY: &[Flag] = &[
-        f("set", None, Value, Render),
-        f("values", None, Value, Render),
-        f("args", None, Value, Render),
-        f("post-renderer", None, Value, Render),
-        f("post-renderer-args", None, Value, Render),
-        f("include-needs", None, Switch, Render),
-        f("include-transitive-needs", None, Switch, Render),
-        f("skip-needs", None, Switch, Render),
-        f("skip-crds", None, Switch, Model),
-        f("no-hooks", None, Switch, Model),
-        f("cascade", None, Value, Ignored),
-        f("concurrency", None, Value, Ignored),
-        f("context", None, Value, Ignored),
-        f("detailed-exitcode", None, Switch, Ignored),
-        f("diff-args", None, Value, Ignored),
-        f("include-tests", None, Switch, Ignored),
-        f("output", None, Value, Ignored),
-        f("reset-values", None, Switch, Ignored),
-        f("reuse-values", None, Switch, Ignored),
-        f("show-secrets", None, Switch, Ignored),
         f("skip-cleanup", None, Switch, Ignored),
-        f("skip-diff-on-install", None, Switch, Ignored),
-        f("strip-trailing-cr", None, Switch, Ignored),
-        f("suppress", None, Value, Ignored),
         f("suppress-diff", None, Switch, Ignored),
-        f("suppress-output-line-regex", None, Value, Ignored),
-        f("suppress-secrets", None, Switch, Ignored),
-        f("sync-args", None, Value, Ignored),
-        f("validate", None, Switch, Ignored),
-        f("wait", None, Switch, Ignored),
-        f("wait-for-jobs", None, Switch, Ignored),
-    ];
-    const DIFF: &[Flag] = &[
-        f("set", None, Value, Render),
-        f("values", None, Value, Render),
-        f("args", None, Value, Render),
-        f("post-renderer", None, Value, Render),
-        f("post-renderer-args", None, Value, Render),
-        f("include-needs", None, Switch, Render),
-        f("include-transitive-needs", None, Switch, Render),
-        f("skip-needs", None, Switch, Render),
-        f("no-hooks", None, Switch, Model),
-        f("concurrency", None, Value, Ignored),
-        f("context", None, Value, Ignored),
-        f("detailed-exitcode", None, Switch, Ignored),
-        f("diff-args", None, Value, Ignored),
-        f("include-tests", None, Switch, Ignored),
-        f("output", None, Value, Ignored),
-        f("reset-values", None, Switch, Ignored),
-        f("reuse-values", None, Switch, Ignored),
-        f("show-secrets", None, Switch, Ignored),
-        f("skip-diff-on-install", None, Switch, Ignored),
-        f("strip-trailing-cr", None, Switch, Ignored),
-        f("suppress", None, Value, Ignored),
-        f("suppress-output-line-regex", None, Value, Ignored),
-        f("suppress-secrets", None, Switch, Ignored),
-        f("validate", None, Switch, Ignored),
     ];
     const TEMPLATE: &[Flag] = &[
-        f("set", None, Value, Render),
-        f("values", None, Value, Render),
-        f("args", None, Value, Render),
-        f("post-renderer", None, Value, Render),
-        f("post-renderer-args", None, Value, Render),
-        f("include-needs", None, Switch, Render),
-        f("include-transitive-needs", None, Switch, Render),
-        f("skip-needs", None, Switch, Render),
         f("skip-tests", None, Switch, Render),
         f("show-only", None, Value, Render),
         f("kube-version", None, Value, Render),
         f("include-crds", None, Switch, Ignored),
-        f("concurrency", None, Value, Ignored),
         f("output-dir", None, Value, Ignored),
         f("output-dir-template", None, Value, Ignored),
         f("skip-cleanup", None, Switch, Ignored),
-        f("validate", None, Switch, Ignored),
     ];
     match verb {
-        HelmfileCommand::Sync => SYNC,
-        HelmfileCommand::Apply => APPLY,
-        HelmfileCommand::Diff => DIFF,
-        HelmfileCommand::Template => TEMPLATE,
+        HelmfileCommand::Sync => vec![ALL, CHANGING, SYNCING],
+        HelmfileCommand::Apply => vec![ALL, CHANGING, SYNCING, DIFFING, APPLY],
+        HelmfileCommand::Diff => vec![ALL, CHANGING, DIFFING],
+        HelmfileCommand::Template => vec![ALL, TEMPLATE],
+    }
+}
+
+/// Every long flag preflight reads for helm install/upgrade (for the test that holds the
+/// table to the real helm's `--help`).
+pub fn helm_flags() -> Vec<&'static str> {
+    HELM.iter().map(|f| f.long).collect()
+}
+
+/// Every long flag preflight reads for `helmfile [global] VERB` (`None`: the global ones).
+pub fn helmfile_flags(verb: Option<&str>) -> Vec<&'static str> {
+    match verb.and_then(HelmfileCommand::parse) {
+        Some(v) => helmfile_verb_flags(v)
+            .iter()
+            .flat_map(|t| t.iter())
+            .map(|f| f.long)
+            .collect(),
+        None => HELMFILE_GLOBAL.iter().map(|f| f.long).collect(),
     }
 }
 
@@ -466,7 +442,7 @@ pub fn helm(args: &[String]) -> Result<Parsed, String> {
     }
     let mut positional = positional.into_iter();
     let verb = positional.next().unwrap_or_default();
-    spec.command = match verb.as_str() {
+    spec.command = Some(match verb.as_str() {
         "install" if !install_flag => HelmCommand::Install,
         "install" => return Err("--install goes with helm upgrade, not helm install".into()),
         "upgrade" => HelmCommand::Upgrade {
@@ -478,8 +454,8 @@ pub fn helm(args: &[String]) -> Result<Parsed, String> {
                 "helm {other}: preflight checks helm install and helm upgrade [--install]"
             ))
         }
-    };
-    if generate && spec.command != HelmCommand::Install {
+    });
+    if generate && spec.command != Some(HelmCommand::Install) {
         return Err("--generate-name goes with helm install".into());
     }
     let rest: Vec<String> = positional.collect();
@@ -524,7 +500,11 @@ pub fn helmfile(args: &[String]) -> Result<Parsed, String> {
     let mut verb: Option<HelmfileCommand> = None;
     loop {
         let tables: Vec<&[Flag]> = match verb {
-            Some(v) => vec![helmfile_verb_flags(v), HELMFILE_GLOBAL],
+            Some(v) => {
+                let mut t = helmfile_verb_flags(v);
+                t.push(HELMFILE_GLOBAL);
+                t
+            }
             None => vec![HELMFILE_GLOBAL],
         };
         let Some(item) = reader.next(&tables, "helmfile")? else {
@@ -608,7 +588,7 @@ mod tests {
     #[test]
     fn helm_upgrade_install_with_every_form_of_flag() {
         let c = chart("/opt/bk/helm upgrade --install bk ./chart -n=blueking -fa.yaml --values b.yaml,c.yaml --set a=1 --atomic --timeout 10m --disable-openapi-validation --set-file k=f.txt --dry-run --wait=watcher --create-namespace=false");
-        assert_eq!(c.command, HelmCommand::Upgrade { install: true });
+        assert_eq!(c.command, Some(HelmCommand::Upgrade { install: true }));
         assert_eq!(
             (c.release.as_str(), c.chart.as_str(), c.namespace.as_str()),
             ("bk", "./chart", "blueking")

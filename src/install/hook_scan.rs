@@ -171,17 +171,8 @@ fn scan(text: &str, positional: &[String], out: &mut Created) {
                 continue;
             }
         }
-        if let Some((_, tag)) = code.split_once("<<") {
-            let tag = tag
-                .trim_start_matches('-')
-                .trim()
-                .trim_matches(|c| c == '\'' || c == '"');
-            if let Some(tag) = tag.split_whitespace().next() {
-                heredoc = Some((
-                    tag.trim_matches(|c| c == '\'' || c == '"').to_string(),
-                    String::new(),
-                ));
-            }
+        if let Some(tag) = heredoc_end(code) {
+            heredoc = Some((tag, String::new()));
         }
         for segment in code.split(['|', ';', '&']) {
             let words: Vec<String> = segment
@@ -205,6 +196,14 @@ fn scan(text: &str, positional: &[String], out: &mut Created) {
     if mentions_namespace_kind && out.namespaces.is_empty() {
         out.unsure = true;
     }
+}
+
+/// The word that ends a here-document this line opens (`cat <<'EOF' | kubectl apply -f -`).
+pub fn heredoc_end(code: &str) -> Option<String> {
+    let (_, tag) = code.split_once("<<")?;
+    let tag = tag.trim_start_matches('-').trim();
+    let word = tag.split_whitespace().next()?;
+    Some(word.trim_matches(|c| c == '\'' || c == '"').to_string())
 }
 
 /// Each `kind: Namespace` document of a heredoc body, its name expanded.

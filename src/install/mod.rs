@@ -45,8 +45,9 @@ pub struct ChartSpec {
     pub disable_openapi_validation: bool,
     /// helm --take-ownership: helm adopts existing objects whatever their ownership.
     pub take_ownership: bool,
-    /// install, or upgrade [--install]: what the installer runs.
-    pub command: HelmCommand,
+    /// install, or upgrade [--install], as the installer's command says (`-- helm …`, the
+    /// helm plugin); `None` for the short form `--chart`, which may be either.
+    pub command: Option<HelmCommand>,
     /// Flags that change the render, handed to `helm template` as written (`--set-file`,
     /// `--repo`, `--post-renderer`, …).
     pub template_args: Vec<String>,
@@ -57,9 +58,8 @@ pub struct ChartSpec {
 }
 
 /// The helm command the installer runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HelmCommand {
-    #[default]
     Install,
     Upgrade {
         /// `--install`: installs when the release does not exist yet.
@@ -608,6 +608,15 @@ impl Install {
         self.hook_namespaces
             .iter()
             .find(|h| h.namespace.as_deref() == Some(ns))
+    }
+
+    /// The hooks that create a namespace whose name a reading of their script cannot tell.
+    pub fn unsure_hook_namespaces(&self) -> Vec<&str> {
+        self.hook_namespaces
+            .iter()
+            .filter(|h| h.namespace.is_none())
+            .map(|h| h.hook.as_str())
+            .collect()
     }
 
     /// Every namespace the install touches: the releases', the objects', and the

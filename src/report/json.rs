@@ -102,9 +102,10 @@ impl InstallSummary {
             self.command = Some(
                 match spec {
                     InstallSpec::Chart(c) => match c.command {
-                        HelmCommand::Install => "helm install",
-                        HelmCommand::Upgrade { install: true } => "helm upgrade --install",
-                        HelmCommand::Upgrade { install: false } => "helm upgrade",
+                        Some(HelmCommand::Install) => "helm install",
+                        Some(HelmCommand::Upgrade { install: true }) => "helm upgrade --install",
+                        Some(HelmCommand::Upgrade { install: false }) => "helm upgrade",
+                        None => "helm install or upgrade (--chart)",
                     },
                     InstallSpec::Helmfile(h) => match h.command {
                         crate::install::HelmfileCommand::Sync => "helmfile sync",

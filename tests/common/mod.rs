@@ -454,3 +454,16 @@ pub fn helm(s: &Scenario, c: &cluster::Cluster, args: &[&str]) -> (bool, String)
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// The real helmfile against the test cluster, in the scenario's environment.
+pub fn helmfile(s: &Scenario, c: &cluster::Cluster, args: &[&str]) -> (bool, String) {
+    let out = Command::new(real_tool("helmfile-0.166.0/helmfile"))
+        .args(args)
+        .env_clear()
+        .envs(&s.env)
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}

@@ -157,12 +157,7 @@ async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) 
     if let Some(ns) = &ns {
         let namespaces = ApiResource::erase::<Namespace>(&());
         if ctx.kube.existing(client, &namespaces, None, ns).await?.is_none() {
-            let unsure: Vec<&str> = install
-                .hook_namespaces
-                .iter()
-                .filter(|h| h.namespace.is_none())
-                .map(|h| h.hook.as_str())
-                .collect();
+            let unsure = install.unsure_hook_namespaces();
             if !install.creates_namespace(ns) && !unsure.is_empty() {
                 return Ok(Verdict::NotDryRun(format!(
                     "namespace {ns} does not exist, and {} creates a namespace whose name a reading of it cannot tell",

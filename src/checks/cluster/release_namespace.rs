@@ -167,13 +167,8 @@ impl Check for ReleaseNamespace {
                                 .unwrap_or_default();
                             ok.push(format!("{who}: will be created by {hook} (read, not run)"));
                         }
-                        (false, None) if install.hook_namespaces.iter().any(|h| h.namespace.is_none()) => {
-                            let hooks: Vec<&str> = install
-                                .hook_namespaces
-                                .iter()
-                                .filter(|h| h.namespace.is_none())
-                                .map(|h| h.hook.as_str())
-                                .collect();
+                        (false, None) if !install.unsure_hook_namespaces().is_empty() => {
+                            let hooks = install.unsure_hook_namespaces();
                             bad.push(Finding::warn(&NAMESPACE_MAYBE_BY_HOOK, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: does not exist; {} creates a namespace whose name a reading of it cannot tell (read, not run): unless that is {ns}, helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"", hooks.join(", "))));
                         }
                         (false, None) => {

@@ -17,6 +17,15 @@ const FIRST_INSTALL_FAILED: Code = Code {
     explain: "the release's only revision failed: helm install says \"cannot re-use a name that is still in use\"; helm upgrade --install works",
 };
 
+const NAME_IN_USE: Code = Code {
+    code: "name-in-use",
+    explain: "the installer's command is helm install and the release already exists: helm says \"cannot re-use a name that is still in use\" (helm upgrade --install upgrades it)",
+};
+const NO_DEPLOYED_RELEASE: Code = Code {
+    code: "no-deployed-release",
+    explain: "the installer's command is helm upgrade without --install and the release does not exist: helm says \"UPGRADE FAILED: … has no deployed releases\"",
+};
+
 pub static DEF: CheckDef = CheckDef {
     meta: Meta {
         id: "cluster.release-state",
@@ -24,7 +33,13 @@ pub static DEF: CheckDef = CheckDef {
         title: "no earlier operation left a release half-done",
         requires: &["cluster.api"],
         install: InstallUse::Fed,
-        codes: &[super::API_ERROR, RELEASE_PENDING, FIRST_INSTALL_FAILED],
+        codes: &[
+            super::API_ERROR,
+            RELEASE_PENDING,
+            FIRST_INSTALL_FAILED,
+            NAME_IN_USE,
+            NO_DEPLOYED_RELEASE,
+        ],
         host_network: false,
         roll_up: None,
         explain: r#"Why: an install or upgrade that was interrupted (a killed installer, a lost
@@ -44,7 +59,11 @@ ConfigMaps when HELM_DRIVER=configmap) in the release's namespace, read by their
 (status, version) — no payload is decoded. The newest revision decides: pending-install,
 pending-upgrade or pending-rollback fail; a failed first install warns (helm install
 refuses the name, helm upgrade --install works); deployed is an upgrade (pass); none is a
-first install (pass).
+first install (pass). When the installer's command is given (`-- helm install|upgrade …`,
+the helm plugin) it decides exactly: `helm install` of a release that exists fails
+(`name-in-use`; a failed first install too), `helm upgrade` without `--install` of one that
+does not fails (`Error: UPGRADE FAILED: "NAME" has no deployed releases`), `helm upgrade
+--install` over a failed first install passes; helmfile always runs `upgrade --install`.
 
 Fix: after an interrupted upgrade, `helm rollback <name> <last deployed revision> -n <ns>`;
 after an interrupted first install, `helm uninstall <name> -n <ns>` (unsafe: it deletes
@@ -76,6 +95,12 @@ impl Check for ReleaseState {
                 .is_ok_and(|d| d.eq_ignore_ascii_case("configmap") || d.eq_ignore_ascii_case("configmaps"));
             let driver = if configmaps { "ConfigMaps" } else { "Secrets" };
             let (mut ok, mut warn, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            use crate::install::{HelmCommand, InstallSpec};
+            let command = match &ctx.install_spec {
+                Some(InstallSpec::Chart(c)) => c.command,
+                Some(InstallSpec::Helmfile(_)) => Some(HelmCommand::Upgrade { install: true }),
+                None => None,
+            };
             for r in &install.releases {
                 let lp = ListParams::default().labels(&format!("owner=helm,name={}", r.name));
                 let what = format!("list helm release {}/{} ({driver})", r.namespace, r.name);
@@ -96,7 +121,21 @@ impl Check for ReleaseState {
                 revisions.sort();
                 let who = format!("release {}/{}", r.namespace, r.name);
                 let Some((latest, status)) = revisions.last().cloned() else {
-                    ok.push(format!("{who}: a first install"));
+                    if command == Some(HelmCommand::Upgrade { install: false }) {
+                        bad.push(Finding::fail(
+                            &NO_DEPLOYED_RELEASE,
+                            Subject::release(r.name.as_str(), Some(r.namespace.as_str())),
+                            format!(
+                                "{who}: does not exist, and the installer runs helm upgrade without --install: helm fails with \"UPGRADE FAILED: \\\"{}\\\" has no deployed releases\"",
+                                r.name
+                            ),
+                        ).with_fix(Fix::manual(
+                            "for a first install, run helm upgrade --install (or helm install)",
+                            vec![format!("helm upgrade --install {} <chart> -n {}", r.name, r.namespace)],
+                        )));
+                    } else {
+                        ok.push(format!("{who}: a first install"));
+                    }
                     continue;
                 };
                 let last_deployed = revisions
@@ -118,6 +157,31 @@ impl Check for ReleaseState {
                             None => format!("helm uninstall {} -n {}   # unsafe: deletes what the interrupted install created", r.name, r.namespace),
                         });
                     }
+                    _ if command == Some(HelmCommand::Install) => {
+                        let code = if status == "failed" && last_deployed.is_none() {
+                            &FIRST_INSTALL_FAILED
+                        } else {
+                            &NAME_IN_USE
+                        };
+                        bad.push(Finding::fail(
+                            code,
+                            Subject::release(r.name.as_str(), Some(r.namespace.as_str())),
+                            format!(
+                                "{who}: exists (revision {latest} is {status}), and the installer runs helm install: helm fails with \"INSTALLATION FAILED: cannot re-use a name that is still in use\""
+                            ),
+                        ).with_fix(Fix::manual(
+                            "upgrade the release with helm upgrade --install, or uninstall it to install it anew (unsafe: deletes what it created)",
+                            vec![
+                                format!("helm upgrade --install {} <chart> -n {}", r.name, r.namespace),
+                                format!("helm uninstall {} -n {}", r.name, r.namespace),
+                            ],
+                        )));
+                    }
+                    "failed" if last_deployed.is_none() && command.is_some() => {
+                        ok.push(format!(
+                            "{who}: its first install failed (revision {latest}); helm upgrade replaces it"
+                        ));
+                    }
                     "failed" if last_deployed.is_none() => {
                         warn.push(Finding::warn(
                             &FIRST_INSTALL_FAILED,
@@ -137,10 +201,16 @@ impl Check for ReleaseState {
             }
             if !bad.is_empty() {
                 bad.extend(warn);
-                return Outcome::found(bad, "").with_fix(Fix::manual(
-                    "finish or undo the interrupted operation before installing",
-                    cmds,
-                ));
+                let found = Outcome::found(bad, "");
+                // The findings that carry no fix of their own are the interrupted operations.
+                return if cmds.is_empty() {
+                    found
+                } else {
+                    found.with_fix(Fix::manual(
+                        "finish or undo the interrupted operation before installing",
+                        cmds,
+                    ))
+                };
             }
             if !warn.is_empty() {
                 return Outcome::found(warn, "").with_fix(Fix::manual(

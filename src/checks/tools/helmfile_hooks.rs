@@ -369,14 +369,8 @@ fn called_commands(script: &str) -> Vec<String> {
             continue;
         }
         let code = strip_comment(line);
-        if let Some((_, tag)) = code.split_once("<<") {
-            let tag = tag
-                .trim_start_matches('-')
-                .trim()
-                .trim_matches(|c| c == '\'' || c == '"');
-            if let Some(tag) = tag.split_whitespace().next() {
-                heredoc = Some(tag.to_string());
-            }
+        if let Some(tag) = crate::install::hook_scan::heredoc_end(code) {
+            heredoc = Some(tag);
         }
         for segment in code.split(['|', ';', '&', '(', ')', '`']) {
             // Past assignments and the words that lead into a command (`if ! cmd`, `do cmd`).
