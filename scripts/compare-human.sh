@@ -36,7 +36,7 @@ checks:
   node.hosts: {pins: [{host: hub.bktencent.com, ip: 49.234.165.79}]}
   node.localpv-disk: {paths: [{path: /mnt/blueking, need: 1Gi}, {path: /mnt/huge, need: 900Ti}]}
   node.host-ports: {ports: [{port: 80, what: ingress-nginx}]}
-  tools.helm-plugins: {plugins: [diff, secrets]}
+  tools.helm-plugins: {required: [diff, secrets]}
   tools.helm-version: {min: 3.12.0}
 P
 mkdir -p $H/mnt/huge

@@ -163,6 +163,41 @@ impl KubeAccess {
         Ok((!status.allowed).then(|| status.reason.filter(|r| !r.is_empty()).unwrap_or_default()))
     }
 
+    /// The stored revisions of a helm release as helm keeps them: the Secrets (ConfigMaps
+    /// with HELM_DRIVER=configmap) labelled owner=helm,name=NAME in its namespace; their
+    /// metadata only, no payload decoded. The second value names the driver.
+    pub async fn helm_revisions(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(Vec<ObjectMeta>, &'static str), ApiError> {
+        use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+        let client = self.api_client().await?;
+        let configmaps = std::env::var("HELM_DRIVER")
+            .is_ok_and(|d| d.eq_ignore_ascii_case("configmap") || d.eq_ignore_ascii_case("configmaps"));
+        let driver = if configmaps { "ConfigMaps" } else { "Secrets" };
+        let lp = kube::api::ListParams::default().labels(&format!("owner=helm,name={name}"));
+        let what = format!("list helm release {namespace}/{name} ({driver})");
+        let metas = if configmaps {
+            let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
+            self.call(&what, api.list_metadata(&lp))
+                .await?
+                .items
+                .into_iter()
+                .map(|m| m.metadata)
+                .collect()
+        } else {
+            let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
+            self.call(&what, api.list_metadata(&lp))
+                .await?
+                .items
+                .into_iter()
+                .map(|m| m.metadata)
+                .collect()
+        };
+        Ok((metas, driver))
+    }
+
     /// The metadata of one object, or None when it does not exist; asked once per run
     /// (helm-ownership, install-rbac and dry-run all need it for the same objects).
     pub async fn existing(

@@ -144,10 +144,21 @@ async fn render_install(
     } else {
         Err("the cluster phase does not run".to_string())
     };
+    // `helm upgrade [--install]` of a release that exists is an upgrade: .Release.IsUpgrade.
+    let mut spec = spec.clone();
+    if let (InstallSpec::Chart(c), true) = (&mut spec, with_cluster && caps.is_ok()) {
+        if matches!(c.command, Some(crate::install::HelmCommand::Upgrade { .. })) {
+            c.is_upgrade = ctx
+                .kube
+                .helm_revisions(&c.namespace, &c.release)
+                .await
+                .is_ok_and(|(revisions, _)| !revisions.is_empty());
+        }
+    }
     // A large helmfile renders for a while; a hung helm must still end.
     let mut tools = ctx.render_tools(ctx.exec_timeout() * 6);
     tools.progress = progress.line();
-    let rendered = render::render(spec, &tools, caps).await;
+    let rendered = render::render(&spec, &tools, caps).await;
     if let Some(b) = &tools.progress {
         b.finish_and_clear();
     }

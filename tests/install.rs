@@ -2033,11 +2033,21 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
     assert_eq!(status(&doc, "tools.install-render"), "fail");
     assert_eq!(
         codes(&doc, "tools.install-render"),
-        ["release-does-not-render", "release-does-not-render"]
+        [
+            "release-does-not-render",
+            "release-does-not-render",
+            "release-blocked",
+            "release-blocked"
+        ]
     );
     assert_eq!(
         subjects_of(&doc, "release-does-not-render", "release"),
         vec![kv.clone(), es.clone()]
+    );
+    // The values of es stop helmfile before it syncs any release of the file.
+    assert_eq!(
+        subjects_of(&doc, "release-blocked", "release"),
+        vec![ok.clone(), hook.clone()]
     );
     let render = message(&doc, "tools.install-render");
     let lines: Vec<&str> = render.lines().collect();
@@ -2045,7 +2055,9 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
         lines,
         vec![
             format!("release {kv} (base.yaml.gotmpl): chart requires kubeVersion: >= 1.22.0-0 which is incompatible with Kubernetes v1.20.2").as_str(),
-            format!("release {es} (base.yaml.gotmpl): failed to render values files \"environments/default/elasticsearch-values.yaml.gotmpl\": failed to render [environments/default/elasticsearch-values.yaml.gotmpl], because of template: stringTemplate:1:17: executing \"stringTemplate\" at <.Values.imageRegistry2>: map has no entry for key \"imageRegistry2\"").as_str(),
+            format!("release {es} (base.yaml.gotmpl): failed to render values file environments/default/elasticsearch-values.yaml.gotmpl:1:17: executing \"stringTemplate\" at <.Values.imageRegistry2>: map has no entry for key \"imageRegistry2\" (helmfile skipped the missing values file(s) environments/default/custom.yaml, environments/default/custom-generated.yaml (missingFileHandler), where `imageRegistry2` may be defined)").as_str(),
+            format!("release {ok} (base.yaml.gotmpl): renders, but helmfile sync stops before it: the values of {es} in the same file do not render").as_str(),
+            format!("release {hook} (base.yaml.gotmpl): renders, but helmfile sync stops before it: the values of {es} in the same file do not render").as_str(),
             "2 of 4 release(s) rendered, 5 object(s)",
         ],
         "{render}"
@@ -2119,7 +2131,15 @@ fn seed004_a_bkce7_like_helmfile_release_by_release_runs_no_hook() {
         message(&doc, "cluster.helm-ownership")
     );
 
-    // The real helmfile sync, release by release, fails exactly where preflight said.
+    // The real helmfile sync of the whole file installs none of its releases.
+    let (synced, out) = helmfile(&s, &c, &["--file", &file, "sync", "--kube-context", "test"]);
+    let (_, listed) = helm(&s, &c, &["list", "-n", &ns, "-q"]);
+    assert!(
+        !synced && out.contains("map has no entry for key \"imageRegistry2\""),
+        "{out}"
+    );
+    assert_eq!(listed.trim(), "", "{out}");
+    // Release by release, it fails exactly where preflight said.
     let (synced, out) = helmfile_sync(&s, &c, &file, &kv);
     let _ = c.kubectl(&["delete", "crd", NEW_KUBE_CRD_NAME, "--ignore-not-found"], None);
     assert!(

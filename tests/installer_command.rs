@@ -601,7 +601,7 @@ fn a_nested_helmfiles_value_errors_are_each_under_its_release() {
     assert!(!repo.contains("errors:"), "cut at the list's header: {repo}");
     assert_eq!(
         repo,
-        &format!("release {prefix}-repo (apps.yaml.gotmpl): failed to render values file environments/default/repo-values.yaml.gotmpl:3:18: executing \"stringTemplate\" at <.Values.appSecret.bkrepo>: map has no entry for key \"appSecret\" (helmfile skipped the missing values file environments/default/app_secret.yaml, as its missingFileHandler lets it: what it defines is not there)")
+        &format!("release {prefix}-repo (apps.yaml.gotmpl): failed to render values file environments/default/repo-values.yaml.gotmpl:3:18: executing \"stringTemplate\" at <.Values.appSecret.bkrepo>: map has no entry for key \"appSecret\" (helmfile skipped the missing values file environments/default/app_secret.yaml (its missingFileHandler lets it), which by its name defines `appSecret`)")
     );
     let gateway = messages
         .iter()
@@ -733,4 +733,53 @@ fn every_flag_of_the_real_helm_and_helmfile_is_known() {
         ours.sort();
         assert_eq!(ours, theirs, "helmfile {verb}");
     }
+}
+
+#[test]
+fn an_upgrade_of_an_existing_release_renders_as_the_upgrade_it_will_be() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns) = (unique("upg"), unique("upg"));
+    let chart = fixture("upgrade-aware");
+    let kc = c.kubeconfig();
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    let judge = |verb: &[&str]| {
+        let mut args = vec![
+            "--only",
+            "cluster.api,cluster.dry-run",
+            "--kubeconfig",
+            kc.as_str(),
+            "--",
+            "helm",
+        ];
+        args.extend_from_slice(verb);
+        args.extend([rel.as_str(), chart.as_str(), "-n", ns.as_str()]);
+        s.json(&args)
+    };
+    // Before the release exists, upgrade --install is an install: nothing is refused.
+    let (first_run, first_doc) = judge(&["upgrade", "--install"]);
+    let (ok, out) = helm(&s, &c, &["upgrade", "--install", &rel, &chart, "-n", &ns]);
+    assert!(ok, "{out}");
+    // Now it is an upgrade: the chart renders the object the API server refuses.
+    let (again_run, again_doc) = judge(&["upgrade", "--install"]);
+    let (up_ok, up_out) = helm(&s, &c, &["upgrade", "--install", &rel, &chart, "-n", &ns]);
+    let _ = helm(&s, &c, &["uninstall", &rel, "-n", &ns]);
+    c.delete(&["namespace", &ns]);
+
+    assert_eq!(first_run.code(), 0, "{}", first_run.stdout());
+    assert_eq!(status(&first_doc, "cluster.dry-run"), "pass");
+    assert!(!up_ok, "{up_out}");
+    assert_eq!(again_run.code(), 1, "{}", again_run.stdout());
+    assert_eq!(codes(&again_doc, "cluster.dry-run"), ["object-rejected"]);
+    assert_eq!(
+        subjects_of(&again_doc, "object-rejected", "name"),
+        [format!("{rel}-Migration")]
+    );
+    let msg = message(&again_doc, "cluster.dry-run");
+    assert!(
+        up_out.contains("Invalid value") && msg.contains("Invalid value"),
+        "{msg}\n{up_out}"
+    );
 }

@@ -151,17 +151,38 @@ pub fn skipped_files(stderr: &str) -> Vec<String> {
     out
 }
 
-/// For a `map has no entry for key "K"` error: the skipped values file that would have
-/// defined it — the one whose name is the key's (`app_secret.yaml` for `appSecret`), else
-/// every skipped file. Empty when the error is another or nothing was skipped.
-pub fn likely_source<'a>(e: &HelmfileError, skipped: &'a [String]) -> Vec<&'a str> {
+/// For a `map has no entry for key "K"` error, what helmfile skipped that may have defined
+/// it, said as a note: the skipped values file named as the key is (`app_secret.yaml` for
+/// `appSecret`), else every skipped file. `None` when the error is another or nothing was
+/// skipped.
+pub fn skipped_note(e: &HelmfileError, skipped: &[String]) -> Option<String> {
+    let key = e
+        .text
+        .rsplit_once("map has no entry for key \"")
+        .and_then(|(_, k)| k.split_once('"'))
+        .map(|(k, _)| k)?;
+    let (files, named) = likely_source(e, skipped);
+    match (files.as_slice(), named) {
+        ([], _) => None,
+        ([one], true) => Some(format!(
+            "helmfile skipped the missing values file {one} (its missingFileHandler lets it), which by its name defines `{key}`"
+        )),
+        (many, _) => Some(format!(
+            "helmfile skipped the missing values file(s) {} (missingFileHandler), where `{key}` may be defined",
+            many.join(", ")
+        )),
+    }
+}
+
+/// The skipped values files that may define a missing key, and whether one is named as it.
+fn likely_source<'a>(e: &HelmfileError, skipped: &'a [String]) -> (Vec<&'a str>, bool) {
     let Some(key) = e
         .text
         .rsplit_once("map has no entry for key \"")
         .and_then(|(_, k)| k.split_once('"'))
         .map(|(k, _)| k)
     else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let norm = |s: &str| {
         s.chars()
@@ -183,9 +204,9 @@ pub fn likely_source<'a>(e: &HelmfileError, skipped: &'a [String]) -> Vec<&'a st
         .map(String::as_str)
         .collect();
     if named.is_empty() {
-        skipped.iter().map(String::as_str).collect()
+        (skipped.iter().map(String::as_str).collect(), false)
     } else {
-        named
+        (named, true)
     }
 }
 
@@ -223,8 +244,13 @@ err 1: failed processing release repo: failed to render values files "environmen
         let skipped = skipped_files(SYNC);
         assert_eq!(skipped, ["environments/default/app_secret.yaml"]);
         assert_eq!(
-            likely_source(&errors[0], &skipped),
-            ["environments/default/app_secret.yaml"]
+            skipped_note(&errors[0], &skipped).as_deref(),
+            Some("helmfile skipped the missing values file environments/default/app_secret.yaml (its missingFileHandler lets it), which by its name defines `appSecret`")
+        );
+        let other = ["a.yaml".to_string(), "b.yaml".to_string()];
+        assert_eq!(
+            skipped_note(&errors[0], &other).as_deref(),
+            Some("helmfile skipped the missing values file(s) a.yaml, b.yaml (missingFileHandler), where `appSecret` may be defined")
         );
     }
 

@@ -55,6 +55,9 @@ pub struct ChartSpec {
     pub helm_binary: Option<PathBuf>,
     /// Flags accepted that change nothing preflight models (`--atomic`, `--timeout=10m`).
     pub not_modeled: Vec<String>,
+    /// The command upgrades and the release exists (read from the cluster before the
+    /// render): rendered with `--is-upgrade`, as `.Release.IsUpgrade` will be.
+    pub is_upgrade: bool,
 }
 
 /// The helm command the installer runs.

@@ -254,6 +254,9 @@ async fn chart(c: &ChartSpec, tools: &Tools, caps: Option<&Capabilities>) -> Res
     if c.no_hooks {
         args.push("--no-hooks".into());
     }
+    if c.is_upgrade {
+        args.push("--is-upgrade".into());
+    }
     args.extend(c.template_args.iter().cloned());
     if let Some(caps) = caps {
         args.extend(["--kube-version".into(), caps.kube_version.clone()]);
@@ -1162,7 +1165,9 @@ fn share_failure(stderr: &str, share: &[Member]) -> String {
                 .is_none_or(|r| share.iter().any(|m| &m.name == r))
         })
         .collect();
-    if own.is_empty() {
+    // helm itself failed (`command "…/helm" exited with non-zero status:`): its `Error:`
+    // sentence, not helmfile's wrapper.
+    if own.is_empty() || own.iter().any(|e| e.text.starts_with("command \"")) {
         // helm's `Error:` line (helmfile repeats it after its dump of helm's arguments).
         let sentence = one_sentence(stderr);
         return match sentence.strip_prefix("in ").and_then(|r| r.split_once(": ")) {
@@ -1177,12 +1182,8 @@ fn share_failure(stderr: &str, share: &[Member]) -> String {
     let mut said: Vec<String> = Vec::new();
     for e in own {
         let mut line = helmfile_errors::said(e);
-        let source = helmfile_errors::likely_source(e, &skipped);
-        if !source.is_empty() {
-            line.push_str(&format!(
-                " (helmfile skipped the missing values file {}, as its missingFileHandler lets it: what it defines is not there)",
-                source.join(", ")
-            ));
+        if let Some(note) = helmfile_errors::skipped_note(e, &skipped) {
+            line.push_str(&format!(" ({note})"));
         }
         if !said.contains(&line) {
             said.push(line);

@@ -1,9 +1,7 @@
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{ListParams, ObjectMeta};
-use kube::Api;
+use kube::api::ObjectMeta;
 use serde::Deserialize;
 
-use super::{client, undecided};
+use super::undecided;
 use crate::check::{
     Check, CheckDef, CheckFuture, Code, Ctx, Finding, Fix, InstallUse, Meta, Outcome, Phase, Subject,
 };
@@ -90,10 +88,6 @@ impl Check for ReleaseState {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CheckFuture<'a> {
         Box::pin(async move {
             let install = crate::or_return!(ctx.install_given());
-            let client = crate::or_return!(client(ctx).await);
-            let configmaps = std::env::var("HELM_DRIVER")
-                .is_ok_and(|d| d.eq_ignore_ascii_case("configmap") || d.eq_ignore_ascii_case("configmaps"));
-            let driver = if configmaps { "ConfigMaps" } else { "Secrets" };
             let (mut ok, mut warn, mut bad, mut cmds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             use crate::install::{HelmCommand, InstallSpec};
             let command = match &ctx.install_spec {
@@ -102,20 +96,9 @@ impl Check for ReleaseState {
                 None => None,
             };
             for r in &install.releases {
-                let lp = ListParams::default().labels(&format!("owner=helm,name={}", r.name));
-                let what = format!("list helm release {}/{} ({driver})", r.namespace, r.name);
-                let metas: Vec<ObjectMeta> = if configmaps {
-                    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &r.namespace);
-                    match ctx.kube.call(&what, api.list_metadata(&lp)).await {
-                        Ok(l) => l.items.into_iter().map(|m| m.metadata).collect(),
-                        Err(e) => return undecided(e),
-                    }
-                } else {
-                    let api: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
-                    match ctx.kube.call(&what, api.list_metadata(&lp)).await {
-                        Ok(l) => l.items.into_iter().map(|m| m.metadata).collect(),
-                        Err(e) => return undecided(e),
-                    }
+                let metas = match ctx.kube.helm_revisions(&r.namespace, &r.name).await {
+                    Ok((m, _)) => m,
+                    Err(e) => return undecided(e),
                 };
                 let mut revisions: Vec<(u64, String)> = metas.iter().filter_map(revision).collect();
                 revisions.sort();
