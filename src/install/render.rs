@@ -725,7 +725,17 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         args.extend(["--selector".into(), s.clone()]);
     }
     args.extend(["--debug", "list", "--skip-charts", "--output", "json"].map(String::from));
-    let out = exec::run(bin, &args, tools.path_env.as_deref(), tools.timeout).await?;
+    // The repositories added and updated once, beside the state's reading (`helmfile repos`
+    // fires no hook), not by every share's `helmfile template`: each would run `helm repo
+    // update` and fetch every index.yaml again.
+    let mut repos_args = base.clone();
+    repos_args.push("repos".into());
+    let (out, repos) = futures::join!(
+        exec::run(bin, &args, tools.path_env.as_deref(), tools.timeout),
+        exec::run(bin, &repos_args, tools.path_env.as_deref(), tools.timeout)
+    );
+    let out = out?;
+    let repos_updated = repos.is_ok_and(|o| o.success);
     if !out.success {
         return Err(format!(
             "helmfile --file {} list: {}",
@@ -912,6 +922,23 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         .unwrap_or(2)
         .clamp(2, 8);
     let dir = temp_dir()?;
+    // Hooks run from a mirror of the tree read from there.
+    if let Some(m) = &shims.mirror {
+        base[1] = m.file.display().to_string();
+    }
+    // With the repositories updated, shares of charts from an HTTP repository skip it
+    // (`--skip-deps`; helm pulls the packaged chart with its dependencies). OCI charts are
+    // pulled by helmfile itself: left as they are.
+    let repos_ready = repos_updated && !install.repositories.is_empty();
+    let from_http_repo = |r: &ReleaseInfo| {
+        r.chart_dir.is_none()
+            && r.chart.split_once('/').is_some_and(|(repo, _)| {
+                install
+                    .repositories
+                    .iter()
+                    .any(|x| x.name == repo && !x.url.starts_with("oci://"))
+            })
+    };
     let todo: Vec<Member> = install
         .releases
         .iter()
@@ -921,7 +948,8 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
             index,
             name: r.name.clone(),
             namespace: r.namespace.clone(),
-            skip_deps: r.chart_dir.is_some() && !r.chart_has_dependencies,
+            skip_deps: (r.chart_dir.is_some() && !r.chart_has_dependencies)
+                || (repos_ready && from_http_repo(r)),
         })
         .collect();
     let todo_count = todo.len();
@@ -943,10 +971,6 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         (Some(_), Some(HelmBinary { path: Some(p), .. })) => Some(p.clone()),
         (Some(_), _) => tools.helm.clone(),
     };
-    // Hooks run from a mirror of the tree read from there.
-    if let Some(m) = &shims.mirror {
-        base[1] = m.file.display().to_string();
-    }
     let run = |share: Vec<Member>, slot: usize| {
         let args = template_args(
             &base,
