@@ -469,27 +469,11 @@ impl CheckReport {
     /// The fixes to show: the check's own, then the findings'; fixes of the same words are
     /// one, with each command once (three missing images: one "push them" with three copies).
     pub fn fixes(&self) -> Vec<Fix> {
-        let mut out: Vec<Fix> = Vec::new();
-        for f in self
-            .fix
-            .iter()
-            .chain(self.findings.iter().filter_map(|f| f.fix.as_ref()))
-        {
-            match out
-                .iter_mut()
-                .find(|o| o.summary == f.summary && o.automatic == f.automatic && o.safety == f.safety)
-            {
-                Some(o) => {
-                    for c in &f.commands {
-                        if !o.commands.contains(c) {
-                            o.commands.push(c.clone());
-                        }
-                    }
-                }
-                None => out.push(f.clone()),
-            }
-        }
-        out
+        merge_fixes(
+            self.fix
+                .iter()
+                .chain(self.findings.iter().filter_map(|f| f.fix.as_ref())),
+        )
     }
 
     /// The fix `--fix` would apply: a problem (fail or warn) with an automatic fix.
@@ -499,6 +483,27 @@ impl CheckReport {
             _ => None,
         }
     }
+}
+
+/// Fixes of the same words (and kind) as one, each command once.
+pub fn merge_fixes<'a>(fixes: impl IntoIterator<Item = &'a Fix>) -> Vec<Fix> {
+    let mut out: Vec<Fix> = Vec::new();
+    for f in fixes {
+        match out
+            .iter_mut()
+            .find(|o| o.summary == f.summary && o.automatic == f.automatic && o.safety == f.safety)
+        {
+            Some(o) => {
+                for c in &f.commands {
+                    if !o.commands.contains(c) {
+                        o.commands.push(c.clone());
+                    }
+                }
+            }
+            None => out.push(f.clone()),
+        }
+    }
+    out
 }
 
 /// The findings' sentences, one per line, then the summary (when there is one).

@@ -409,6 +409,10 @@ fn the_decoder_reads_every_layout_kubectl_reads_as_kubectl_does() {
             "a block scalar keeping its end",
             "spec:\n  text: |+\n    line\n\n",
         ),
+        (
+            "a duplicate key: the last wins",
+            "spec:\n  a: 1\n  b: x\n  a: 2\n",
+        ),
     ];
     let group = format!("{}.layouts.test", unique("g"));
     c.apply(&format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: echoes.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: echoes, singular: echo, kind: Echo}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"));

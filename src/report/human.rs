@@ -4,7 +4,7 @@ use console::Style;
 
 use super::{fixable, Summary};
 use crate::check::{Phase, Safety, Status};
-use crate::vocab::{lines_then, CheckReport, Finding};
+use crate::vocab::{lines_then, merge_fixes, CheckReport, Finding, Fix};
 
 /// linkerd-check style: grouped by phase, one line per check, reason and fix indented.
 pub struct Human {
@@ -59,26 +59,54 @@ impl Human {
             if r.status == Status::Pass {
                 continue;
             }
+            // Findings of different codes with fixes of their own: each code's lines, then
+            // its fix under them; the check's own fix (the fallback) after the summary.
+            if own_fixes(r) > 1 {
+                let mut codes: Vec<&str> = Vec::new();
+                for f in &r.findings {
+                    if !codes.contains(&f.code.as_str()) {
+                        codes.push(&f.code);
+                    }
+                }
+                for code in codes {
+                    let these: Vec<&Finding> = r.findings.iter().filter(|f| f.code == code).collect();
+                    for line in shown_lines(&these) {
+                        out.push_str(&format!("    {line}\n"));
+                    }
+                    out.push_str(&self.fixes(&merge_fixes(these.iter().filter_map(|f| f.fix.as_ref()))));
+                }
+                if !r.message.is_empty() {
+                    out.push_str(&format!("    {}\n", r.message));
+                }
+                out.push_str(&self.fixes(&merge_fixes(r.fix.iter())));
+                continue;
+            }
             for line in shown_text(r).lines() {
                 out.push_str(&format!("    {line}\n"));
             }
-            for fix in r.fixes() {
-                let tag = match (fix.automatic, fix.safety) {
-                    (true, Safety::Safe) => " [--fix]",
-                    (true, Safety::Unsafe) => " [--unsafe-fixes]",
-                    (false, _) => "",
-                };
-                out.push_str(&format!(
-                    "    {}{tag}: {}\n",
-                    self.paint(Style::new().cyan(), "fix"),
-                    fix.summary
-                ));
-                for cmd in &fix.commands {
-                    out.push_str(&format!("        $ {cmd}\n"));
-                }
-            }
+            out.push_str(&self.fixes(&r.fixes()));
         }
         out.push('\n');
+        out
+    }
+
+    fn fixes(&self, fixes: &[Fix]) -> String {
+        let mut out = String::new();
+        for fix in fixes {
+            let tag = match (fix.automatic, fix.safety) {
+                (true, Safety::Safe) => " [--fix]",
+                (true, Safety::Unsafe) => " [--unsafe-fixes]",
+                (false, _) => "",
+            };
+            out.push_str(&format!(
+                "    {}{tag}: {}\n",
+                self.paint(Style::new().cyan(), "fix"),
+                fix.summary
+            ));
+            for cmd in &fix.commands {
+                out.push_str(&format!("        $ {cmd}\n"));
+            }
+        }
         out
     }
 
@@ -120,7 +148,25 @@ const SHOWN_ALL: usize = 25;
 const FOLD_FROM: usize = 3;
 const NAMES_SHOWN: usize = 10;
 
+/// How many different fixes (by their words) the findings carry themselves.
+fn own_fixes(r: &CheckReport) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for f in r.findings.iter().filter_map(|f| f.fix.as_ref()) {
+        if !seen.contains(&f.summary.as_str()) {
+            seen.push(&f.summary);
+        }
+    }
+    seen.len()
+}
+
 fn shown_text(r: &CheckReport) -> String {
+    let findings: Vec<&Finding> = r.findings.iter().collect();
+    let lines = shown_lines(&findings);
+    lines_then(lines.iter().map(String::as_str), &r.message)
+}
+
+/// The findings' lines: alike ones folded, many cut.
+fn shown_lines(findings: &[&Finding]) -> Vec<String> {
     // Alike: same code, and the same sentence once the subject's name is taken out.
     let key = |f: &Finding| {
         let name = f.subject.name();
@@ -134,7 +180,7 @@ fn shown_text(r: &CheckReport) -> String {
     // In the order first seen; the index keeps thousands of findings linear.
     let mut groups: Vec<Vec<&Finding>> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
-    for f in &r.findings {
+    for f in findings.iter().copied() {
         let next = groups.len();
         let i = *index.entry(key(f)).or_insert(next);
         if i == next {
@@ -170,7 +216,7 @@ fn shown_text(r: &CheckReport) -> String {
             "… and {cut} more line(s) like these (-o json lists every finding)"
         ));
     }
-    lines_then(lines.iter().map(String::as_str), &r.message)
+    lines
 }
 
 /// `[*] 2 fixable with --fix (1 more with --unsafe-fixes)`, or nothing when none is.
@@ -220,6 +266,38 @@ mod tests {
         );
         let out = h.summary(&[failed(Some("w1"))]);
         assert!(!out.contains("fixable with --fix\n"), "{out}");
+    }
+
+    #[test]
+    fn each_findings_fix_is_under_its_code_and_the_checks_after_the_summary() {
+        use crate::vocab::{Code, Finding, Subject};
+        const A: Code = Code {
+            code: "kind-not-served",
+            explain: "e",
+        };
+        const B: Code = Code {
+            code: "api-removed-later",
+            explain: "e",
+        };
+        let mut r = failed(None);
+        r.fix = Some(Fix::manual("the check's own", vec![]));
+        r.findings = vec![
+            Finding::fail(&A, Subject::node("a"), "a is not served").with_fix(Fix::manual(
+                "install its CRD first",
+                vec!["kubectl api-resources".into()],
+            )),
+            Finding::warn(&B, Subject::node("b"), "b goes in 1.25")
+                .with_fix(Fix::manual("render the newer version", vec![])),
+            Finding::fail(&A, Subject::node("c"), "c is not served").with_fix(Fix::manual(
+                "install its CRD first",
+                vec!["kubectl api-resources".into()],
+            )),
+        ];
+        let out = Human::new(false).section("cluster", &[r]);
+        assert!(
+            out.contains("    a is not served\n    c is not served\n    fix: install its CRD first\n        $ kubectl api-resources\n    b goes in 1.25\n    fix: render the newer version\n    m\n    fix: the check's own\n"),
+            "{out}"
+        );
     }
 
     #[test]
