@@ -179,23 +179,32 @@ impl KubeAccess {
         let lp = kube::api::ListParams::default().labels(&format!("owner=helm,name={name}"));
         let what = format!("list helm release {namespace}/{name} ({driver})");
         let metas = if configmaps {
-            let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
-            self.call(&what, api.list_metadata(&lp))
+            self.list_metadata(&what, kube::Api::<ConfigMap>::namespaced(client, namespace), &lp)
                 .await?
-                .items
-                .into_iter()
-                .map(|m| m.metadata)
-                .collect()
         } else {
-            let api: kube::Api<Secret> = kube::Api::namespaced(client, namespace);
-            self.call(&what, api.list_metadata(&lp))
+            self.list_metadata(&what, kube::Api::<Secret>::namespaced(client, namespace), &lp)
                 .await?
-                .items
-                .into_iter()
-                .map(|m| m.metadata)
-                .collect()
         };
         Ok((metas, driver))
+    }
+
+    /// The metadata of every object `api` lists with `lp`.
+    async fn list_metadata<K>(
+        &self,
+        what: &str,
+        api: kube::Api<K>,
+        lp: &kube::api::ListParams,
+    ) -> Result<Vec<ObjectMeta>, ApiError>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        Ok(self
+            .call(what, api.list_metadata(lp))
+            .await?
+            .items
+            .into_iter()
+            .map(|m| m.metadata)
+            .collect())
     }
 
     /// The metadata of one object, or None when it does not exist; asked once per run

@@ -2492,18 +2492,7 @@ fn the_decoder_agrees_with_kubectl_and_the_api_server_on_yaml_1_1() {
     let Some(c) = cluster() else { return };
     let s = Scenario::new();
     let group = format!("{}.yaml11.test", unique("g"));
-    let crd = format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: echoes.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: echoes, singular: echo, kind: Echo}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n");
-    c.apply(&crd);
-    let (ok, out) = c.kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/echoes.{group}"),
-            "--timeout=30s",
-        ],
-        None,
-    );
-    assert!(ok, "{out}");
+    c.echo_crd(&group);
     let cases = [
         "0755",
         "'0755'",

@@ -415,17 +415,7 @@ fn the_decoder_reads_every_layout_kubectl_reads_as_kubectl_does() {
         ),
     ];
     let group = format!("{}.layouts.test", unique("g"));
-    c.apply(&format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: echoes.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: echoes, singular: echo, kind: Echo}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"));
-    let (ok, out) = c.kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            &format!("crd/echoes.{group}"),
-            "--timeout=30s",
-        ],
-        None,
-    );
-    assert!(ok, "{out}");
+    c.echo_crd(&group);
     let mut seen = Vec::new();
     for (what, body) in layouts {
         let head =

@@ -161,6 +161,22 @@ impl Cluster {
         let _ = self.kubectl(&a, None);
     }
 
+    /// A CRD `echoes.<group>` (kind Echo, v1) whose `spec` keeps any field, established: what
+    /// the API server echoes of a custom resource is what it decoded (the YAML tests).
+    pub fn echo_crd(&self, group: &str) {
+        self.apply(&format!("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: echoes.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: echoes, singular: echo, kind: Echo}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n"));
+        let (ok, out) = self.kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/echoes.{group}"),
+                "--timeout=30s",
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+    }
+
     /// Grant `user` the cluster-wide `rules` (the YAML list items of a ClusterRole's rules):
     /// a ClusterRole and a ClusterRoleBinding, both named after the user.
     pub fn grant(&self, user: &str, rules: &str) {
