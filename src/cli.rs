@@ -62,9 +62,9 @@ enum Command {
     /// The helm plugin form: `helm preflight install NAME CHART [helm install flags]`.
     /// Checks the install helm is about to do; preflight's own options go before `install`.
     Install {
-        /// NAME CHART, then helm install's flags (-n, -f, --set, --set-string, --version,
-        /// --create-namespace, --skip-crds, --no-hooks, --kube-context, --kubeconfig; others
-        /// are helm's own business and ignored)
+        /// NAME CHART, then any flag of helm install, read as `-- helm install …` reads it
+        /// (those that change nothing preflight models are listed in -o json's
+        /// install.not_modeled; one helm does not have is refused)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 2.., value_name = "NAME CHART [FLAGS]")]
         args: Vec<String>,
     },
