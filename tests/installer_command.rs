@@ -777,3 +777,55 @@ fn an_upgrade_of_an_existing_release_renders_as_the_upgrade_it_will_be() {
         "{msg}\n{up_out}"
     );
 }
+
+#[test]
+fn take_ownership_adopts_what_another_release_left() {
+    let Some(c) = cluster() else { return };
+    let s = with_tools();
+    let (rel, ns, cm) = (unique("kv"), unique("vela"), unique("cert-manager"));
+    let scope = format!("{}.core.oam.dev", unique("scope"));
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {cm}}}\n"
+    ));
+    let chart = fixture("oam-like");
+    let (set_cm, set_scope) = (format!("certManagerNamespace={cm}"), format!("scopeName={scope}"));
+    let kc = c.kubeconfig();
+    let install = [
+        "install",
+        rel.as_str(),
+        chart.as_str(),
+        "-n",
+        ns.as_str(),
+        "--create-namespace",
+        "--set",
+        set_cm.as_str(),
+        "--set",
+        set_scope.as_str(),
+        "--take-ownership",
+    ];
+    let mut args = vec![
+        "--only",
+        "cluster.api,cluster.helm-ownership",
+        "--kubeconfig",
+        kc.as_str(),
+        "--",
+        "helm",
+    ];
+    args.extend_from_slice(&install);
+    let (run, doc) = s.json(&args);
+    let (ok, out) = helm(&s, &c, &install);
+    let _ = helm(&s, &c, &["uninstall", &rel, "-n", &ns]);
+    c.delete(&["namespace", &ns]);
+    c.delete(&["namespace", &cm]);
+
+    // helm 3.17 adopts the namespace an earlier install left, and installs.
+    assert!(ok, "{out}");
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(status(&doc, "cluster.helm-ownership"), "pass");
+    assert!(
+        message(&doc, "cluster.helm-ownership")
+            .contains(&format!("that helm --take-ownership adopts: Namespace {cm}")),
+        "{}",
+        message(&doc, "cluster.helm-ownership")
+    );
+}

@@ -63,7 +63,9 @@ without apiVersion is looked for in every served group; a kind two groups serve 
 every object was looked up and is absent or carries this release's Helm ownership (label
 app.kubernetes.io/managed-by=Helm, annotations meta.helm.sh/release-name and -namespace);
 fails with helm's own sentence otherwise, before helm says it. A kind the API does not serve
-is never counted as free: it is named, and the check warns.
+is never counted as free: it is named, and the check warns. When the installer's command
+passes `--take-ownership` (`-- helm install … --take-ownership`), helm adopts such objects:
+they are named in the pass, not failed.
 
 Fix (unsafe, `--fix --unsafe-fixes`): delete exactly the objects listed, each with a UID
 precondition; or, with helm ≥ 3.17, let helm adopt them with
@@ -240,6 +242,10 @@ impl Check for HelmOwnership {
             .await;
             let mut foreign = Vec::new();
             let mut doomed = Vec::new();
+            // helm --take-ownership adopts what exists, whoever owns it (helm ≥ 3.17).
+            let adopts =
+                matches!(&ctx.install_spec, Some(crate::install::InstallSpec::Chart(c)) if c.take_ownership);
+            let mut adopted: Vec<String> = Vec::new();
             let mut checked = 0;
             let mut unserved = Vec::new();
             let mut unjudged = Vec::new();
@@ -308,6 +314,10 @@ impl Check for HelmOwnership {
                 };
                 let labels = meta.labels.clone().unwrap_or_default();
                 let annotations = meta.annotations.clone().unwrap_or_default();
+                if ownership_problem(&labels, &annotations, release).is_some() && adopts {
+                    adopted.push(format!("{} {}", o.kind, o.name));
+                    continue;
+                }
                 if let Some(problem) = ownership_problem(&labels, &annotations, release) {
                     doomed.extend(Doomed::from_meta(&ar, ns.clone(), &meta));
                     let resource = if ar.group.is_empty() {
@@ -357,6 +367,13 @@ impl Check for HelmOwnership {
                 }
                 if let Some(i) = install {
                     msg.push_str(&format!(" ({})", i.counted(objects.len(), "objects")));
+                }
+                if !adopted.is_empty() {
+                    msg.push_str(&format!(
+                        "; {} of another release (or none) that helm --take-ownership adopts: {}",
+                        adopted.len(),
+                        adopted.join(", ")
+                    ));
                 }
                 return Outcome::pass(msg);
             }
