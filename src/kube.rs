@@ -165,12 +165,8 @@ impl KubeAccess {
 
     /// The stored revisions of a helm release as helm keeps them: the Secrets (ConfigMaps
     /// with HELM_DRIVER=configmap) labelled owner=helm,name=NAME in its namespace; their
-    /// metadata only, no payload decoded. The second value names the driver.
-    pub async fn helm_revisions(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<(Vec<ObjectMeta>, &'static str), ApiError> {
+    /// metadata only, no payload decoded.
+    pub async fn helm_revisions(&self, namespace: &str, name: &str) -> Result<Vec<ObjectMeta>, ApiError> {
         use k8s_openapi::api::core::v1::{ConfigMap, Secret};
         let client = self.api_client().await?;
         let configmaps = std::env::var("HELM_DRIVER")
@@ -178,14 +174,13 @@ impl KubeAccess {
         let driver = if configmaps { "ConfigMaps" } else { "Secrets" };
         let lp = kube::api::ListParams::default().labels(&format!("owner=helm,name={name}"));
         let what = format!("list helm release {namespace}/{name} ({driver})");
-        let metas = if configmaps {
+        if configmaps {
             self.list_metadata(&what, kube::Api::<ConfigMap>::namespaced(client, namespace), &lp)
-                .await?
+                .await
         } else {
             self.list_metadata(&what, kube::Api::<Secret>::namespaced(client, namespace), &lp)
-                .await?
-        };
-        Ok((metas, driver))
+                .await
+        }
     }
 
     /// The metadata of every object `api` lists with `lp`.
@@ -469,13 +464,15 @@ impl KubeAccess {
         }))
         .await;
         let mut api_versions = group_versions.clone();
+        // A Kind shows up once per resource and subresource that serves it: said once.
+        let mut seen = std::collections::HashSet::new();
         for (gv, list) in group_versions.iter().zip(lists) {
             // A group whose discovery fails (an aggregated API down) gives helm its
             // group/version without kinds, as ServerGroupsAndResources does.
             let Ok(list) = list else { continue };
             for r in list.resources {
                 let id = format!("{gv}/{}", r.kind);
-                if !api_versions.contains(&id) {
+                if seen.insert(id.clone()) {
                     api_versions.push(id);
                 }
             }

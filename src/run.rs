@@ -152,7 +152,7 @@ async fn render_install(
                 .kube
                 .helm_revisions(&c.namespace, &c.release)
                 .await
-                .is_ok_and(|(revisions, _)| !revisions.is_empty());
+                .is_ok_and(|revisions| !revisions.is_empty());
         }
     }
     // A large helmfile renders for a while; a hung helm must still end.

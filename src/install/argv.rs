@@ -529,17 +529,17 @@ pub fn helmfile(args: &[String]) -> Result<Parsed, String> {
             Item::Flag(r) => r,
         };
         let value = r.value.clone().unwrap_or_default();
-        let is_global = HELMFILE_GLOBAL.iter().any(|g| std::ptr::eq(g, r.flag));
-        match (r.flag.effect, r.flag.long, is_global) {
-            (Model, "file", true) => file = Some(PathBuf::from(value)),
-            (Model, "environment", true) => spec.environment = Some(value),
-            (Model, "selector", true) => spec.selectors.push(value),
-            (Model, "helm-binary", true) => spec.helm_binary = Some(PathBuf::from(value)),
-            (Model, "kube-context", true) => context = Some(value),
-            (Model, "kubeconfig", true) => kubeconfig = Some(PathBuf::from(value)),
-            (Model, "skip-crds", false) => spec.skip_crds = true,
-            (Model, "no-hooks", false) => spec.no_hooks = true,
-            (State, _, _) | (Render, _, _) => {
+        // The verbs' flags and the global ones share no name: the name alone says which.
+        match (r.flag.effect, r.flag.long) {
+            (Model, "file") => file = Some(PathBuf::from(value)),
+            (Model, "environment") => spec.environment = Some(value),
+            (Model, "selector") => spec.selectors.push(value),
+            (Model, "helm-binary") => spec.helm_binary = Some(PathBuf::from(value)),
+            (Model, "kube-context") => context = Some(value),
+            (Model, "kubeconfig") => kubeconfig = Some(PathBuf::from(value)),
+            (Model, "skip-crds") => spec.skip_crds = true,
+            (Model, "no-hooks") => spec.no_hooks = true,
+            (State, _) | (Render, _) => {
                 let to = if r.flag.effect == State {
                     &mut spec.state_args
                 } else {

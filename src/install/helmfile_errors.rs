@@ -18,11 +18,17 @@ pub struct HelmfileError {
 }
 
 impl HelmfileError {
-    /// Whether helmfile stops here before syncing any release of the same file: the
-    /// release's values (or state) failed to render while helmfile prepared the file.
+    /// Whether helmfile stops here before syncing any release of the same file.
     pub fn blocks_its_file(&self) -> bool {
-        self.text.starts_with("failed to render values files")
+        blocks_its_file(&self.text)
     }
+}
+
+/// Whether an error (helmfile's words, or as [`said`] shortens them) stops helmfile before it
+/// syncs any release of the same file: a release's values failed to render while helmfile
+/// prepared the file.
+pub fn blocks_its_file(text: &str) -> bool {
+    text.starts_with("failed to render values file")
 }
 
 /// Every error in helmfile's stderr; empty when it printed none in its own form.
@@ -161,7 +167,7 @@ pub fn skipped_note(e: &HelmfileError, skipped: &[String]) -> Option<String> {
         .rsplit_once("map has no entry for key \"")
         .and_then(|(_, k)| k.split_once('"'))
         .map(|(k, _)| k)?;
-    let (files, named) = likely_source(e, skipped);
+    let (files, named) = likely_source(key, skipped);
     match (files.as_slice(), named) {
         ([], _) => None,
         ([one], true) => Some(format!(
@@ -175,15 +181,7 @@ pub fn skipped_note(e: &HelmfileError, skipped: &[String]) -> Option<String> {
 }
 
 /// The skipped values files that may define a missing key, and whether one is named as it.
-fn likely_source<'a>(e: &HelmfileError, skipped: &'a [String]) -> (Vec<&'a str>, bool) {
-    let Some(key) = e
-        .text
-        .rsplit_once("map has no entry for key \"")
-        .and_then(|(_, k)| k.split_once('"'))
-        .map(|(k, _)| k)
-    else {
-        return (Vec::new(), false);
-    };
+fn likely_source<'a>(key: &str, skipped: &'a [String]) -> (Vec<&'a str>, bool) {
     let norm = |s: &str| {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric())

@@ -151,10 +151,7 @@ fn scan(text: &str, positional: &[String], out: &mut Created) {
             }
             continue;
         }
-        let code = line.split(" #").next().unwrap_or("").trim();
-        if code.starts_with('#') {
-            continue;
-        }
+        let code = strip_comment(line).trim();
         if code.contains("kind: Namespace") {
             mentions_namespace_kind = true;
         }
@@ -196,6 +193,22 @@ fn scan(text: &str, positional: &[String], out: &mut Created) {
     if mentions_namespace_kind && out.namespaces.is_empty() {
         out.unsure = true;
     }
+}
+
+/// The line up to an unquoted `#` that starts a word.
+pub fn strip_comment(line: &str) -> &str {
+    let (mut single, mut double) = (false, false);
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && prev.is_whitespace() => return &line[..i],
+            _ => {}
+        }
+        prev = c;
+    }
+    line
 }
 
 /// The word that ends a here-document this line opens (`cat <<'EOF' | kubectl apply -f -`).

@@ -867,31 +867,23 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
     // layers them); a bare name resolves on PATH, a path against its file's directory.
     let from_flag = h.helm_binary.as_ref().map(|b| {
         let written = b.display().to_string();
-        let path = if written.contains('/') {
-            Some(b.clone()).filter(|f| f.is_file())
-        } else {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-            which::which_in(&written, tools.path_env.as_ref(), cwd).ok()
-        };
         HelmBinary {
+            path: resolve_helm(&written, Path::new(""), tools.path_env.as_deref()),
             written,
             file: "--helm-binary".to_string(),
-            path,
         }
     });
     let helm_binary = from_flag.or_else(|| {
         parts.iter().rev().find_map(|p| {
             let written = ystr(&p.value, "helmBinary").filter(|b| !b.is_empty() && b != "helm")?;
-            let path = if written.contains('/') {
-                Some(p.dir.join(written.trim_start_matches("./"))).filter(|f| f.is_file())
-            } else {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-                which::which_in(&written, tools.path_env.as_ref(), cwd).ok()
-            };
             Some(HelmBinary {
+                path: resolve_helm(
+                    written.trim_start_matches("./"),
+                    &p.dir,
+                    tools.path_env.as_deref(),
+                ),
                 written,
                 file: p.file.clone(),
-                path,
             })
         })
     });
@@ -1044,7 +1036,7 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         .releases
         .iter()
         .filter_map(|r| match (&r.render, &r.file) {
-            (RenderState::Failed(e), Some(f)) if e.starts_with("failed to render values file") => {
+            (RenderState::Failed(e), Some(f)) if helmfile_errors::blocks_its_file(e) => {
                 Some((f.clone(), r.name.clone()))
             }
             _ => None,
@@ -1083,6 +1075,17 @@ async fn helmfile(h: &HelmfileSpec, tools: &Tools, caps: Option<&Capabilities>) 
         }
     }
     Ok(install)
+}
+
+/// Where a helm named as `written` is: a path (it has a `/`) relative to `dir`, a bare name
+/// on `path_env`, as helmfile and the installer's shell find it.
+pub fn resolve_helm(written: &str, dir: &Path, path_env: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    if written.contains('/') {
+        Some(dir.join(written)).filter(|f| f.is_file())
+    } else {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        which::which_in(written, path_env, cwd).ok()
+    }
 }
 
 /// A share and how its template ended: each member's objects, or why not.

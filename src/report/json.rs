@@ -99,23 +99,16 @@ impl InstallSummary {
     pub fn with_command(mut self, spec: Option<&crate::install::InstallSpec>) -> Self {
         use crate::install::{HelmCommand, InstallSpec};
         if let Some(spec) = spec {
-            self.command = Some(
-                match spec {
-                    InstallSpec::Chart(c) => match c.command {
-                        Some(HelmCommand::Install) => "helm install",
-                        Some(HelmCommand::Upgrade { install: true }) => "helm upgrade --install",
-                        Some(HelmCommand::Upgrade { install: false }) => "helm upgrade",
-                        None => "helm install or upgrade (--chart)",
-                    },
-                    InstallSpec::Helmfile(h) => match h.command {
-                        crate::install::HelmfileCommand::Sync => "helmfile sync",
-                        crate::install::HelmfileCommand::Apply => "helmfile apply",
-                        crate::install::HelmfileCommand::Diff => "helmfile diff",
-                        crate::install::HelmfileCommand::Template => "helmfile template",
-                    },
+            self.command = Some(match spec {
+                InstallSpec::Chart(c) => match c.command {
+                    Some(HelmCommand::Install) => "helm install",
+                    Some(HelmCommand::Upgrade { install: true }) => "helm upgrade --install",
+                    Some(HelmCommand::Upgrade { install: false }) => "helm upgrade",
+                    None => "helm install or upgrade (--chart)",
                 }
                 .to_string(),
-            );
+                InstallSpec::Helmfile(h) => format!("helmfile {}", h.command.name()),
+            });
             self.not_modeled = spec.not_modeled().to_vec();
         }
         self

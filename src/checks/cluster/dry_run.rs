@@ -157,14 +157,14 @@ async fn judge(ctx: &Ctx, client: &kube::Client, install: &Install, o: &Object) 
     if let Some(ns) = &ns {
         let namespaces = ApiResource::erase::<Namespace>(&());
         if ctx.kube.existing(client, &namespaces, None, ns).await?.is_none() {
-            let unsure = install.unsure_hook_namespaces();
-            if !install.creates_namespace(ns) && !unsure.is_empty() {
-                return Ok(Verdict::NotDryRun(format!(
-                    "namespace {ns} does not exist, and {} creates a namespace whose name a reading of it cannot tell",
-                    unsure.join(", ")
-                )));
-            }
             if !install.creates_namespace(ns) {
+                let unsure = install.unsure_hook_namespaces();
+                if !unsure.is_empty() {
+                    return Ok(Verdict::NotDryRun(format!(
+                        "namespace {ns} does not exist, and {} creates a namespace whose name a reading of it cannot tell",
+                        unsure.join(", ")
+                    )));
+                }
                 // The server's own answer, without asking it.
                 return Ok(Verdict::Rejected(format!("namespaces \"{ns}\" not found")));
             }

@@ -314,11 +314,11 @@ impl Check for HelmOwnership {
                 };
                 let labels = meta.labels.clone().unwrap_or_default();
                 let annotations = meta.annotations.clone().unwrap_or_default();
-                if ownership_problem(&labels, &annotations, release).is_some() && adopts {
-                    adopted.push(format!("{} {}", o.kind, o.name));
-                    continue;
-                }
                 if let Some(problem) = ownership_problem(&labels, &annotations, release) {
+                    if adopts {
+                        adopted.push(format!("{} {}", o.kind, o.name));
+                        continue;
+                    }
                     doomed.extend(Doomed::from_meta(&ar, ns.clone(), &meta));
                     let resource = if ar.group.is_empty() {
                         ar.plural.clone()

@@ -107,6 +107,9 @@ impl Check for ReleaseNamespace {
                     Err(e) => return undecided(e),
                 };
                 let who = format!("release {} (namespace {ns})", r.name);
+                // A hook that runs before the sync may create it (its script read, not run).
+                let by_hook = install.hook_creates(ns);
+                let unsure = install.unsure_hook_namespaces();
                 match found {
                     Some(n) if n.metadata.deletion_timestamp.is_some() => {
                         bad.push(Finding::fail(&NAMESPACE_TERMINATING, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: the namespace is being deleted: helm fails with \"unable to create new content in namespace {ns} because it is being terminated\"")));
@@ -160,15 +163,12 @@ impl Check for ReleaseNamespace {
                             )));
                             cmds.push(format!("# install {} with --namespace default (or another namespace that exists): the chart creates {ns} itself", r.name));
                         }
-                        (false, None) if install.hook_creates(ns).is_some() => {
-                            let hook = install
-                                .hook_creates(ns)
-                                .map(|h| h.hook.as_str())
-                                .unwrap_or_default();
+                        (false, None) if by_hook.is_some() => {
+                            let hook = by_hook.map(|h| h.hook.as_str()).unwrap_or_default();
                             ok.push(format!("{who}: will be created by {hook} (read, not run)"));
                         }
-                        (false, None) if !install.unsure_hook_namespaces().is_empty() => {
-                            let hooks = install.unsure_hook_namespaces();
+                        (false, None) if !unsure.is_empty() => {
+                            let hooks = &unsure;
                             bad.push(Finding::warn(&NAMESPACE_MAYBE_BY_HOOK, Subject::release(r.name.as_str(), Some(ns.as_str())), format!("{who}: does not exist; {} creates a namespace whose name a reading of it cannot tell (read, not run): unless that is {ns}, helm fails with \"create: failed to create: namespaces \\\"{ns}\\\" not found\"", hooks.join(", "))));
                         }
                         (false, None) => {

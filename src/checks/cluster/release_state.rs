@@ -97,7 +97,7 @@ impl Check for ReleaseState {
             };
             for r in &install.releases {
                 let metas = match ctx.kube.helm_revisions(&r.namespace, &r.name).await {
-                    Ok((m, _)) => m,
+                    Ok(m) => m,
                     Err(e) => return undecided(e),
                 };
                 let mut revisions: Vec<(u64, String)> = metas.iter().filter_map(revision).collect();

@@ -145,11 +145,11 @@ impl HelmVersion {
             None => None,
         };
         if let Some(named) = named {
-            let found = if named.components().count() > 1 {
-                Some(named.clone()).filter(|p| p.is_file())
-            } else {
-                ctx.which(&named.display().to_string())
-            };
+            let found = crate::install::render::resolve_helm(
+                &named.display().to_string(),
+                Path::new(""),
+                ctx.path_env.as_deref(),
+            );
             return match found {
                 Some(p) => (self.judge(ctx, &p).await, false),
                 None => (

@@ -368,7 +368,7 @@ fn called_commands(script: &str) -> Vec<String> {
             }
             continue;
         }
-        let code = strip_comment(line);
+        let code = crate::install::hook_scan::strip_comment(line);
         if let Some(tag) = crate::install::hook_scan::heredoc_end(code) {
             heredoc = Some(tag);
         }
@@ -396,22 +396,6 @@ fn called_commands(script: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// The line up to an unquoted `#` that starts a word.
-fn strip_comment(line: &str) -> &str {
-    let (mut single, mut double) = (false, false);
-    let mut prev = ' ';
-    for (i, c) in line.char_indices() {
-        match c {
-            '\'' if !double => single = !single,
-            '"' if !single => double = !double,
-            '#' if !single && !double && prev.is_whitespace() => return &line[..i],
-            _ => {}
-        }
-        prev = c;
-    }
-    line
 }
 
 #[cfg(test)]
